@@ -1,0 +1,10 @@
+import { S3Client } from "@aws-sdk/client-s3";
+import middy from "@middy/core";
+import { S3ReportStore } from "../../shared/adapters/aws/s3-stores.js";
+import { requireEnv } from "../../shared/config/lambda-env.js";
+import { evaluateScan } from "./evaluate-scan.js";
+
+const env = requireEnv("REPORTS_BUCKET_NAME");
+const deps = { reports: new S3ReportStore(new S3Client({}), env.REPORTS_BUCKET_NAME), clock: { now: () => new Date() } };
+
+export const handler = middy().handler((event: unknown) => evaluateScan(event, deps));

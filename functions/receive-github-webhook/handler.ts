@@ -1,0 +1,197 @@
+/**
+ * Lambda entry behind the Function URL (auth NONE; the HMAC is checked in the core). Wiring only:
+ * env at cold start, Secrets Manager with a 5-minute cache, EventBridge, the DynamoDB dedupe.
+ */
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
+import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import middy from "@middy/core";
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
+import { DynamoDeliveryDedupe } from "../../shared/adapters/aws/delivery-dedupe.js";
+import { EventBridgePublisher } from "../../shared/adapters/aws/eventbridge-publisher.js";
+import {
+  receiveGithubWebhook,
+  type WebhookConfig,
+  type WebhookDeps,
+  type WebhookRequest,
+} from "./receive-github-webhook.js";
+
+export interface WebhookEnv {
+  webhookSecretArn: string;
+  eventBusName: string;
+  ledgerTableName: string;
+  config: WebhookConfig;
+  /** Optional `MAX_BODY_BYTES` override of the core's 1 MiB default. */
+  maxBodyBytes?: number;
+}
+
+/** The one place this function reads `process.env`. Throws one error naming every problem. */
+export function loadWebhookEnv(env: Record<string, string | undefined>): WebhookEnv {
+  const problems: string[] = [];
+  const need = (name: string): string => {
+    const value = env[name]?.trim();
+    if (!value) problems.push(`${name} is not set`);
+    return value ?? "";
+  };
+  const webhookSecretArn = need("WEBHOOK_SECRET_ARN");
+  const eventBusName = need("EVENT_BUS_NAME");
+  const ledgerTableName = need("LEDGER_TABLE_NAME");
+  const rawConfig = need("POUROVER_CONFIG");
+  let config: WebhookConfig | undefined;
+  if (rawConfig) {
+    try {
+      config = webhookConfigFrom(JSON.parse(rawConfig), problems);
+    } catch {
+      problems.push("POUROVER_CONFIG is not valid JSON");
+    }
+  }
+  let maxBodyBytes: number | undefined;
+  if (env.MAX_BODY_BYTES) {
+    maxBodyBytes = Number(env.MAX_BODY_BYTES);
+    if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 1024 || maxBodyBytes > 6 * 1024 * 1024) {
+      problems.push("MAX_BODY_BYTES must be an integer between 1024 and 6291456");
+    }
+  }
+  if (problems.length > 0 || config === undefined) {
+    throw new Error(`receive-github-webhook: invalid environment:\n- ${problems.join("\n- ")}`);
+  }
+  return { webhookSecretArn, eventBusName, ledgerTableName, config, maxBodyBytes };
+}
+
+/**
+ * Checks the part of the app config the webhook reads, by hand: the zod schema (AppConfigSchema)
+ * would triple the bundle. The whole config is validated with zod where it is authored (CLI, CDK).
+ */
+export function webhookConfigFrom(raw: unknown, problems: string[]): WebhookConfig | undefined {
+  const before = problems.length;
+  const obj = (v: unknown): Record<string, unknown> | undefined =>
+    typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  const root = obj(raw);
+  if (!root) {
+    problems.push("POUROVER_CONFIG: must be a JSON object");
+    return undefined;
+  }
+  const app = root.app;
+  if (typeof app !== "string" || !/^[a-z0-9][a-z0-9-]{0,62}$/.test(app)) {
+    problems.push("POUROVER_CONFIG: app: must be lowercase letters, digits and dashes");
+  }
+  const repo = obj(root.source)?.repo;
+  if (typeof repo !== "string" || !/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(repo)) {
+    problems.push("POUROVER_CONFIG: source.repo: must be owner/name");
+  }
+  const policy = root.tagPolicy === undefined ? {} : obj(root.tagPolicy);
+  const allowPrerelease = policy?.allowPrerelease ?? false;
+  if (policy === undefined || typeof allowPrerelease !== "boolean") {
+    problems.push("POUROVER_CONFIG: tagPolicy.allowPrerelease: must be a boolean");
+  }
+  if (problems.length > before) return undefined;
+  return {
+    app: app as string,
+    source: { repo: repo as string },
+    tagPolicy: { allowPrerelease: allowPrerelease as boolean },
+  };
+}
+
+export interface SecretsCacheOptions {
+  /** @default 5 minutes */
+  ttlMs?: number;
+  /** A forced refresh (after no cached secret matched) happens at most this often. @default 30 s */
+  minRefreshIntervalMs?: number;
+  now?: () => number;
+}
+
+/**
+ * Reads the webhook secret's `AWSCURRENT` and `AWSPREVIOUS` versions (the previous one keeps
+ * deliveries signed before a rotation valid) and caches them. The secret is the plain SecretString.
+ */
+export function cachedWebhookSecrets(
+  client: SecretsManagerClient,
+  secretId: string,
+  options: SecretsCacheOptions = {},
+): (opts?: { refresh?: boolean }) => Promise<string[]> {
+  const ttlMs = options.ttlMs ?? 5 * 60_000;
+  const minRefreshMs = options.minRefreshIntervalMs ?? 30_000;
+  const now = options.now ?? Date.now;
+  let cached: { at: number; values: string[] } | undefined;
+  let inFlight: Promise<string[]> | undefined;
+
+  const readStage = async (stage: "AWSCURRENT" | "AWSPREVIOUS"): Promise<string | undefined> => {
+    try {
+      const out = await client.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: stage }));
+      return out.SecretString;
+    } catch (error) {
+      // Before the first rotation there is no AWSPREVIOUS version.
+      if (
+        stage === "AWSPREVIOUS" &&
+        (error as { name?: string } | null)?.name === "ResourceNotFoundException"
+      ) {
+        return undefined;
+      }
+      throw error;
+    }
+  };
+  const load = async (): Promise<string[]> => {
+    const [current, previous] = await Promise.all([readStage("AWSCURRENT"), readStage("AWSPREVIOUS")]);
+    const values = [current, previous].filter((s): s is string => typeof s === "string" && s.length > 0);
+    cached = { at: now(), values: [...new Set(values)] };
+    return cached.values;
+  };
+
+  return async (opts) => {
+    const age = cached ? now() - cached.at : Number.POSITIVE_INFINITY;
+    const stale = age >= ttlMs || (opts?.refresh === true && age >= minRefreshMs);
+    if (cached && !stale) return cached.values;
+    inFlight ??= load().finally(() => {
+      inFlight = undefined;
+    });
+    return inFlight;
+  };
+}
+
+/** Maps a Function URL (payload format 2.0) event to the core's request. */
+export function toWebhookRequest(event: APIGatewayProxyEventV2): WebhookRequest {
+  return {
+    method: event.requestContext?.http?.method ?? "",
+    headers: event.headers ?? {},
+    body: event.body ?? "",
+    isBase64Encoded: event.isBase64Encoded === true,
+  };
+}
+
+/** Builds the Lambda handler from its dependencies (tests pass mocked clients). */
+export function createHandler(deps: WebhookDeps) {
+  return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>().handler(async (event) => {
+    const res = await receiveGithubWebhook(toWebhookRequest(event), deps);
+    return { statusCode: res.statusCode, headers: res.headers ?? {}, body: res.body };
+  });
+}
+
+const logLine = (entry: Record<string, unknown>): void => {
+  console.log(JSON.stringify({ level: entry.status === 500 ? "error" : "info", ...entry }));
+};
+
+let handlerInstance: ReturnType<typeof createHandler> | undefined;
+if (process.env.AWS_LAMBDA_FUNCTION_NAME !== undefined) {
+  // Cold start in Lambda: fail fast on a bad environment.
+  handlerInstance = fromEnvironment();
+}
+
+function fromEnvironment(): ReturnType<typeof createHandler> {
+  const env = loadWebhookEnv(process.env);
+  return createHandler({
+    config: env.config,
+    secrets: cachedWebhookSecrets(new SecretsManagerClient({}), env.webhookSecretArn),
+    publisher: new EventBridgePublisher(new EventBridgeClient({}), env.eventBusName),
+    deliveries: new DynamoDeliveryDedupe(new DynamoDBClient({}), env.ledgerTableName),
+    maxBodyBytes: env.maxBodyBytes,
+    log: logLine,
+  });
+}
+
+export const handler = (
+  event: APIGatewayProxyEventV2,
+  context: Parameters<ReturnType<typeof createHandler>>[1],
+) => {
+  handlerInstance ??= fromEnvironment();
+  return handlerInstance(event, context);
+};

@@ -1,0 +1,38 @@
+import type { ReleaseState } from "../../shared/contracts/release-state.js";
+import { describeError } from "../../shared/contracts/release-state.js";
+import type { Clock, EventPublisher, ReleaseLedger } from "../../shared/ports/index.js";
+
+export interface RecordOutcomeResult {
+  status: "SUCCEEDED" | "FAILED";
+  finishedAt: string;
+}
+
+/**
+ * Writes the final status to the ledger and publishes `Release Succeeded` / `Release Failed`. The
+ * status follows from the state: any caught error means FAILED. An email failure does not.
+ */
+export async function recordOutcome(
+  input: { release: ReleaseState; executionId: string },
+  deps: { ledger: ReleaseLedger; events: EventPublisher; clock: Clock },
+): Promise<RecordOutcomeResult> {
+  const release = input.release;
+  const status = release.error ? "FAILED" : "SUCCEEDED";
+  const finishedAt = deps.clock.now().toISOString();
+  const error = release.error ? describeError(release.error) : undefined;
+  const summary = {
+    images: release.gate?.images ?? [],
+    pullRequest: release.pullRequest ? { branch: release.pullRequest.branch, url: release.pullRequest.url, commit: release.pullRequest.commit } : null,
+    deploy: release.deploy?.result ?? null,
+    rejected: (release.scans ?? []).filter((s) => s.verdict === "REJECTED").map((s) => ({ service: s.service, ids: s.blocking.map((b) => b.id) })),
+    error: error ?? null,
+    notified: !release.notificationError,
+    notificationError: release.notificationError ? describeError(release.notificationError).message : null,
+  };
+  await deps.ledger.record({ app: release.app, tag: release.tag, executionId: input.executionId, status, finishedAt, summary });
+  await deps.events.publish({
+    source: "pourover.pipeline",
+    detailType: status === "SUCCEEDED" ? "Release Succeeded" : "Release Failed",
+    detail: { app: release.app, tag: release.tag, executionId: input.executionId, ...summary },
+  });
+  return { status, finishedAt };
+}

@@ -1,0 +1,77 @@
+/**
+ * The CDK app: `npx cdk synth` (cdk.json runs this with tsx). Offline and env-agnostic: no account
+ * lookups, no credentials, Lambdas bundled by the local esbuild.
+ *
+ * The app config comes from the context key `pourover:config` (a YAML file path, relative to the
+ * working directory); a config that fails the schema fails synth with one line per bad field.
+ */
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { App, Validations } from "aws-cdk-lib";
+import { AwsSolutionsChecks } from "cdk-nag";
+import { parse as parseYaml } from "yaml";
+import { type AppConfig, parseAppConfig } from "../shared/contracts/app-config.js";
+import { InvalidInputError } from "../shared/domain/errors.js";
+import { PipelineStack } from "./stacks/pipeline-stack.js";
+
+export const CONFIG_CONTEXT_KEY = "pourover:config";
+
+/** Reads and validates a config file; throws InvalidInputError (one line per problem). */
+export function loadAppConfig(file: string): AppConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (error) {
+    throw new InvalidInputError(`${file}: cannot read the config (${(error as Error).message})`);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (error) {
+    throw new InvalidInputError(`${file}: not valid YAML: ${(error as Error).message.split("\n")[0]}`);
+  }
+  return parseAppConfig(raw, file);
+}
+
+export interface BuildAppOptions {
+  /** @default the `pourover:config` context value */
+  readonly configFile?: string;
+  /** Extra context (tests). @default none */
+  readonly context?: Record<string, unknown>;
+  /** Register cdk-nag AwsSolutionsChecks. @default true */
+  readonly nag?: boolean;
+  /** @default undefined (cdk.out from the CLI, a temp dir otherwise) */
+  readonly outdir?: string;
+}
+
+/** Builds the app; exported so tests synthesize exactly what `cdk synth` does. */
+export function buildApp(options: BuildAppOptions = {}): { app: App; stack: PipelineStack; config: AppConfig } {
+  const app = new App({ context: options.context, outdir: options.outdir });
+  const configFile = options.configFile ?? app.node.tryGetContext(CONFIG_CONTEXT_KEY);
+  if (typeof configFile !== "string" || configFile.length === 0) {
+    throw new InvalidInputError(`context "${CONFIG_CONTEXT_KEY}" must name the app config file (YAML)`);
+  }
+  const config = loadAppConfig(resolve(configFile));
+  const stack = new PipelineStack(app, `Pourover-${config.app}`, {
+    config,
+    description: `Pourover release pipeline for ${config.app}`,
+  });
+  if (options.nag ?? true) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  return { app, stack, config };
+}
+
+function main(): void {
+  try {
+    buildApp().app.synth();
+  } catch (error) {
+    if (error instanceof InvalidInputError) {
+      process.stderr.write(`pourover: invalid config\n${error.problems.join("\n")}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+}
+
+// Run only as the CDK app entry point (not when a test imports buildApp).
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) main();

@@ -1,0 +1,191 @@
+import { readFileSync } from "node:fs";
+import { RemovalPolicy, Stack, Validations } from "aws-cdk-lib";
+import type * as codebuild from "aws-cdk-lib/aws-codebuild";
+import * as iam from "aws-cdk-lib/aws-iam";
+import type * as lambda from "aws-cdk-lib/aws-lambda";
+import * as logs from "aws-cdk-lib/aws-logs";
+import type * as ssm from "aws-cdk-lib/aws-ssm";
+import * as sfn from "aws-cdk-lib/aws-stepfunctions";
+import { Construct } from "constructs";
+
+/**
+ * Every `${Name}` placeholder this construct fills in `state-machines/release.asl.json`. The contract
+ * test compares this list with the placeholders the ASL actually uses; synth fails on any mismatch.
+ */
+export const RELEASE_PLACEHOLDERS = [
+  "ClaimReleaseFunctionArn",
+  "PlanReleaseFunctionArn",
+  "EvaluateScanFunctionArn",
+  "GateOnScanFunctionArn",
+  "UpdateManifestsFunctionArn",
+  "VerifyDevFunctionArn",
+  "SendNotificationFunctionArn",
+  "RecordOutcomeFunctionArn",
+  "BuildProjectName",
+  "ScanProjectName",
+  "DeployDocumentName",
+  "DeployLogGroupName",
+] as const;
+
+export type ReleasePlaceholder = (typeof RELEASE_PLACEHOLDERS)[number];
+
+/** Managed rule Step Functions creates for `codebuild:startBuild.sync`. */
+export const CODEBUILD_SYNC_RULE = "StepFunctionsGetEventForCodeBuildStartBuildRule";
+
+/** The distinct `${Name}` placeholders of an ASL document, sorted. (`$.x` JSONPaths never match.) */
+export function aslPlaceholders(aslText: string): string[] {
+  const names = new Set<string>();
+  for (const m of aslText.matchAll(/\$\{([A-Za-z0-9_]+)\}/g)) names.add(m[1] as string);
+  return [...names].sort();
+}
+
+export interface ReleaseStateMachineProps {
+  /** Absolute path of the ASL file. */
+  readonly definitionFile: string;
+  readonly functions: {
+    readonly claimRelease: lambda.IFunction;
+    readonly planRelease: lambda.IFunction;
+    readonly evaluateScan: lambda.IFunction;
+    readonly gateOnScan: lambda.IFunction;
+    readonly updateManifests: lambda.IFunction;
+    readonly verifyDev: lambda.IFunction;
+    readonly sendNotification: lambda.IFunction;
+    readonly recordOutcome: lambda.IFunction;
+  };
+  readonly buildProject: codebuild.IProject;
+  readonly scanProject: codebuild.IProject;
+  readonly deployDocument: ssm.CfnDocument;
+  /** Where SSM Run Command sends the deploy output (`CloudWatchOutputConfig`). */
+  readonly deployLogGroup: logs.ILogGroup;
+  /** EC2 tags selecting the dev hosts: SendCommand is allowed only on instances carrying them. */
+  readonly devInstanceTags: Readonly<Record<string, string>>;
+  /** @default logs.RetentionDays.THREE_MONTHS */
+  readonly logRetention?: logs.RetentionDays;
+  /** @default none (CloudFormation generates one) */
+  readonly stateMachineName?: string;
+}
+
+/**
+ * The release workflow from the ASL file: Standard, execution logging ALL, X-Ray tracing. A
+ * file-based definition gets no automatic grants, so each state's permissions are added here,
+ * ARN-scoped: the Lambda tasks invoke their function, the CodeBuild `.sync` tasks start/stop/poll
+ * their project and manage the Step Functions managed rule, DeployDev sends the deploy document to
+ * dev instances carrying the configured tags only.
+ */
+export class ReleaseStateMachine extends Construct {
+  readonly stateMachine: sfn.StateMachine;
+  readonly logGroup: logs.LogGroup;
+  readonly substitutions: Readonly<Record<ReleasePlaceholder, string>>;
+
+  constructor(scope: Construct, id: string, props: ReleaseStateMachineProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    const fns = props.functions;
+
+    const substitutions: Record<ReleasePlaceholder, string> = {
+      ClaimReleaseFunctionArn: fns.claimRelease.functionArn,
+      PlanReleaseFunctionArn: fns.planRelease.functionArn,
+      EvaluateScanFunctionArn: fns.evaluateScan.functionArn,
+      GateOnScanFunctionArn: fns.gateOnScan.functionArn,
+      UpdateManifestsFunctionArn: fns.updateManifests.functionArn,
+      VerifyDevFunctionArn: fns.verifyDev.functionArn,
+      SendNotificationFunctionArn: fns.sendNotification.functionArn,
+      RecordOutcomeFunctionArn: fns.recordOutcome.functionArn,
+      BuildProjectName: props.buildProject.projectName,
+      ScanProjectName: props.scanProject.projectName,
+      DeployDocumentName: props.deployDocument.ref,
+      DeployLogGroupName: props.deployLogGroup.logGroupName,
+    };
+    assertPlaceholdersMatch(readFileSync(props.definitionFile, "utf8"), Object.keys(substitutions));
+    this.substitutions = substitutions;
+
+    this.logGroup = new logs.LogGroup(this, "ExecutionLogs", {
+      // Step Functions requires the /aws/vendedlogs/ prefix to avoid the resource policy size limit.
+      logGroupName: `/aws/vendedlogs/states/${stack.stackName}-release`,
+      retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+
+    this.stateMachine = new sfn.StateMachine(this, "StateMachine", {
+      stateMachineName: props.stateMachineName,
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      definitionBody: sfn.DefinitionBody.fromFile(props.definitionFile),
+      definitionSubstitutions: substitutions,
+      logs: { destination: this.logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
+      tracingEnabled: true,
+    });
+    const role = this.stateMachine.role;
+
+    // Lambda tasks use the unqualified function ARN as Resource: that ARN, nothing else.
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: "InvokeReleaseFunctions",
+        actions: ["lambda:InvokeFunction"],
+        resources: Object.values(fns).map((f) => f.functionArn),
+      }),
+    );
+
+    // BuildScanPush / ScanImage: codebuild:startBuild.sync.
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: "RunBuildAndScanProjects",
+        actions: ["codebuild:StartBuild", "codebuild:StopBuild", "codebuild:BatchGetBuilds"],
+        resources: [props.buildProject.projectArn, props.scanProject.projectArn],
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: "CodeBuildSyncManagedRule",
+        actions: ["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+        resources: [stack.formatArn({ service: "events", resource: "rule", resourceName: CODEBUILD_SYNC_RULE })],
+      }),
+    );
+
+    // DeployDev: aws-sdk:ssm:sendCommand with Targets by tag.
+    const tagKeys = Object.keys(props.devInstanceTags);
+    if (tagKeys.length === 0) throw new Error("ReleaseStateMachine: dev.instanceTags must name at least one tag");
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: "SendDeployDocument",
+        actions: ["ssm:SendCommand"],
+        resources: [
+          stack.formatArn({ service: "ssm", resource: "document", resourceName: props.deployDocument.ref }),
+        ],
+      }),
+    );
+    const tagConditions: Record<string, string> = {};
+    for (const key of tagKeys) tagConditions[`ssm:resourceTag/${key}`] = props.devInstanceTags[key] as string;
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: "SendDeployToTaggedDevInstances",
+        actions: ["ssm:SendCommand"],
+        resources: [stack.formatArn({ service: "ec2", resource: "instance", resourceName: "*" })],
+        conditions: { StringEquals: tagConditions },
+      }),
+    );
+
+    Validations.of(role).acknowledge(
+      {
+        id: "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]",
+        reason:
+          "DeployDev targets dev hosts by EC2 tag, so instance ids are unknown at deploy time; SendCommand is conditioned on ssm:resourceTag matching every configured dev instance tag.",
+      },
+      {
+        id: "AwsSolutions-IAM5[Resource::*]",
+        reason:
+          "CloudWatch Logs delivery actions for Step Functions execution logging and the X-Ray trace actions support no resource-level permissions, so the API requires the wildcard resource.",
+      },
+    );
+  }
+}
+
+/** Throws when the ASL and the construct disagree about the placeholders, in either direction. */
+export function assertPlaceholdersMatch(aslText: string, filled: readonly string[]): void {
+  const used = aslPlaceholders(aslText);
+  const missing = used.filter((p) => !filled.includes(p));
+  const unused = filled.filter((p) => !used.includes(p));
+  const problems: string[] = [];
+  if (missing.length > 0) problems.push(`the ASL uses placeholders nobody fills: ${missing.join(", ")}`);
+  if (unused.length > 0) problems.push(`placeholders filled but not used by the ASL: ${unused.join(", ")}`);
+  if (problems.length > 0) throw new Error(`ReleaseStateMachine: ${problems.join("; ")}`);
+}

@@ -1,0 +1,609 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  Aws,
+  CfnOutput,
+  type CfnResource,
+  Duration,
+  RemovalPolicy,
+  SecretValue,
+  Stack,
+  type StackProps,
+  Validations,
+} from "aws-cdk-lib";
+import * as codebuild from "aws-cdk-lib/aws-codebuild";
+import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
+import * as ecr from "aws-cdk-lib/aws-ecr";
+import * as events from "aws-cdk-lib/aws-events";
+import * as targets from "aws-cdk-lib/aws-events-targets";
+import * as iam from "aws-cdk-lib/aws-iam";
+import * as kms from "aws-cdk-lib/aws-kms";
+import * as lambda from "aws-cdk-lib/aws-lambda";
+import * as logs from "aws-cdk-lib/aws-logs";
+import * as s3 from "aws-cdk-lib/aws-s3";
+import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
+import * as sqs from "aws-cdk-lib/aws-sqs";
+import * as ssm from "aws-cdk-lib/aws-ssm";
+import type { Construct } from "constructs";
+import { parse as parseYaml } from "yaml";
+import type { AppConfig } from "../../shared/contracts/app-config.js";
+import { PouroverFunction } from "../constructs/pourover-function.js";
+import { ReleaseStateMachine } from "../constructs/release-state-machine.js";
+
+/** Repository root (infra/stacks/ -> ../..). */
+export const PROJECT_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+/** EventBridge source and detail-type of the webhook's events (see functions/receive-github-webhook). */
+export const WEBHOOK_EVENT_SOURCE = "pourover.webhook";
+export const RELEASE_TAG_PUSHED = "Release Tag Pushed";
+/** Key prefix of the release artifacts (compose files) the dev hosts fetch. */
+export const ARTIFACTS_PREFIX = "releases/";
+
+/** The parameters of the dev deploy document, each with a pattern that admits no shell syntax. */
+export const DEPLOY_PARAMETER_PATTERNS = {
+  /** config.app: lowercase letters, digits and dashes. */
+  App: "^[a-z0-9][a-z0-9-]{0,62}$",
+  /** A v-prefixed semantic version. */
+  Tag: "^v[0-9]{1,9}\\.[0-9]{1,9}\\.[0-9]{1,9}(-[0-9A-Za-z.-]{1,64})?(\\+[0-9A-Za-z.-]{1,64})?$",
+  /** An S3 key under releases/, no `..` segment. */
+  ComposeObject: "^(?!.*\\.\\.)releases/[A-Za-z0-9._/-]{1,900}$",
+  /** Empty, or http(s) URLs separated by single spaces; no quotes, `$`, `;`, `&`, `|`, parentheses, backticks. */
+  HealthUrls: "^$|^https?://[A-Za-z0-9._~:/?#@%+=,-]{1,500}( https?://[A-Za-z0-9._~:/?#@%+=,-]{1,500}){0,19}$",
+} as const;
+
+export interface PipelineStackProps extends StackProps {
+  /** The validated app config (`parseAppConfig`). */
+  readonly config: AppConfig;
+  /** Absolute path of the workflow definition. @default <repo>/state-machines/release.asl.json */
+  readonly definitionFile?: string;
+  /** Repository root holding functions/ and infra/. @default the folder two levels above this file */
+  readonly projectRoot?: string;
+  /** Days before scan reports (JSON, SBOM) expire. @default 180 */
+  readonly reportRetentionDays?: number;
+  /** Days before release artifacts (compose files) expire. @default 365 */
+  readonly artifactRetentionDays?: number;
+  /** Retention of every log group the stack creates. @default logs.RetentionDays.THREE_MONTHS */
+  readonly logRetention?: logs.RetentionDays;
+  /** Reserved concurrency of the webhook Function URL (bounds what an unauthenticated caller costs). @default 10 */
+  readonly webhookReservedConcurrency?: number;
+  /** Trivy release installed by the CodeBuild projects. @default "0.59.1" */
+  readonly trivyVersion?: string;
+  /**
+   * SHA-256 of `trivy_<version>_Linux-64bit.tar.gz`. When empty, the buildspec verifies the tarball
+   * against the release's own checksums file and says so in the build log; pin it for production.
+   * @default ""
+   */
+  readonly trivySha256?: string;
+  /** Untagged and non-release images kept per repository by the ECR lifecycle. @default 20 */
+  readonly ecrKeepUntagged?: number;
+  /** Removal policy of the ledger, buckets, repositories and secrets. @default RemovalPolicy.RETAIN */
+  readonly dataRemovalPolicy?: RemovalPolicy;
+}
+
+function readBuildspec(projectRoot: string, file: string): codebuild.BuildSpec {
+  const parsed = parseYaml(readFileSync(join(projectRoot, "infra", "buildspecs", file), "utf8")) as Record<
+    string,
+    unknown
+  >;
+  return codebuild.BuildSpec.fromObjectToYaml(parsed);
+}
+
+/** The document content with the artifacts bucket, registry and deploy script filled in. */
+function deployDocumentContent(projectRoot: string, bucketName: string, registry: string): Record<string, unknown> {
+  const raw = readFileSync(join(projectRoot, "infra", "ssm", "deploy-dev.yml"), "utf8");
+  const script = readFileSync(join(projectRoot, "infra", "scripts", "deploy-dev.sh"), "utf8");
+  if (script.includes("{{") || script.includes("POUROVER_DEPLOY_SCRIPT_EOF")) {
+    throw new Error("deploy-dev.sh must not contain '{{' (SSM parameter syntax) nor the heredoc delimiter");
+  }
+  const doc = parseYaml(raw) as {
+    parameters: Record<string, { allowedPattern?: string }>;
+    mainSteps: { inputs: { runCommand: string[] } }[];
+  };
+  for (const [name, pattern] of Object.entries(DEPLOY_PARAMETER_PATTERNS)) {
+    const param = doc.parameters[name];
+    if (!param || param.allowedPattern !== pattern) {
+      throw new Error(`infra/ssm/deploy-dev.yml: parameter ${name} must have allowedPattern ${pattern}`);
+    }
+  }
+  const step = doc.mainSteps[0];
+  if (!step) throw new Error("infra/ssm/deploy-dev.yml: no mainSteps");
+  step.inputs.runCommand = step.inputs.runCommand.flatMap((line) => {
+    if (line.trim() === "__DEPLOY_SCRIPT__") return script.replace(/\n$/, "").split("\n");
+    return [line.replaceAll("__ARTIFACTS_BUCKET__", bucketName).replaceAll("__REGISTRY__", registry)];
+  });
+  return doc as unknown as Record<string, unknown>;
+}
+
+/**
+ * Pourover in one stack: triggers (webhook Function URL + ECR push rule) -> release state machine ->
+ * Lambdas, CodeBuild build/scan, SSM dev deploy; the ledger, the reports/artifacts bucket, the ECR
+ * repositories and the secrets the user fills.
+ */
+export class PipelineStack extends Stack {
+  readonly bus: events.EventBus;
+  readonly stateMachine: ReleaseStateMachine;
+  readonly ledger: dynamodb.Table;
+  readonly bucket: s3.Bucket;
+  readonly buildProject: codebuild.Project;
+  readonly scanProject: codebuild.Project;
+  readonly deployDocument: ssm.CfnDocument;
+  readonly repositories: ecr.Repository[];
+  readonly functions: Record<string, PouroverFunction>;
+
+  constructor(scope: Construct, id: string, props: PipelineStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    const projectRoot = props.projectRoot ?? PROJECT_ROOT;
+    const definitionFile = props.definitionFile ?? join(projectRoot, "state-machines", "release.asl.json");
+    const logRetention = props.logRetention ?? logs.RetentionDays.THREE_MONTHS;
+    const dataRemoval = props.dataRemovalPolicy ?? RemovalPolicy.RETAIN;
+    if (`${config.app}/` === ARTIFACTS_PREFIX) {
+      throw new Error(`app name "${config.app}" collides with the artifacts prefix ${ARTIFACTS_PREFIX}`);
+    }
+    /** Scan reports live under `<app>/<tag>/<service>/` (the buildspecs' upload path). */
+    const reportsPrefix = `${config.app}/`;
+    const registry = `${Aws.ACCOUNT_ID}.dkr.ecr.${Aws.REGION}.${Aws.URL_SUFFIX}`;
+
+    // ---------------------------------------------------------------- storage
+    const accessLogs = new s3.Bucket(this, "AccessLogsBucket", {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+      versioned: false,
+      lifecycleRules: [{ id: "expire-access-logs", expiration: Duration.days(365) }],
+      removalPolicy: dataRemoval,
+    });
+    Validations.of(accessLogs).acknowledge({
+      id: "AwsSolutions-S1",
+      reason:
+        "This bucket is the destination of the server access logs of the reports bucket; logging it into itself would loop, and a third bucket adds nothing.",
+    });
+
+    this.bucket = new s3.Bucket(this, "ReportsBucket", {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      versioned: true,
+      serverAccessLogsBucket: accessLogs,
+      serverAccessLogsPrefix: "reports-bucket/",
+      lifecycleRules: [
+        {
+          id: "expire-scan-reports",
+          prefix: reportsPrefix,
+          expiration: Duration.days(props.reportRetentionDays ?? 180),
+          noncurrentVersionExpiration: Duration.days(30),
+        },
+        {
+          id: "expire-release-artifacts",
+          prefix: ARTIFACTS_PREFIX,
+          expiration: Duration.days(props.artifactRetentionDays ?? 365),
+          noncurrentVersionExpiration: Duration.days(30),
+        },
+        { id: "abort-incomplete-uploads", abortIncompleteMultipartUploadAfter: Duration.days(7) },
+      ],
+      removalPolicy: dataRemoval,
+    });
+
+    this.ledger = new dynamodb.Table(this, "ReleaseLedger", {
+      partitionKey: { name: "pk", type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      timeToLiveAttribute: "expiresAt",
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      deletionProtection: dataRemoval === RemovalPolicy.RETAIN,
+      removalPolicy: dataRemoval,
+    });
+
+    // ---------------------------------------------------------------- secrets
+    const webhookSecret = new secretsmanager.Secret(this, "WebhookSecret", {
+      description:
+        "GitHub webhook HMAC secret (plain string). Paste it into the GitHub webhook settings; rotate by setting a new value in both places.",
+      generateSecretString: { passwordLength: 48, excludePunctuation: true },
+      removalPolicy: dataRemoval,
+    });
+    const githubCredentials = new secretsmanager.Secret(this, "GithubCredentials", {
+      description:
+        'GitHub credentials for the manifests repo (and private source clones), JSON: {"token":"..."} or {"appId":"...","installationId":"...","privateKey":"-----BEGIN..."}. Created empty: fill it after deploy.',
+      secretStringValue: SecretValue.unsafePlainText("{}"),
+      removalPolicy: dataRemoval,
+    });
+    for (const secret of [webhookSecret, githubCredentials]) {
+      Validations.of(secret).acknowledge({
+        id: "AwsSolutions-SMG4",
+        reason:
+          "The value is owned by GitHub (webhook secret or token/App key) and must change on both sides together, so automatic rotation by a Lambda cannot apply it; rotation is a documented manual step.",
+      });
+    }
+
+    // ---------------------------------------------------------------- ECR
+    this.repositories = config.services.map(
+      (service) =>
+        new ecr.Repository(this, `Repository-${service.name}`, {
+          repositoryName: service.repository,
+          // Release tags (v*) can never be overwritten; other tags (e.g. latest, cache) stay mutable.
+          imageTagMutability: ecr.TagMutability.MUTABLE_WITH_EXCLUSION,
+          imageTagMutabilityExclusionFilters: [ecr.ImageTagMutabilityExclusionFilter.wildcard("v*")],
+          imageScanOnPush: true,
+          encryption: ecr.RepositoryEncryption.AES_256,
+          removalPolicy: dataRemoval,
+          emptyOnDelete: dataRemoval !== RemovalPolicy.RETAIN,
+          lifecycleRules: [
+            { description: "drop untagged layers", tagStatus: ecr.TagStatus.UNTAGGED, maxImageAge: Duration.days(14) },
+            {
+              description: "keep the newest non-release images",
+              tagStatus: ecr.TagStatus.ANY,
+              maxImageCount: props.ecrKeepUntagged ?? 20,
+            },
+          ],
+        }),
+    );
+
+    // ---------------------------------------------------------------- bus
+    this.bus = new events.EventBus(this, "Bus", { eventBusName: `pourover-${config.app}` });
+
+    // ---------------------------------------------------------------- Lambdas
+    const fn = (functionDir: string, extra: Partial<ConstructorParameters<typeof PouroverFunction>[2]> = {}) =>
+      new PouroverFunction(this, pascalCase(functionDir), {
+        functionDir,
+        projectRoot,
+        config,
+        logRetention,
+        ...extra,
+      });
+    const reportsArn = this.bucket.arnForObjects(`${reportsPrefix}*`);
+    const artifactsArn = this.bucket.arnForObjects(`${ARTIFACTS_PREFIX}*`);
+    const sesIdentityArn = this.formatArn({
+      service: "ses",
+      resource: "identity",
+      resourceName: config.notify.from.split("@")[1] as string,
+    });
+
+    const claimRelease = fn("claim-release", {
+      description: "Claims app#tag in the release ledger (conditional write)",
+      environment: { LEDGER_TABLE_NAME: this.ledger.tableName },
+    });
+    claimRelease.allow(["dynamodb:PutItem", "dynamodb:GetItem"], [this.ledger.tableArn]);
+
+    const planRelease = fn("plan-release", { description: "Resolves services, repositories and dev target" });
+
+    const evaluateScan = fn("evaluate-scan", {
+      description: "Parses a Trivy report and applies the scan policy",
+      environment: { REPORTS_BUCKET_NAME: this.bucket.bucketName },
+      memorySize: 512,
+    });
+    evaluateScan.allow(["s3:GetObject"], [reportsArn]);
+    Validations.of(evaluateScan.role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${this.logicalIdOf(this.bucket.node.defaultChild as s3.CfnBucket)}.Arn>/${reportsPrefix}*]`,
+      reason:
+        "Reports are keyed by tag and service at run time, so the keys are unknown at deploy time; GetObject is limited to the app's reports prefix.",
+    });
+
+    const gateOnScan = fn("gate-on-scan", { description: "Rejects the release when one image failed the policy" });
+
+    const updateManifests = fn("update-manifests", {
+      description: "One commit and one pull request pinning the release images",
+      environment: {
+        GITHUB_CREDENTIALS_SECRET_ARN: githubCredentials.secretArn,
+        ARTIFACTS_BUCKET_NAME: this.bucket.bucketName,
+      },
+      memorySize: 512,
+      timeout: Duration.seconds(120),
+    });
+    updateManifests.allow(["secretsmanager:GetSecretValue"], [githubCredentials.secretArn]);
+    updateManifests.allow(["s3:PutObject"], [artifactsArn]);
+    Validations.of(updateManifests.role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${this.logicalIdOf(this.bucket.node.defaultChild as s3.CfnBucket)}.Arn>/${ARTIFACTS_PREFIX}*]`,
+      reason:
+        "Each release writes its compose file under a key named after the app and tag at run time; PutObject is limited to the releases prefix.",
+    });
+
+    const verifyDev = fn("verify-dev-deploy", { description: "Reads the dev deploy command results" });
+    verifyDev.allow(["ssm:ListCommandInvocations"], ["*"]);
+    Validations.of(verifyDev.role).acknowledge({
+      id: "AwsSolutions-IAM5[Resource::*]",
+      reason:
+        "ssm:ListCommandInvocations supports no resource-level permissions, so the API requires the wildcard resource; the action is read-only and X-Ray tracing needs the same wildcard.",
+    });
+
+    const sendNotification = fn("send-notification", {
+      description: "Emails the release outcome through SES",
+      environment: { SES_FROM: config.notify.from },
+    });
+    sendNotification.allow(["ses:SendEmail", "ses:SendRawEmail"], [sesIdentityArn]);
+
+    const recordOutcome = fn("record-outcome", {
+      description: "Writes the outcome to the ledger and publishes Release Succeeded/Failed",
+      environment: { LEDGER_TABLE_NAME: this.ledger.tableName, EVENT_BUS_NAME: this.bus.eventBusName },
+    });
+    recordOutcome.allow(["dynamodb:UpdateItem", "dynamodb:GetItem"], [this.ledger.tableArn]);
+    recordOutcome.allow(["events:PutEvents"], [this.bus.eventBusArn]);
+
+    const webhook = fn("receive-github-webhook", {
+      description: "GitHub webhook: HMAC-verified tag pushes become Release Tag Pushed events",
+      environment: {
+        WEBHOOK_SECRET_ARN: webhookSecret.secretArn,
+        EVENT_BUS_NAME: this.bus.eventBusName,
+        LEDGER_TABLE_NAME: this.ledger.tableName,
+      },
+      timeout: Duration.seconds(10),
+      reservedConcurrentExecutions: props.webhookReservedConcurrency ?? 10,
+    });
+    webhook.allow(["secretsmanager:GetSecretValue"], [webhookSecret.secretArn]);
+    webhook.allow(["events:PutEvents"], [this.bus.eventBusArn]);
+    webhook.allow(["dynamodb:PutItem", "dynamodb:DeleteItem"], [this.ledger.tableArn]);
+    // Auth NONE: GitHub cannot sign AWS requests. The handler verifies X-Hub-Signature-256 (HMAC-SHA256,
+    // constant time) before parsing anything; reserved concurrency bounds the cost of junk traffic.
+    const webhookUrl = webhook.function.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.NONE });
+
+    this.functions = {
+      claimRelease,
+      planRelease,
+      evaluateScan,
+      gateOnScan,
+      updateManifests,
+      verifyDev,
+      sendNotification,
+      recordOutcome,
+      webhook,
+    };
+
+    // ---------------------------------------------------------------- CodeBuild
+    const buildKey = new kms.Key(this, "BuildKey", {
+      description: "Pourover CodeBuild artifacts and logs",
+      enableKeyRotation: true,
+      removalPolicy: dataRemoval,
+    });
+    const trivyEnv: Record<string, codebuild.BuildEnvironmentVariable> = {
+      TRIVY_VERSION: { value: props.trivyVersion ?? "0.59.1" },
+      TRIVY_SHA256: { value: props.trivySha256 ?? "" },
+      REPORTS_BUCKET: { value: this.bucket.bucketName },
+      REGISTRY: { value: registry },
+    };
+    const projectLogs = (name: string) =>
+      new logs.LogGroup(this, `${name}Logs`, { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
+    const buildLogs = projectLogs("BuildProject");
+    const scanLogs = projectLogs("ScanProject");
+
+    this.buildProject = new codebuild.Project(this, "BuildProject", {
+      description: "Pourover: clone at the tag's commit, docker build, Trivy scan, push to ECR only if it passed",
+      buildSpec: readBuildspec(projectRoot, "build-scan-push.yml"),
+      environment: {
+        buildImage: codebuild.LinuxBuildImage.STANDARD_7_0,
+        computeType: codebuild.ComputeType.MEDIUM,
+        // docker build needs the Docker daemon inside the build container.
+        privileged: true,
+      },
+      environmentVariables: {
+        ...trivyEnv,
+        SOURCE_TOKEN_SECRET_ARN: { value: githubCredentials.secretArn },
+      },
+      encryptionKey: buildKey,
+      timeout: Duration.minutes(60),
+      logging: { cloudWatch: { logGroup: buildLogs } },
+    });
+    this.scanProject = new codebuild.Project(this, "ScanProject", {
+      description: "Pourover: Trivy scan of an image already in ECR, by digest (--image-src remote)",
+      buildSpec: readBuildspec(projectRoot, "scan-image.yml"),
+      environment: {
+        buildImage: codebuild.LinuxBuildImage.STANDARD_7_0,
+        computeType: codebuild.ComputeType.SMALL,
+        privileged: false,
+      },
+      environmentVariables: trivyEnv,
+      encryptionKey: buildKey,
+      timeout: Duration.minutes(30),
+      logging: { cloudWatch: { logGroup: scanLogs } },
+    });
+    Validations.of(this.buildProject).acknowledge({
+      id: "AwsSolutions-CB3",
+      reason:
+        "Privileged mode runs the Docker daemon that builds the service images; the build clones only the configured source repository at the tagged commit.",
+    });
+
+    const repoArns = this.repositories.map((r) => r.repositoryArn);
+    const bucketId = this.logicalIdOf(this.bucket.node.defaultChild as s3.CfnBucket);
+    for (const project of [this.buildProject, this.scanProject]) {
+      const projectId = this.logicalIdOf(project.node.defaultChild as codebuild.CfnProject);
+      Validations.of(project).acknowledge(
+        {
+          id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${reportsPrefix}*]`,
+          reason:
+            "Reports are written per tag and service under the app's reports prefix, so keys are unknown at deploy time; PutObject is limited to that prefix.",
+        },
+        {
+          id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/codebuild/<${projectId}>:*]`,
+          reason:
+            "CodeBuild grants its default log group by construction; stream names are per build and unknown at deploy time, and the wildcard covers only this project's group.",
+        },
+        {
+          id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:codebuild:<AWS::Region>:<AWS::AccountId>:report-group/<${projectId}>-*]`,
+          reason:
+            "CodeBuild grants report groups named after this project by construction; the wildcard is limited to this project's own report group name prefix.",
+        },
+        {
+          id: "AwsSolutions-IAM5[Action::kms:ReEncrypt*]",
+          reason:
+            "The standard encrypt/decrypt grant on the pipeline's own build KMS key; the action wildcard applies to that single key ARN and no other key.",
+        },
+        {
+          id: "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
+          reason:
+            "The standard encrypt/decrypt grant on the pipeline's own build KMS key; the action wildcard applies to that single key ARN and no other key.",
+        },
+      );
+      project.addToRolePolicy(
+        new iam.PolicyStatement({ actions: ["ecr:GetAuthorizationToken"], resources: ["*"] }),
+      );
+      project.addToRolePolicy(new iam.PolicyStatement({ actions: ["s3:PutObject"], resources: [reportsArn] }));
+      Validations.of(project).acknowledge({
+        id: "AwsSolutions-IAM5[Resource::*]",
+        reason:
+          "ecr:GetAuthorizationToken returns a registry-wide login token and supports no resource-level permissions; repository actions are scoped to the configured repositories.",
+      });
+    }
+    this.buildProject.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: [
+          "ecr:BatchCheckLayerAvailability",
+          "ecr:InitiateLayerUpload",
+          "ecr:UploadLayerPart",
+          "ecr:CompleteLayerUpload",
+          "ecr:PutImage",
+          "ecr:BatchGetImage",
+          "ecr:DescribeImages",
+        ],
+        resources: repoArns,
+      }),
+    );
+    this.buildProject.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ["secretsmanager:GetSecretValue"], resources: [githubCredentials.secretArn] }),
+    );
+    this.scanProject.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability", "ecr:DescribeImages"],
+        resources: repoArns,
+      }),
+    );
+
+    // ---------------------------------------------------------------- dev deploy (SSM)
+    const deployLogs = new logs.LogGroup(this, "DeployLogs", {
+      logGroupName: `/pourover/${config.app}/deploy-dev`,
+      retention: logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.deployDocument = new ssm.CfnDocument(this, "DeployDocument", {
+      documentType: "Command",
+      documentFormat: "YAML",
+      targetType: "/AWS::EC2::Instance",
+      updateMethod: "NewVersion",
+      content: deployDocumentContent(projectRoot, this.bucket.bucketName, registry),
+    });
+
+    // ---------------------------------------------------------------- state machine
+    this.stateMachine = new ReleaseStateMachine(this, "Release", {
+      definitionFile,
+      functions: {
+        claimRelease: claimRelease.function,
+        planRelease: planRelease.function,
+        evaluateScan: evaluateScan.function,
+        gateOnScan: gateOnScan.function,
+        updateManifests: updateManifests.function,
+        verifyDev: verifyDev.function,
+        sendNotification: sendNotification.function,
+        recordOutcome: recordOutcome.function,
+      },
+      buildProject: this.buildProject,
+      scanProject: this.scanProject,
+      deployDocument: this.deployDocument,
+      deployLogGroup: deployLogs,
+      devInstanceTags: config.dev.instanceTags,
+      logRetention,
+    });
+    const machine = this.stateMachine.stateMachine;
+
+    // ---------------------------------------------------------------- triggers
+    const dlq = (name: string) =>
+      new sqs.Queue(this, `${name}Dlq`, {
+        encryption: sqs.QueueEncryption.SQS_MANAGED,
+        enforceSSL: true,
+        retentionPeriod: Duration.days(14),
+      });
+    const tagRuleDlq = dlq("TagPushedRule");
+    const ecrRuleDlq = dlq("EcrPushRule");
+    for (const queue of [tagRuleDlq, ecrRuleDlq]) {
+      Validations.of(queue).acknowledge({
+        id: "AwsSolutions-SQS3",
+        reason:
+          "This queue is itself the dead-letter queue of an EventBridge rule target; failed release triggers land here for inspection and redrive.",
+      });
+    }
+    const retry = { retryAttempts: 8, maxEventAge: Duration.hours(2) };
+
+    const tagRule = new events.Rule(this, "TagPushedRule", {
+      eventBus: this.bus,
+      description: "A verified GitHub tag push starts a release",
+      eventPattern: {
+        source: [WEBHOOK_EVENT_SOURCE],
+        detailType: [RELEASE_TAG_PUSHED],
+        detail: { app: [config.app] },
+      },
+    });
+    tagRule.addTarget(
+      new targets.SfnStateMachine(machine, {
+        deadLetterQueue: tagRuleDlq,
+        ...retry,
+        input: events.RuleTargetInput.fromObject({
+          app: events.EventField.fromPath("$.detail.app"),
+          tag: events.EventField.fromPath("$.detail.tag"),
+          trigger: {
+            source: "github",
+            repository: events.EventField.fromPath("$.detail.repository"),
+            commit: events.EventField.fromPath("$.detail.commit"),
+            pusher: events.EventField.fromPath("$.detail.pusher"),
+            deliveryId: events.EventField.fromPath("$.detail.deliveryId"),
+          },
+          force: false,
+        }),
+      }),
+    );
+
+    const ecrRule = new events.Rule(this, "EcrPushRule", {
+      description: "A v* image pushed to a watched ECR repository starts a release (scan by digest)",
+      eventPattern: {
+        source: ["aws.ecr"],
+        detailType: ["ECR Image Action"],
+        detail: {
+          "action-type": ["PUSH"],
+          result: ["SUCCESS"],
+          "repository-name": config.services.map((s) => s.repository),
+          "image-tag": [{ prefix: "v" }],
+        },
+      },
+    });
+    ecrRule.addTarget(
+      new targets.SfnStateMachine(machine, {
+        deadLetterQueue: ecrRuleDlq,
+        ...retry,
+        input: events.RuleTargetInput.fromObject({
+          app: config.app,
+          tag: events.EventField.fromPath("$.detail.image-tag"),
+          trigger: {
+            source: "ecr",
+            repository: events.EventField.fromPath("$.detail.repository-name"),
+            digest: events.EventField.fromPath("$.detail.image-digest"),
+          },
+          force: false,
+        }),
+      }),
+    );
+
+    // ---------------------------------------------------------------- outputs
+    new CfnOutput(this, "WebhookUrl", { value: webhookUrl.url, description: "GitHub webhook payload URL" });
+    new CfnOutput(this, "StateMachineArn", { value: machine.stateMachineArn });
+    new CfnOutput(this, "StateMachineConsoleUrl", {
+      value: `https://${Aws.REGION}.console.aws.amazon.com/states/home?region=${Aws.REGION}#/statemachines/view/${machine.stateMachineArn}`,
+    });
+    new CfnOutput(this, "EventBusName", { value: this.bus.eventBusName });
+    new CfnOutput(this, "WebhookSecretArn", { value: webhookSecret.secretArn });
+    new CfnOutput(this, "GithubCredentialsSecretArn", {
+      value: githubCredentials.secretArn,
+      description: 'Fill with {"token":"..."} or {"appId","installationId","privateKey"}',
+    });
+    new CfnOutput(this, "ReportsBucketName", { value: this.bucket.bucketName });
+    new CfnOutput(this, "DeployDocumentName", { value: this.deployDocument.ref });
+  }
+
+  /** The final logical id of a resource (what cdk-nag prints in its finding ids). */
+  private logicalIdOf(resource: CfnResource): string {
+    return this.resolve(this.getLogicalId(resource)) as string;
+  }
+}
+
+function pascalCase(kebab: string): string {
+  return kebab
+    .split("-")
+    .map((w) => (w[0] ?? "").toUpperCase() + w.slice(1))
+    .join("");
+}

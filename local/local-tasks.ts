@@ -1,0 +1,121 @@
+import { execFile } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { copyFile, mkdir, readFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { promisify } from "node:util";
+import type { AppConfig } from "../shared/contracts/app-config.js";
+import { InvalidInputError } from "../shared/domain/errors.js";
+import { parseTrivyReport, reportDigest } from "../shared/domain/trivy-report.js";
+import type { DeployStatusReader, InstanceDeployStatus } from "../shared/ports/index.js";
+
+const run = promisify(execFile);
+
+/** A CodeBuild `.sync` result, as the ASL's ResultSelector reads it. */
+export interface BuildOutput {
+  Build: { Id: string; BuildStatus: string; ExportedEnvironmentVariables: { Name: string; Value: string }[] };
+}
+
+type BuildParams = { EnvironmentVariablesOverride?: { Name: string; Value: string }[] };
+
+/**
+ * Stands in for CodeBuild's build+scan: no image is built, scanned or pushed here. The verdict comes
+ * from the Trivy report given with --scan-report, or from the example's labelled sample report, and
+ * the output says which. The digest is the one recorded in that report.
+ */
+export function localBuildAndScan(opts: {
+  config: AppConfig;
+  configDir: string;
+  reportsDir: string;
+  scanReports: Record<string, string>;
+}) {
+  return async (params: BuildParams): Promise<BuildOutput> => {
+    const env = new Map((params.EnvironmentVariablesOverride ?? []).map((v) => [v.Name, v.Value]));
+    const service = env.get("POUROVER_SERVICE") ?? "";
+    const given = opts.scanReports[service];
+    const sample = opts.config.services.find((s) => s.name === service)?.sampleScanReport;
+    const source = given ? resolve(given) : sample ? resolve(opts.configDir, sample) : null;
+    if (!source) {
+      throw Object.assign(new Error(`${service}: no scanner on this machine and no --scan-report ${service}=<file>`), {
+        name: "States.TaskFailed",
+      });
+    }
+    const target = join(opts.reportsDir, env.get("POUROVER_APP") ?? "", env.get("POUROVER_TAG") ?? "", service, "trivy.json");
+    await mkdir(dirname(target), { recursive: true });
+    await copyFile(source, target);
+    const digest = reportDigest(parseTrivyReport(await readFile(target, "utf8"), source));
+    const exported = [
+      { Name: "REPORT_URI", Value: pathToFileURL(target).href },
+      { Name: "SCAN_EXIT_CODE", Value: "0" },
+      { Name: "SCANNED_BY", Value: given ? "report-file" : "sample-report" },
+      ...(digest ? [{ Name: "IMAGE_DIGEST", Value: digest }] : []),
+    ];
+    return { Build: { Id: `local:${randomUUID()}`, BuildStatus: "SUCCEEDED", ExportedEnvironmentVariables: exported } };
+  };
+}
+
+export interface DeployRunner {
+  /** Runs the deploy for one release; resolves with the per-host result the SSM API would report. */
+  /** null when no host matched, as SSM reports no invocations. */
+  run(input: {
+    app: string;
+    tag: string;
+    composeFile: string;
+    healthUrls: string;
+    workdir: string;
+  }): Promise<InstanceDeployStatus | null>;
+  readonly mode: "docker" | "dry-run" | "custom";
+}
+
+/** Runs infra/scripts/deploy-dev.sh, the same script the SSM document runs; dry-run without docker compose. */
+export async function scriptDeployRunner(projectRoot: string): Promise<DeployRunner> {
+  const hasCompose = await run("docker", ["compose", "version"], { timeout: 5000 }).then(
+    () => true,
+    () => false,
+  );
+  const script = join(projectRoot, "infra", "scripts", "deploy-dev.sh");
+  return {
+    mode: hasCompose ? "docker" : "dry-run",
+    async run(input) {
+      const args = [
+        script,
+        "--app",
+        input.app,
+        "--tag",
+        input.tag,
+        "--compose-file",
+        input.composeFile,
+        "--workdir",
+        input.workdir,
+        ...(input.healthUrls ? ["--health-urls", input.healthUrls] : []),
+        ...(hasCompose ? [] : ["--dry-run"]),
+      ];
+      await mkdir(input.workdir, { recursive: true });
+      try {
+        const { stdout } = await run("bash", args, { timeout: 15 * 60_000, maxBuffer: 16 * 1024 * 1024 });
+        return { instanceId: "localhost", status: "Success", output: stdout };
+      } catch (error) {
+        const e = error as { stdout?: string; stderr?: string };
+        return { instanceId: "localhost", status: "Failed", output: `${e.stdout ?? ""}${e.stderr ?? ""}` };
+      }
+    },
+  };
+}
+
+/** Keeps each local deploy's result under its command id, as SSM does, for VerifyDev to read. */
+export class LocalDeployCommands implements DeployStatusReader {
+  private readonly results = new Map<string, InstanceDeployStatus[]>();
+
+  async send(runner: DeployRunner, input: Parameters<DeployRunner["run"]>[0]): Promise<{ Command: { CommandId: string } }> {
+    const commandId = randomUUID();
+    const result = await runner.run(input);
+    this.results.set(commandId, result ? [result] : []);
+    return { Command: { CommandId: commandId } };
+  }
+
+  async read(commandId: string): Promise<InstanceDeployStatus[]> {
+    const result = this.results.get(commandId);
+    if (!result) throw new InvalidInputError(`unknown command ${commandId}`);
+    return result;
+  }
+}

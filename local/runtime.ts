@@ -1,0 +1,336 @@
+import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import "../shared/polyfills.js";
+import { StateMachine } from "aws-local-stepfunctions";
+import type { EventLog } from "./event-log.js";
+import { claimRelease } from "../functions/claim-release/claim-release.js";
+import { evaluateScan } from "../functions/evaluate-scan/evaluate-scan.js";
+import { gateOnScan } from "../functions/gate-on-scan/gate-on-scan.js";
+import { planRelease } from "../functions/plan-release/plan-release.js";
+import { recordOutcome } from "../functions/record-outcome/record-outcome.js";
+import { sendNotification } from "../functions/send-notification/send-notification.js";
+import { updateManifests } from "../functions/update-manifests/update-manifests.js";
+import { verifyDevDeploy } from "../functions/verify-dev-deploy/verify-dev-deploy.js";
+import {
+  DirectoryArtifactStore,
+  FileReportStore,
+  JsonLinesEventPublisher,
+  stateDirLayout,
+} from "../shared/adapters/local/file-stores.js";
+import { GitManifestRepository, initManifestRepo } from "../shared/adapters/local/git-manifest-repository.js";
+import { SqliteLedger } from "../shared/adapters/local/sqlite-ledger.js";
+import type { AppConfig } from "../shared/contracts/app-config.js";
+import type { Trigger } from "../shared/contracts/release.js";
+import type { ReleaseState } from "../shared/contracts/release-state.js";
+import type { Mailer } from "../shared/ports/index.js";
+import { type ExecutionRecord, toExecutionHistory } from "./history.js";
+import { type DeployRunner, LocalDeployCommands, localBuildAndScan, scriptDeployRunner } from "./local-tasks.js";
+import { OutboxMailer, startSesLocal } from "./ses-local.js";
+
+export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+export const ASL_PATH = join(PROJECT_ROOT, "state-machines", "release.asl.json");
+
+/** Values the local engine puts where the CDK construct puts real ARNs and names. */
+export function localSubstitutions(region: string): Record<string, string> {
+  const fn = (name: string) => `arn:aws:lambda:${region}:000000000000:function:pourover-local-${name}`;
+  return {
+    ClaimReleaseFunctionArn: fn("claim-release"),
+    PlanReleaseFunctionArn: fn("plan-release"),
+    EvaluateScanFunctionArn: fn("evaluate-scan"),
+    GateOnScanFunctionArn: fn("gate-on-scan"),
+    UpdateManifestsFunctionArn: fn("update-manifests"),
+    VerifyDevFunctionArn: fn("verify-dev-deploy"),
+    SendNotificationFunctionArn: fn("send-notification"),
+    RecordOutcomeFunctionArn: fn("record-outcome"),
+    BuildProjectName: "pourover-local-build-scan-push",
+    ScanProjectName: "pourover-local-scan-image",
+    DeployDocumentName: "pourover-local-deploy-dev",
+    DeployLogGroupName: "/pourover/local/deploy-dev",
+  };
+}
+
+/** Reads the ASL file and fills `${Name}` placeholders; an unfilled one is an error, as in the construct. */
+export function loadDefinition(substitutions: Record<string, string>, path = ASL_PATH): Record<string, unknown> {
+  const text = readFileSync(path, "utf8").replace(/\$\{(\w+)\}/g, (_, name: string) => {
+    const value = substitutions[name];
+    if (value === undefined) throw new Error(`ASL placeholder \${${name}} has no local value`);
+    return value;
+  });
+  return JSON.parse(text);
+}
+
+export type TaskHandler = (input: unknown) => Promise<unknown>;
+
+export interface LocalRuntimeOptions {
+  config: AppConfig;
+  configDir: string;
+  stateDir: string;
+  /** A git repository holding the manifests; defaults to one seeded from the example in the state dir. */
+  manifestsDir?: string;
+  /** Replace a port for tests: a mailer that fails, a deploy runner that reports a failed host. */
+  mailer?: Mailer;
+  deployRunner?: DeployRunner;
+}
+
+export interface ReleaseOptions {
+  tag: string;
+  trigger?: Trigger;
+  force?: boolean;
+  scanReports?: Record<string, string>;
+  onEvent?: (event: EventLog) => void;
+}
+
+export interface ReleaseOutcome {
+  status: "SUCCEEDED" | "FAILED" | "DUPLICATE";
+  executionId: string;
+  tag: string;
+  transitions: number;
+  durationMs: number;
+  states: { name: string; status: "SUCCEEDED" | "FAILED" | "CAUGHT"; durationMs: number; iteration?: number }[];
+  pullRequest?: { branch: string; commit: string | null; changedFiles: string[]; url: string | null; unchanged: boolean };
+  emails: string[];
+  standIns: string[];
+  error?: { error: string; cause: string };
+  output: unknown;
+}
+
+/** One machine's worth of Pourover: the same ASL and cores, local adapters behind the same ports. */
+export class LocalRuntime {
+  private constructor(
+    readonly options: LocalRuntimeOptions,
+    readonly ledger: SqliteLedger,
+    private readonly mailer: Mailer,
+    private readonly deployRunner: DeployRunner,
+    private readonly manifestsRepo: GitManifestRepository,
+    private readonly manifestsDir: string,
+    private readonly closeSes: () => Promise<void>,
+    readonly sesEndpoint: string | null,
+  ) {}
+
+  static async start(options: LocalRuntimeOptions): Promise<LocalRuntime> {
+    const layout = stateDirLayout(options.stateDir);
+    await mkdir(options.stateDir, { recursive: true });
+    const ledger = new SqliteLedger(layout.ledger);
+    let manifestsDir = options.manifestsDir ? resolve(options.manifestsDir) : join(layout.repos, `${options.config.app}-manifests`);
+    if (!options.manifestsDir) {
+      const seed = options.config.manifests.localSeed;
+      if (!seed) throw new Error(`${options.config.app}: no --manifests given and the config has no manifests.localSeed`);
+      await initManifestRepo(manifestsDir, resolve(options.configDir, seed), options.config.manifests.baseBranch);
+    }
+    manifestsDir = resolve(manifestsDir);
+    const repo = new GitManifestRepository({ repoDir: manifestsDir, pullsDir: layout.pulls });
+    let mailer = options.mailer;
+    let closeSes = async () => {};
+    let endpoint: string | null = null;
+    if (!mailer) {
+      const ses = await startSesLocal();
+      endpoint = ses.endpoint;
+      closeSes = ses.close;
+      mailer = new OutboxMailer(ses.endpoint, layout.outbox, options.config.registry.region);
+    }
+    const deployRunner = options.deployRunner ?? (await scriptDeployRunner(PROJECT_ROOT));
+    return new LocalRuntime(options, ledger, mailer, deployRunner, repo, manifestsDir, closeSes, endpoint);
+  }
+
+  /** What this runtime stands in for, said on every run. */
+  standIns(scanReports: Record<string, string>): string[] {
+    const given = Object.keys(scanReports);
+    const sampled = this.options.config.services.map((s) => s.name).filter((s) => !given.includes(s));
+    return [
+      "Step Functions → aws-local-stepfunctions running state-machines/release.asl.json",
+      "Lambda functions → the same cores, called in process",
+      `DynamoDB release ledger → SQLite ${stateDirLayout(this.options.stateDir).ledger}`,
+      `CodeBuild build+scan → nothing built, scanned or pushed; verdicts from ${[
+        given.length ? `--scan-report for ${given.join(", ")}` : "",
+        sampled.length ? `labelled SAMPLE reports for ${sampled.join(", ")}` : "",
+      ]
+        .filter(Boolean)
+        .join(" and ")}`,
+      `GitHub manifests repo → local git repository ${this.manifestsDir} (PR records in ${stateDirLayout(this.options.stateDir).pulls})`,
+      this.deployRunner.mode === "dry-run"
+        ? "SSM Run Command dev deploy → DRY RUN of infra/scripts/deploy-dev.sh (no docker compose on this machine): commands printed, nothing deployed"
+        : this.deployRunner.mode === "docker"
+          ? "SSM Run Command dev deploy → infra/scripts/deploy-dev.sh run on this machine with docker compose"
+          : "SSM Run Command dev deploy → a test deploy runner",
+      this.sesEndpoint
+        ? `SES → aws-ses-v2-local on ${this.sesEndpoint}; copies in ${stateDirLayout(this.options.stateDir).outbox}`
+        : "SES → a test mailer",
+      `EventBridge → events appended to ${stateDirLayout(this.options.stateDir).events}`,
+    ];
+  }
+
+  /** The local handler of every Task state, by state name (the contract test checks the set). */
+  taskHandlers(scanReports: Record<string, string>, emails: string[]): Record<string, TaskHandler> {
+    const { config, configDir, stateDir } = this.options;
+    const layout = stateDirLayout(stateDir);
+    const clock = { now: () => new Date() };
+    const artifacts = new DirectoryArtifactStore(layout.artifacts);
+    const deploys = new LocalDeployCommands();
+    const executionUrl = (id: string) => `pourover show ${id.split(":").pop()} --state-dir ${stateDir}`;
+    const build = localBuildAndScan({ config, configDir, reportsDir: layout.reports, scanReports });
+    const events = new JsonLinesEventPublisher(layout.events);
+    const mailer: Mailer = {
+      send: async (message) => {
+        const result = await this.mailer.send(message);
+        if (this.mailer instanceof OutboxMailer) emails.push(this.mailer.sent[this.mailer.sent.length - 1] ?? "");
+        else emails.push(result.messageId);
+        return result;
+      },
+    };
+    const notify: TaskHandler = (input) => sendNotification(input as never, { config, mailer, executionUrl });
+    return {
+      ClaimRelease: (input) => claimRelease(input as never, { ledger: this.ledger, clock }),
+      PlanRelease: async (input) => planRelease(input, config),
+      BuildScanPush: (input) => build(input as never),
+      ScanImage: (input) => build(input as never),
+      EvaluateScan: (input) => evaluateScan(input, { reports: new FileReportStore(), clock }),
+      GateOnScan: async (input) => gateOnScan(input as never),
+      UpdateManifests: (input) => updateManifests(input, { config, repo: this.manifestsRepo, artifacts, executionUrl }),
+      DeployDev: (input) => {
+        const p = input as { Parameters: Record<string, string[]> };
+        const first = (key: string) => p.Parameters[key]?.[0] ?? "";
+        return deploys.send(this.deployRunner, {
+          app: first("App"),
+          tag: first("Tag"),
+          composeFile: artifacts.path(first("ComposeObject")),
+          healthUrls: first("HealthUrls"),
+          workdir: join(layout.deploys, first("App")),
+        });
+      },
+      VerifyDev: (input) => verifyDevDeploy(input as never, { reader: deploys }),
+      NotifySuccess: notify,
+      NotifyFailure: notify,
+      RecordOutcome: (input) => recordOutcome(input as never, { ledger: this.ledger, events, clock }),
+    };
+  }
+
+  async release(opts: ReleaseOptions): Promise<ReleaseOutcome> {
+    const { config, stateDir } = this.options;
+    const region = config.registry.region;
+    const name = `${config.app}-${opts.tag}-${randomBytes(4).toString("hex")}`.replace(/[^A-Za-z0-9._-]/g, "-");
+    const executionId = `arn:aws:states:${region}:000000000000:execution:pourover-${config.app}-release:${name}`;
+    const input = {
+      app: config.app,
+      tag: opts.tag,
+      trigger: opts.trigger ?? { source: "cli", pusher: process.env.USER ?? "local" },
+      force: opts.force ?? false,
+    };
+    const scanReports = opts.scanReports ?? {};
+    const emails: string[] = [];
+    const handlers = this.taskHandlers(scanReports, emails);
+    const definition = loadDefinition(localSubstitutions(region));
+    const machine = new StateMachine(definition as never, { validationOptions: { checkArn: true, checkPaths: true } });
+    // Retries keep their order and count; only the pauses shrink, so a local run stays fast.
+    const retryIntervalOverrides = Object.fromEntries(Object.keys(handlers).map((k) => [k, 5]));
+    const startedAt = new Date();
+    const execution = machine.run(input, {
+      overrides: { taskResourceLocalHandlers: handlers as never, retryIntervalOverrides },
+      context: { Execution: { Id: executionId, Name: name, StartTime: startedAt.toISOString(), Input: input } },
+    });
+    const log: EventLog[] = [];
+    const collecting = (async () => {
+      for await (const event of execution.eventLogs) {
+        log.push(event);
+        opts.onEvent?.(event);
+      }
+    })();
+    let output: unknown = null;
+    let failure: { error: string; cause: string } | undefined;
+    try {
+      output = await execution.result;
+    } catch (error) {
+      const e = error as Error & { cause?: unknown };
+      failure = { error: e.name, cause: e.message };
+    }
+    await collecting;
+    const durationMs = Date.now() - startedAt.getTime();
+    const finalState = output as ReleaseState | null;
+    const duplicate = log.some((e) => e.type === "StateEntered" && e.state.name === "Duplicate");
+    const status = failure ? "FAILED" : duplicate ? "DUPLICATE" : "SUCCEEDED";
+    const pr = finalState?.pullRequest;
+    const outcome: ReleaseOutcome = {
+      status,
+      executionId,
+      tag: opts.tag,
+      transitions: log.filter((e) => e.type === "StateEntered").length,
+      durationMs,
+      states: stateTimeline(log),
+      ...(pr
+        ? { pullRequest: { branch: pr.branch, commit: pr.commit, changedFiles: pr.changedFiles, url: pr.url, unchanged: pr.unchanged } }
+        : {}),
+      emails,
+      standIns: this.standIns(scanReports),
+      ...(failure ? { error: failure } : {}),
+      output,
+    };
+    const record: ExecutionRecord = {
+      executionArn: executionId,
+      name,
+      stateMachine: `pourover-${config.app}-release`,
+      input,
+      startDate: startedAt.toISOString(),
+      stopDate: new Date(startedAt.getTime() + durationMs).toISOString(),
+      outcome,
+      history: toExecutionHistory(log),
+    };
+    const dir = stateDirLayout(stateDir).executions;
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, `${name}.json`), `${JSON.stringify(record, null, 2)}\n`);
+    return outcome;
+  }
+
+  /** The next patch version after every tag this machine has released: v0.1.0 first. */
+  nextTag(): string {
+    return nextPatch(this.ledger.tags(this.options.config.app));
+  }
+
+  async close(): Promise<void> {
+    this.ledger.close();
+    await this.closeSes();
+  }
+}
+
+export function nextPatch(tags: string[]): string {
+  let best: [number, number, number] | null = null;
+  for (const tag of tags) {
+    const m = /^v(\d+)\.(\d+)\.(\d+)$/.exec(tag);
+    if (!m) continue;
+    const v: [number, number, number] = [Number(m[1]), Number(m[2]), Number(m[3])];
+    if (!best || v[0] > best[0] || (v[0] === best[0] && (v[1] > best[1] || (v[1] === best[1] && v[2] > best[2])))) best = v;
+  }
+  return best ? `v${best[0]}.${best[1]}.${best[2] + 1}` : "v0.1.0";
+}
+
+/** Per state (and per Map iteration), how long it ran and how it ended, from the engine's event log. */
+export function stateTimeline(log: EventLog[]): ReleaseOutcome["states"] {
+  const open = new Map<string, number>();
+  const states: ReleaseOutcome["states"] = [];
+  for (const e of log) {
+    if (!("state" in e)) continue;
+    const key = `${e.state.name}#${e.index ?? ""}`;
+    if (e.type === "StateEntered") open.set(key, e.timestamp);
+    else if (e.type === "StateExited" || e.type === "StateFailed" || e.type === "StateCaught") {
+      if (e.type === "StateExited" && states.some((s) => s.name === e.state.name && s.iteration === e.index && s.status === "CAUGHT")) continue;
+      const started = open.get(key) ?? e.timestamp;
+      open.delete(key);
+      states.push({
+        name: e.state.name,
+        status: e.type === "StateExited" ? "SUCCEEDED" : e.type === "StateCaught" ? "CAUGHT" : "FAILED",
+        durationMs: e.timestamp - started,
+        ...(e.index !== undefined ? { iteration: e.index } : {}),
+      });
+    }
+  }
+  return states;
+}
+
+export async function listExecutions(stateDir: string): Promise<ExecutionRecord[]> {
+  const dir = stateDirLayout(stateDir).executions;
+  if (!existsSync(dir)) return [];
+  const files = (await readdir(dir)).filter((f) => f.endsWith(".json"));
+  const records = await Promise.all(files.map(async (f) => JSON.parse(await readFile(join(dir, f), "utf8")) as ExecutionRecord));
+  return records.sort((a, b) => a.startDate.localeCompare(b.startDate));
+}

@@ -1,0 +1,93 @@
+import {
+  ConditionalCheckFailedException,
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  UpdateItemCommand,
+} from "@aws-sdk/client-dynamodb";
+import { ReleaseAlreadyClaimedError } from "../../domain/errors.js";
+import type { ClaimEntry, LedgerRecord, OutcomeEntry, ReleaseLedger } from "../../ports/index.js";
+
+/** Release records are kept for two years; delivery dedupe keys share the table with a short TTL. */
+const RECORD_TTL_SECONDS = 2 * 365 * 24 * 3600;
+
+export class DynamoDbLedger implements ReleaseLedger {
+  constructor(
+    private readonly client: DynamoDBClient,
+    private readonly tableName: string,
+  ) {}
+
+  async claim(entry: ClaimEntry): Promise<void> {
+    try {
+      await this.client.send(
+        new PutItemCommand({
+          TableName: this.tableName,
+          Item: {
+            pk: { S: `${entry.app}#${entry.tag}` },
+            app: { S: entry.app },
+            tag: { S: entry.tag },
+            executionId: { S: entry.executionId },
+            status: { S: "RUNNING" },
+            claimedAt: { S: entry.claimedAt },
+            trigger: { S: JSON.stringify(entry.trigger) },
+            expiresAt: { N: String(Math.floor(Date.parse(entry.claimedAt) / 1000) + RECORD_TTL_SECONDS) },
+          },
+          // A FAILED release may be released again; anything else is a duplicate.
+          ConditionExpression: "attribute_not_exists(pk) OR #status = :failed",
+          ExpressionAttributeNames: { "#status": "status" },
+          ExpressionAttributeValues: { ":failed": { S: "FAILED" } },
+        }),
+      );
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) {
+        throw new ReleaseAlreadyClaimedError(`${entry.app} ${entry.tag} is already claimed by another execution`);
+      }
+      throw error;
+    }
+  }
+
+  async record(entry: OutcomeEntry): Promise<void> {
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: { pk: { S: `${entry.app}#${entry.tag}` } },
+          UpdateExpression:
+            "SET #status = :status, finishedAt = :finishedAt, summary = :summary, app = :app, tag = :tag, executionId = if_not_exists(executionId, :executionId)",
+          // Only the owner of the claim (or nobody, for an invalid request) sets the outcome.
+          ConditionExpression: "attribute_not_exists(pk) OR executionId = :executionId",
+          ExpressionAttributeNames: { "#status": "status" },
+          ExpressionAttributeValues: {
+            ":status": { S: entry.status },
+            ":finishedAt": { S: entry.finishedAt },
+            ":summary": { S: JSON.stringify(entry.summary) },
+            ":app": { S: entry.app },
+            ":tag": { S: entry.tag },
+            ":executionId": { S: entry.executionId },
+          },
+        }),
+      );
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return;
+      throw error;
+    }
+  }
+
+  async get(app: string, tag: string): Promise<LedgerRecord | null> {
+    const out = await this.client.send(
+      new GetItemCommand({ TableName: this.tableName, Key: { pk: { S: `${app}#${tag}` } }, ConsistentRead: true }),
+    );
+    const item = out.Item;
+    if (!item) return null;
+    return {
+      app: item.app?.S ?? app,
+      tag: item.tag?.S ?? tag,
+      executionId: item.executionId?.S ?? "",
+      claimedAt: item.claimedAt?.S ?? "",
+      status: (item.status?.S ?? "RUNNING") as LedgerRecord["status"],
+      trigger: JSON.parse(item.trigger?.S ?? "{}"),
+      ...(item.finishedAt?.S ? { finishedAt: item.finishedAt.S } : {}),
+      ...(item.summary?.S ? { summary: JSON.parse(item.summary.S) } : {}),
+    };
+  }
+}

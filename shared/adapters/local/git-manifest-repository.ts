@@ -1,0 +1,484 @@
+import { spawn } from "node:child_process";
+import { cp, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { InvalidInputError, ManifestConflictError, ManifestInvalidError } from "../../domain/errors.js";
+import type { ManifestRepository, PublishInput, PublishResult } from "../../ports/index.js";
+
+/**
+ * The GitOps manifests repository as a real local git repository, driven through git plumbing.
+ * The user's working tree, index and HEAD are never touched: blobs are written with
+ * `hash-object`, the tree is built in a temporary index (GIT_INDEX_FILE), the commit is made with
+ * `commit-tree` and the branch moved with a compare-and-swap `update-ref`. The "pull request" is
+ * a JSON record in `pullsDir`, one per branch.
+ *
+ * With `remoteName`, the base branch is read from that remote (fetched first) and the release
+ * branch is pushed there with `--force-with-lease`.
+ */
+export class GitManifestRepository implements ManifestRepository {
+  private readonly repoDir: string;
+  private readonly pullsDir: string;
+  private readonly remoteName: string | undefined;
+
+  constructor(options: { repoDir: string; pullsDir: string; remoteName?: string }) {
+    this.repoDir = resolve(options.repoDir);
+    this.pullsDir = resolve(options.pullsDir);
+    this.remoteName = options.remoteName || undefined;
+  }
+
+  async readFiles(input: { baseBranch: string; paths: string[] }): Promise<{
+    baseCommit: string;
+    files: Record<string, string | null>;
+  }> {
+    const paths = input.paths.map(normalisePath);
+    const baseCommit = await this.baseHead(input.baseBranch, true);
+    const blobs = await this.catFiles(paths.map((p) => `${baseCommit}:${p}`));
+    const files: Record<string, string | null> = {};
+    for (const [i, path] of paths.entries()) files[path] = blobs[i] ?? null;
+    return { baseCommit, files };
+  }
+
+  async publish(input: PublishInput): Promise<PublishResult> {
+    validatePublishInput(input);
+    const branch = input.branch.replace(/^refs\/heads\//, "");
+    const branchRef = `refs/heads/${branch}`;
+    if ((await this.git(["check-ref-format", branchRef], { allowFail: true })).code !== 0) {
+      throw new InvalidInputError(`Invalid branch name: ${branch}`);
+    }
+    const files = input.files.map((f) => ({ path: normalisePath(f.path), content: f.content }));
+
+    // The base must not have moved since readFiles.
+    const baseHead = await this.baseHead(input.baseBranch, true);
+    if (baseHead !== input.baseCommit) {
+      throw new ManifestConflictError(
+        `Base branch ${input.baseBranch} moved from ${input.baseCommit} to ${baseHead}`,
+      );
+    }
+    if ((await this.git(["symbolic-ref", "-q", "HEAD"], { allowFail: true })).stdout.trim() === branchRef) {
+      throw new ManifestInvalidError(
+        `Branch ${branch} is checked out in ${this.repoDir}; refusing to move it`,
+      );
+    }
+
+    const tree = await this.buildTree(input.baseCommit, files);
+    const remoteTip = this.remoteName ? await this.fetchRemoteBranch(branch) : undefined;
+    const localTip = await this.revParse(`${branchRef}^{commit}`);
+    const tip = this.remoteName ? remoteTip : localTip;
+
+    let commit: string;
+    let unchanged = false;
+    const tipInfo = tip ? await this.commitInfo(tip) : null;
+    if (
+      tip &&
+      tipInfo &&
+      tipInfo.tree === tree &&
+      tipInfo.parents.length === 1 &&
+      tipInfo.parents[0] === input.baseCommit
+    ) {
+      commit = tip;
+      unchanged = true;
+      if (localTip !== tip) await this.updateRef(branchRef, tip, localTip, input.message);
+    } else {
+      commit = (
+        await this.git(
+          ["-c", "commit.gpgsign=false", "commit-tree", tree, "-p", input.baseCommit, "-F", "-"],
+          {
+            input: input.message.endsWith("\n") ? input.message : `${input.message}\n`,
+          },
+        )
+      ).stdout.trim();
+      await this.updateRef(branchRef, commit, localTip, input.message);
+      if (this.remoteName) await this.push(branch, commit, remoteTip);
+    }
+
+    const changed = (
+      await this.git(["diff-tree", "-r", "-z", "--name-only", "--no-commit-id", input.baseCommit, commit])
+    ).stdout
+      .split("\0")
+      .filter(Boolean);
+    const pull = await this.upsertPull({
+      branch,
+      base: input.baseBranch,
+      title: input.pullRequest.title,
+      body: input.pullRequest.body,
+      commit,
+      files: changed,
+    });
+    return { commit, url: pull.url, number: pull.number, unchanged };
+  }
+
+  // --- git plumbing -----------------------------------------------------------------------------
+
+  private async baseHead(baseBranch: string, fetch: boolean): Promise<string> {
+    const name = baseBranch.replace(/^refs\/heads\//, "");
+    let ref = `refs/heads/${name}`;
+    if (this.remoteName) {
+      ref = `refs/remotes/${this.remoteName}/${name}`;
+      if (fetch) {
+        const fetched = await this.git(
+          ["fetch", "--quiet", "--no-tags", this.remoteName, `+refs/heads/${name}:${ref}`],
+          {
+            allowFail: true,
+          },
+        );
+        if (fetched.code !== 0) {
+          throw new ManifestInvalidError(
+            `Cannot fetch ${name} from ${this.remoteName}: ${fetched.stderr.trim()}`,
+          );
+        }
+      }
+    }
+    const oid = await this.revParse(`${ref}^{commit}`);
+    if (!oid) throw new ManifestInvalidError(`Branch ${name} not found in ${this.repoDir}`);
+    return oid;
+  }
+
+  private async revParse(rev: string): Promise<string | undefined> {
+    const r = await this.git(["rev-parse", "--verify", "--quiet", rev], { allowFail: true });
+    return r.code === 0 ? r.stdout.trim() : undefined;
+  }
+
+  private async commitInfo(commit: string): Promise<{ tree: string; parents: string[] }> {
+    const out = (await this.git(["show", "-s", "--format=%T%x00%P", commit])).stdout.trim();
+    const [tree = "", parents = ""] = out.split("\0");
+    return { tree, parents: parents.split(" ").filter(Boolean) };
+  }
+
+  /** Blob texts for `<rev>:<path>` names, in one `cat-file --batch`; null for missing or non-blob. */
+  private async catFiles(names: string[]): Promise<(string | null)[]> {
+    if (names.length === 0) return [];
+    const { raw } = await this.git(["cat-file", "--batch"], { input: `${names.join("\n")}\n` });
+    const out: (string | null)[] = [];
+    let pos = 0;
+    for (let i = 0; i < names.length; i++) {
+      const eol = raw.indexOf(0x0a, pos);
+      const header = raw.subarray(pos, eol).toString("utf8");
+      pos = eol + 1;
+      const m = /^([0-9a-f]+) (\w+) (\d+)$/.exec(header);
+      if (!m) {
+        out.push(null); // "<name> missing" / "ambiguous"
+        continue;
+      }
+      const size = Number(m[3]);
+      out.push(m[2] === "blob" ? raw.subarray(pos, pos + size).toString("utf8") : null);
+      pos += size + 1;
+    }
+    return out;
+  }
+
+  /** Writes the blobs and a tree = baseCommit's tree + files, in a temporary index. */
+  private async buildTree(baseCommit: string, files: { path: string; content: string }[]): Promise<string> {
+    const tmp = await mkdtemp(join(tmpdir(), "pourover-git-"));
+    try {
+      const env = { GIT_INDEX_FILE: join(tmp, "index") };
+      await this.git(["read-tree", baseCommit], { env });
+      const blobPaths = await Promise.all(
+        files.map(async (f, i) => {
+          const p = join(tmp, `blob-${i}`);
+          await writeFile(p, f.content, "utf8");
+          return p;
+        }),
+      );
+      const shas = (
+        await this.git(["hash-object", "-w", "--no-filters", "--stdin-paths"], {
+          input: `${blobPaths.join("\n")}\n`,
+        })
+      ).stdout
+        .trim()
+        .split("\n");
+      const modes = await this.existingModes(
+        baseCommit,
+        files.map((f) => f.path),
+      );
+      const info = files
+        .map((f, i) => `${modes.get(f.path) === "100755" ? "100755" : "100644"} ${shas[i]}\t${f.path}\0`)
+        .join("");
+      await this.git(["update-index", "-z", "--index-info"], { env, input: info });
+      return (await this.git(["write-tree"], { env })).stdout.trim();
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  private async existingModes(commit: string, paths: string[]): Promise<Map<string, string>> {
+    const out = (await this.git(["ls-tree", "-z", "--full-tree", commit, "--", ...paths])).stdout;
+    const modes = new Map<string, string>();
+    for (const entry of out.split("\0").filter(Boolean)) {
+      const tab = entry.indexOf("\t");
+      modes.set(entry.slice(tab + 1), entry.split(" ")[0] ?? "");
+    }
+    return modes;
+  }
+
+  private async updateRef(
+    ref: string,
+    commit: string,
+    expectedOld: string | undefined,
+    message: string,
+  ): Promise<void> {
+    const r = await this.git(
+      ["update-ref", "-m", `pourover: ${message.split("\n")[0]}`, ref, commit, expectedOld ?? "0".repeat(40)],
+      { allowFail: true },
+    );
+    if (r.code !== 0) throw new ManifestConflictError(`Branch ${ref} moved meanwhile: ${r.stderr.trim()}`);
+  }
+
+  private async fetchRemoteBranch(branch: string): Promise<string | undefined> {
+    const remote = this.remoteName as string;
+    const listed = await this.git(["ls-remote", "--exit-code", remote, `refs/heads/${branch}`], {
+      allowFail: true,
+    });
+    if (listed.code === 2) return undefined; // no such branch on the remote
+    if (listed.code !== 0) throw new ManifestInvalidError(`Cannot list ${remote}: ${listed.stderr.trim()}`);
+    const trackingRef = `refs/remotes/${remote}/${branch}`;
+    const fetched = await this.git(
+      ["fetch", "--quiet", "--no-tags", remote, `+refs/heads/${branch}:${trackingRef}`],
+      {
+        allowFail: true,
+      },
+    );
+    if (fetched.code !== 0)
+      throw new ManifestConflictError(`Cannot fetch ${branch}: ${fetched.stderr.trim()}`);
+    return this.revParse(`${trackingRef}^{commit}`);
+  }
+
+  private async push(branch: string, commit: string, expectedRemote: string | undefined): Promise<void> {
+    const remote = this.remoteName as string;
+    const r = await this.git(
+      [
+        "push",
+        "--quiet",
+        "--porcelain",
+        `--force-with-lease=refs/heads/${branch}:${expectedRemote ?? ""}`,
+        remote,
+        `${commit}:refs/heads/${branch}`,
+      ],
+      { allowFail: true },
+    );
+    if (r.code !== 0)
+      throw new ManifestConflictError(
+        `Push of ${branch} to ${remote} rejected: ${(r.stderr || r.stdout).trim()}`,
+      );
+  }
+
+  private git(
+    args: string[],
+    options: { input?: string; env?: Record<string, string>; allowFail?: boolean } = {},
+  ): Promise<GitResult> {
+    return runGit(this.repoDir, args, options);
+  }
+
+  // --- pull request records ---------------------------------------------------------------------
+
+  private async upsertPull(p: {
+    branch: string;
+    base: string;
+    title: string;
+    body: string;
+    commit: string;
+    files: string[];
+  }): Promise<PullRecord> {
+    await mkdir(this.pullsDir, { recursive: true });
+    const file = join(this.pullsDir, `${p.branch.replace(/\//g, "__")}.json`);
+    const now = new Date().toISOString();
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const existing = await readJson<PullRecord>(file);
+      if (existing) {
+        const next: PullRecord = {
+          ...existing,
+          title: p.title,
+          body: p.body,
+          base: p.base,
+          commit: p.commit,
+          files: p.files,
+        };
+        const same =
+          existing.title === next.title &&
+          existing.body === next.body &&
+          existing.base === next.base &&
+          existing.commit === next.commit &&
+          JSON.stringify(existing.files) === JSON.stringify(next.files);
+        if (!same) {
+          next.updatedAt = now;
+          const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+          await writeFile(tmp, `${JSON.stringify(next, null, 2)}\n`);
+          await rename(tmp, file);
+        }
+        return same ? existing : next;
+      }
+      const count = (await readdir(this.pullsDir)).filter((n) => n.endsWith(".json")).length;
+      const record: PullRecord = {
+        number: count + 1,
+        title: p.title,
+        body: p.body,
+        head: p.branch,
+        base: p.base,
+        commit: p.commit,
+        files: p.files,
+        url: pathToFileURL(file).href,
+        state: "open",
+        createdAt: now,
+        updatedAt: now,
+      };
+      try {
+        await writeFile(file, `${JSON.stringify(record, null, 2)}\n`, { flag: "wx" });
+        return record;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+        // Created concurrently: loop and update it instead.
+      }
+    }
+    throw new ManifestConflictError(`Pull request record ${file} keeps changing`);
+  }
+}
+
+export interface PullRecord {
+  number: number;
+  title: string;
+  body: string;
+  head: string;
+  base: string;
+  commit: string;
+  files: string[];
+  url: string;
+  state: "open";
+  createdAt: string;
+  updatedAt: string;
+}
+
+/**
+ * Creates a git repository at repoDir (when there is none) holding one commit of seedDir's files
+ * on baseBranch. Works on a machine without a git identity. Returns the base branch head.
+ */
+export async function initManifestRepo(
+  repoDir: string,
+  seedDir: string,
+  baseBranch: string,
+): Promise<string> {
+  const dir = resolve(repoDir);
+  await mkdir(dir, { recursive: true });
+  const gitDir = await runGit(dir, ["rev-parse", "--absolute-git-dir"], { allowFail: true });
+  const isOwnRepo = gitDir.code === 0 && [join(dir, ".git"), dir].includes(resolve(gitDir.stdout.trim()));
+  if (!isOwnRepo) {
+    await runGit(dir, ["init", "--quiet", "-b", baseBranch]);
+    await cp(resolve(seedDir), dir, {
+      recursive: true,
+      filter: (src) => !src.split(/[\\/]/).includes(".git"),
+    });
+    await runGit(dir, ["add", "--all"]);
+    await runGit(dir, [
+      "-c",
+      "commit.gpgsign=false",
+      "commit",
+      "--quiet",
+      "--allow-empty",
+      "--no-verify",
+      "-m",
+      "Seed manifests",
+    ]);
+  }
+  const head = await runGit(dir, ["rev-parse", "--verify", "--quiet", `refs/heads/${baseBranch}^{commit}`], {
+    allowFail: true,
+  });
+  if (head.code !== 0) throw new ManifestInvalidError(`Branch ${baseBranch} not found in ${dir}`);
+  return head.stdout.trim();
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface GitResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  raw: Buffer;
+}
+
+const IDENTITY = {
+  GIT_AUTHOR_NAME: "Pourover",
+  GIT_AUTHOR_EMAIL: "pourover@localhost",
+  GIT_COMMITTER_NAME: "Pourover",
+  GIT_COMMITTER_EMAIL: "pourover@localhost",
+};
+
+function runGit(
+  cwd: string,
+  args: string[],
+  options: { input?: string; env?: Record<string, string>; allowFail?: boolean } = {},
+): Promise<GitResult> {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  // Never let an inherited repository or index (e.g. from a git hook) redirect our commands.
+  for (const key of ["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_PREFIX"])
+    delete env[key];
+  Object.assign(env, IDENTITY, { GIT_TERMINAL_PROMPT: "0", LC_ALL: "C" }, options.env);
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn("git", args, { cwd, env, stdio: ["pipe", "pipe", "pipe"] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on("data", (d: Buffer) => out.push(d));
+    child.stderr.on("data", (d: Buffer) => err.push(d));
+    child.on("error", reject);
+    child.on("close", (code) => {
+      const raw = Buffer.concat(out);
+      const result = {
+        code: code ?? 1,
+        raw,
+        stdout: raw.toString("utf8"),
+        stderr: Buffer.concat(err).toString("utf8"),
+      };
+      if (result.code !== 0 && !options.allowFail) {
+        reject(
+          new ManifestInvalidError(
+            `git ${args[0]} failed in ${cwd}: ${result.stderr.trim() || `exit ${result.code}`}`,
+          ),
+        );
+        return;
+      }
+      resolvePromise(result);
+    });
+    child.stdin.on("error", () => {}); // git may exit before reading everything; the exit code tells
+    child.stdin.end(options.input ?? "");
+  });
+}
+
+async function readJson<T>(file: string): Promise<T | null> {
+  try {
+    return JSON.parse(await readFile(file, "utf8")) as T;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw error;
+  }
+}
+
+function normalisePath(path: string): string {
+  const p = path.replace(/^\.\//, "").replace(/^\/+/, "");
+  if (
+    !p ||
+    p.includes("\n") ||
+    p.includes("\0") ||
+    p.split("/").some((s) => s === "" || s === "." || s === ".." || s === ".git")
+  ) {
+    throw new InvalidInputError(`Invalid manifest path: ${JSON.stringify(path)}`);
+  }
+  return p;
+}
+
+function validatePublishInput(input: PublishInput): void {
+  const problems: string[] = [];
+  if (!/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(input.baseCommit))
+    problems.push("baseCommit must be a full commit id");
+  if (!input.baseBranch) problems.push("baseBranch must be set");
+  if (!input.branch || input.branch.replace(/^refs\/heads\//, "") === input.baseBranch) {
+    problems.push("branch must be set and differ from baseBranch");
+  }
+  if (input.files.length === 0) problems.push("files must not be empty");
+  const seen = new Set<string>();
+  for (const f of input.files) {
+    const p = f.path.replace(/^\.\//, "").replace(/^\/+/, "");
+    if (seen.has(p)) problems.push(`duplicate path ${f.path}`);
+    seen.add(p);
+  }
+  if (!input.message.trim()) problems.push("message must not be empty");
+  if (problems.length > 0)
+    throw new InvalidInputError(`Invalid publish input: ${problems.join("; ")}`, problems);
+}

@@ -1,0 +1,112 @@
+import { z } from "zod";
+import { InvalidInputError } from "../domain/errors.js";
+import { zodProblems } from "./zod-problems.js";
+
+const name = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "must be lowercase letters, digits and dashes");
+const githubRepo = z.string().regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, "must be owner/name");
+const severity = z.enum(["CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN"]);
+const relativePath = z
+  .string()
+  .min(1)
+  .refine((p) => !p.startsWith("/") && !p.split("/").includes(".."), "must be a relative path inside the repo");
+
+export const ServiceConfigSchema = z.strictObject({
+  name,
+  /** ECR repository name, without the registry host. */
+  repository: z.string().regex(/^[a-z0-9]+(?:[._/-][a-z0-9]+)*$/, "must be a valid ECR repository name"),
+  dockerfile: relativePath,
+  /** @default "." */
+  context: z.string().default("."),
+  /** Trivy report used locally when no scanner is on PATH; labelled as a sample in the output. */
+  sampleScanReport: relativePath.optional(),
+});
+
+export const ManifestFileSchema = z.strictObject({
+  path: relativePath,
+  kind: z.enum(["kubernetes", "compose"]),
+});
+
+export const AllowListEntrySchema = z.strictObject({
+  id: z.string().min(1),
+  reason: z.string().min(1),
+  /** ISO date (YYYY-MM-DD); the entry stops allowing the day after. */
+  expires: z.iso.date(),
+});
+
+export const AppConfigSchema = z.strictObject({
+  app: name,
+  source: z.strictObject({
+    repo: githubRepo,
+  }),
+  registry: z.strictObject({
+    accountId: z.string().regex(/^\d{12}$/, "must be a 12-digit AWS account id"),
+    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, "must be an AWS region such as us-east-1"),
+  }),
+  tagPolicy: z
+    .strictObject({
+      /** @default false */
+      allowPrerelease: z.boolean().default(false),
+    })
+    .default({ allowPrerelease: false }),
+  services: z
+    .array(ServiceConfigSchema)
+    .min(1)
+    .refine((s) => new Set(s.map((x) => x.name)).size === s.length, "service names must be unique"),
+  manifests: z.strictObject({
+    repo: githubRepo,
+    /** @default "main" */
+    baseBranch: z.string().min(1).default("main"),
+    /** How images are pinned. @default "tag+digest" */
+    pin: z.enum(["tag+digest", "tag", "digest"]).default("tag+digest"),
+    files: z.array(ManifestFileSchema).min(1),
+    /** Folder (relative to the config file) holding a copy of the manifests repo, used to seed it locally. */
+    localSeed: relativePath.optional(),
+  }),
+  dev: z.strictObject({
+    /** EC2 tags that select the dev hosts. */
+    instanceTags: z.record(z.string().regex(/^[A-Za-z0-9_.:/=+@-]{1,128}$/), z.string().min(1)),
+    /** Compose file (path in the manifests repo) the dev host runs. */
+    composeFile: relativePath,
+    healthUrls: z.array(z.url({ protocol: /^https?$/ })).default([]),
+    /** @default 600 */
+    timeoutSeconds: z.number().int().min(30).max(3600).default(600),
+  }),
+  scan: z
+    .strictObject({
+      /** @default ["CRITICAL","HIGH"] */
+      failOn: z.array(severity).min(1).default(["CRITICAL", "HIGH"]),
+      /** @default false */
+      ignoreUnfixed: z.boolean().default(false),
+      allow: z.array(AllowListEntrySchema).default([]),
+    })
+    .default({ failOn: ["CRITICAL", "HIGH"], ignoreUnfixed: false, allow: [] }),
+  notify: z.strictObject({
+    from: z.email(),
+    to: z.array(z.email()).min(1),
+    /** Extra recipients for failures. @default [] */
+    onFailure: z.array(z.email()).default([]),
+  }),
+});
+
+export type AppConfig = z.infer<typeof AppConfigSchema>;
+export type ServiceConfig = z.infer<typeof ServiceConfigSchema>;
+export type ScanPolicy = AppConfig["scan"];
+export type Severity = z.infer<typeof severity>;
+
+/** Validates a parsed config document; throws one InvalidInputError listing every problem by field. */
+export function parseAppConfig(raw: unknown, source = "config"): AppConfig {
+  const result = AppConfigSchema.safeParse(raw);
+  if (!result.success) {
+    const problems = zodProblems(result.error).map((p) => `${source}: ${p}`);
+    throw new InvalidInputError(problems.join("\n"), problems);
+  }
+  return result.data;
+}
+
+export function registryHost(config: AppConfig): string {
+  return `${config.registry.accountId}.dkr.ecr.${config.registry.region}.amazonaws.com`;
+}
+
+export function imageRepository(config: AppConfig, service: ServiceConfig): string {
+  return `${registryHost(config)}/${service.repository}`;
+}

@@ -1,0 +1,100 @@
+/**
+ * Named errors. `name` is a string literal because the ASL's `ErrorEquals` matches on it and a
+ * minifier must not be able to change it. `retryable` tells Retry policies and people apart from
+ * terminal failures.
+ */
+export abstract class PouroverError extends Error {
+  abstract override readonly name: string;
+  readonly retryable: boolean = false;
+}
+
+/** Bad input at the edge: a config file, a flag, a tag, a report, an event. Exit code 2 locally. */
+export class InvalidInputError extends PouroverError {
+  override readonly name = "InvalidInputError" as const;
+  constructor(
+    message: string,
+    readonly problems: readonly string[] = [message],
+  ) {
+    super(message);
+  }
+}
+
+/** The app#tag release was already claimed by another execution. Ends that execution as DUPLICATE. */
+export class ReleaseAlreadyClaimedError extends PouroverError {
+  override readonly name = "ReleaseAlreadyClaimedError" as const;
+}
+
+/** At least one image failed the scan policy. Terminal: nothing is pushed or pinned. */
+export class ScanPolicyRejectedError extends PouroverError {
+  override readonly name = "ScanPolicyRejectedError" as const;
+}
+
+/** The scanner or the build crashed: not a verdict about vulnerabilities, and worth a retry. */
+export class ScanFailedError extends PouroverError {
+  override readonly name = "ScanFailedError" as const;
+  override readonly retryable = true;
+}
+
+/** A Trivy report that is not a Trivy report (wrong schema version, wrong shape). */
+export class InvalidScanReportError extends PouroverError {
+  override readonly name = "InvalidScanReportError" as const;
+}
+
+/** The manifests branch or base moved while we were writing: rebuild from the new head. */
+export class ManifestConflictError extends PouroverError {
+  override readonly name = "ManifestConflictError" as const;
+  override readonly retryable = true;
+}
+
+/** A manifest already pins a newer version than this release. Terminal unless forced. */
+export class VersionRegressionError extends PouroverError {
+  override readonly name = "VersionRegressionError" as const;
+}
+
+/** A manifest file could not be parsed or an expected file is missing. Terminal. */
+export class ManifestInvalidError extends PouroverError {
+  override readonly name = "ManifestInvalidError" as const;
+}
+
+/** The dev deploy command is still running: "running, retry after" rather than sleeping. */
+export class DevDeployInProgressError extends PouroverError {
+  override readonly name = "DevDeployInProgressError" as const;
+  override readonly retryable = true;
+}
+
+/** The dev deploy failed on at least one host (health check, pull, compose). */
+export class DevDeployFailedError extends PouroverError {
+  override readonly name = "DevDeployFailedError" as const;
+}
+
+/** No dev instance matched the configured tags. */
+export class NoDevInstancesError extends PouroverError {
+  override readonly name = "NoDevInstancesError" as const;
+}
+
+/** Sending the email failed. Recorded, never fails the release. */
+export class NotificationFailedError extends PouroverError {
+  override readonly name = "NotificationFailedError" as const;
+  override readonly retryable = true;
+}
+
+/**
+ * Every error name the workflow may match on. The contract test checks that each `ErrorEquals`
+ * entry of the ASL is here or is a `States.*` / service-integration name.
+ */
+export const NAMED_ERRORS = [
+  "InvalidInputError",
+  "ReleaseAlreadyClaimedError",
+  "ScanPolicyRejectedError",
+  "ScanFailedError",
+  "InvalidScanReportError",
+  "ManifestConflictError",
+  "VersionRegressionError",
+  "ManifestInvalidError",
+  "DevDeployInProgressError",
+  "DevDeployFailedError",
+  "NoDevInstancesError",
+  "NotificationFailedError",
+] as const;
+
+export type NamedError = (typeof NAMED_ERRORS)[number];

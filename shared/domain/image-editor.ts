@@ -1,0 +1,534 @@
+/**
+ * The manifest image editor: pins new images in Kubernetes YAML, kustomizations and compose files.
+ *
+ * Pure, no I/O. The text is parsed with `yaml` only to FIND the image values; the new values are
+ * spliced into the ORIGINAL text by source range, so everything else stays byte for byte: comments,
+ * quote style, key order, indentation, blank lines, CRLF, other documents, trailing comments.
+ *
+ * Where images are found
+ * - kubernetes: `containers`, `initContainers` and `ephemeralContainers` of the pod spec of a
+ *   Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job
+ *   (spec.template.spec), CronJob (spec.jobTemplate.spec.template.spec), PodTemplate
+ *   (template.spec), Pod (spec), and of every item of a `kind: List`; every document of a
+ *   multi-document file. A kustomization (`kind: Kustomization`, or no `kind` and an `images:`
+ *   sequence) has its `images:` entries edited, see below.
+ * - compose: `services.<name>.image`, whether or not the service also has `build:`.
+ * - Aliases are followed (`image: *web`, `- *container`, `<<: *defaults` merge keys): the
+ *   anchored scalar is edited once, the alias itself is never touched, the change is reported once.
+ *
+ * Matching is on the parsed name (registry with port + path, as written, not normalised): `web`
+ * never matches `web-canary`, `postgres` does not match `docker.io/library/postgres`.
+ *
+ * What is written (`pin`)
+ * - "tag+digest": `repo:tag@sha256:...`, "tag": `repo:tag`, "digest": `repo@sha256:...`.
+ * - An update without a digest falls back to `repo:tag` in every mode.
+ * - The repository written is the update's repository string.
+ * - The quote style of the original value is kept; a block scalar (`image: |`) has its content line
+ *   replaced.
+ *
+ * Kustomization `images:` entries
+ * - An entry matches when its `newName` (or, without `newName`, its `name`) is the update's
+ *   repository. `name`/`newName` are never rewritten.
+ * - An existing `newTag` is set to the new tag (in every mode, so it never lies about the version;
+ *   kustomize ignores it when `digest` is set). A missing `newTag` is inserted (modes "tag" and
+ *   "tag+digest") on a new line after `newName`/`name`, with the same indentation.
+ * - With a digest to write (modes "tag+digest" and "digest"), an existing `digest` is replaced and a
+ *   missing one is inserted on a new line after `newTag` (or after `newName`/`name` when there is no
+ *   `newTag`), same indentation, same line ending. In flow style (`- {name: x, newTag: v1}`) the
+ *   field is inserted as `, digest: "sha256:..."` after `newTag`.
+ * - Without a digest to write, an existing `digest` would keep kustomize on the old image, so its
+ *   line is removed. When that line cannot be removed cleanly (flow style, or `- digest:` as the
+ *   entry's first key) a ManifestInvalidError says so rather than leave a stale pin.
+ *
+ * Version regression
+ * - Refused unless `force`: a VersionRegressionError names the file, the image and both versions.
+ * - Only semantic versions as accepted by `parseVersion` (`v1.2.3`, `v1.2.3-rc.1`) are compared.
+ *   A missing tag, a digest-only reference, or a non-semver tag (`latest`, `v2`, `v2.0`, `14-alpine`)
+ *   on either side is not comparable and is allowed.
+ *
+ * No change needed => the very same string is returned with no changes (`result.text === text`).
+ * Invalid YAML => ManifestInvalidError naming the file, line and column.
+ */
+
+import {
+  type Document,
+  isAlias,
+  isMap,
+  isScalar,
+  isSeq,
+  parseAllDocuments,
+  Scalar,
+  type YAMLMap,
+} from "yaml";
+import { DIGEST_PATTERN, parseVersion } from "../contracts/release.js";
+import { InvalidInputError, ManifestInvalidError, VersionRegressionError } from "./errors.js";
+import {
+  formatImageReference,
+  type ImageReference,
+  imageName,
+  parseImageReference,
+} from "./image-reference.js";
+
+export interface ImageUpdate {
+  /** Full "host/path" as in config, e.g. "123456789012.dkr.ecr.us-east-1.amazonaws.com/go-coffeeshop-web". */
+  repository: string;
+  tag: string;
+  digest?: string;
+}
+
+export type PinMode = "tag+digest" | "tag" | "digest";
+
+export interface EditOptions {
+  kind: "kubernetes" | "compose";
+  pin: PinMode;
+  /** Allow moving an image to an older version. @default false */
+  force?: boolean;
+  /** The file's path, for error messages and change records. */
+  path?: string;
+}
+
+export interface ImageChange {
+  path: string | undefined;
+  /** 1-based line of the edited value (of the entry's `name` for a kustomization entry). */
+  line: number;
+  /** The update's repository. */
+  repository: string;
+  /** The image as it was, e.g. "web:v1.0.0". */
+  before: string;
+  /** The image as written, e.g. "web:v1.1.0@sha256:...". */
+  after: string;
+}
+
+export interface EditResult {
+  text: string;
+  changes: ImageChange[];
+}
+
+/** Docker's tag grammar (the editor accepts any valid tag; release tags are checked upstream). */
+const DOCKER_TAG = /^[\w][\w.-]{0,127}$/;
+const POD_SPEC_AT_TEMPLATE = new Set([
+  "Deployment",
+  "StatefulSet",
+  "DaemonSet",
+  "ReplicaSet",
+  "ReplicationController",
+  "Job",
+]);
+const CONTAINER_LISTS = ["containers", "initContainers", "ephemeralContainers"] as const;
+const MAX_MERGE_DEPTH = 16;
+
+interface PreparedUpdate {
+  update: ImageUpdate;
+  name: ImageReference;
+}
+
+interface Edit {
+  start: number;
+  end: number;
+  text: string;
+}
+
+interface PendingChange {
+  offset: number;
+  repository: string;
+  before: string;
+  after: string;
+}
+
+export function editImages(text: string, updates: ImageUpdate[], options: EditOptions): EditResult {
+  const byName = prepareUpdates(updates);
+  if (byName.size === 0) return { text, changes: [] };
+
+  const docs = parseAllDocuments(text, { prettyErrors: false });
+  for (const doc of docs) {
+    const error = doc.errors[0];
+    if (error) {
+      const { line, column } = lineAndColumn(text, error.pos[0]);
+      throw new ManifestInvalidError(
+        `${label(options)}: invalid YAML at line ${line}, column ${column}: ${error.message}`,
+      );
+    }
+  }
+
+  const editor = new Editor(text, byName, options);
+  for (const doc of docs) {
+    const contents = doc.contents;
+    if (!isMap(contents)) continue;
+    if (options.kind === "compose") editor.compose(doc, contents);
+    else editor.kubernetes(doc, contents, 0);
+  }
+  return editor.finish();
+}
+
+function prepareUpdates(updates: ImageUpdate[]): Map<string, PreparedUpdate> {
+  const byName = new Map<string, PreparedUpdate>();
+  for (const update of updates) {
+    const name = parseImageReference(update.repository);
+    if (!name || name.tag !== null || name.digest !== null) {
+      throw new InvalidInputError(`"${update.repository}" is not an image repository (no tag, no digest)`);
+    }
+    if (!DOCKER_TAG.test(update.tag)) throw new InvalidInputError(`"${update.tag}" is not a valid image tag`);
+    if (update.digest !== undefined && !DIGEST_PATTERN.test(update.digest)) {
+      throw new InvalidInputError(`"${update.digest}" is not a sha256 digest`);
+    }
+    // A later update for the same repository wins.
+    byName.set(imageName(name), { update, name });
+  }
+  return byName;
+}
+
+function label(options: EditOptions): string {
+  return options.path ?? "manifest";
+}
+
+function lineAndColumn(text: string, offset: number): { line: number; column: number } {
+  let line = 1;
+  let lineStart = 0;
+  for (let i = text.indexOf("\n"); i !== -1 && i < offset; i = text.indexOf("\n", i + 1)) {
+    line++;
+    lineStart = i + 1;
+  }
+  return { line, column: offset - lineStart + 1 };
+}
+
+/** -1 when a < b, 0 when equal, 1 when a > b (semver precedence, build metadata ignored). */
+function compareVersions(a: NonNullable<ReturnType<typeof parseVersion>>, b: typeof a): number {
+  if (a.major !== b.major) return a.major < b.major ? -1 : 1;
+  if (a.minor !== b.minor) return a.minor < b.minor ? -1 : 1;
+  if (a.patch !== b.patch) return a.patch < b.patch ? -1 : 1;
+  if (a.pre === b.pre) return 0;
+  if (a.pre === "") return 1;
+  if (b.pre === "") return -1;
+  const pa = a.pre.split(".");
+  const pb = b.pre.split(".");
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const x = pa[i];
+    const y = pb[i];
+    if (x === undefined) return -1;
+    if (y === undefined) return 1;
+    if (x === y) continue;
+    const xNum = /^\d+$/.test(x);
+    const yNum = /^\d+$/.test(y);
+    if (xNum && yNum) return Number(x) < Number(y) ? -1 : 1;
+    if (xNum) return -1;
+    if (yNum) return 1;
+    return x < y ? -1 : 1;
+  }
+  return 0;
+}
+
+/** Writes a new scalar value in the style of the one it replaces. */
+function styled(node: Scalar, value: string): string {
+  if (node.type === Scalar.QUOTE_DOUBLE) return `"${value.replace(/[\\"]/g, "\\$&")}"`;
+  if (node.type === Scalar.QUOTE_SINGLE) return `'${value.replace(/'/g, "''")}'`;
+  return value;
+}
+
+type Node = unknown;
+
+class Editor {
+  private readonly edits: Edit[] = [];
+  private readonly pending: PendingChange[] = [];
+  private readonly seen = new Set<object>();
+  private eol: string | undefined;
+
+  constructor(
+    private readonly text: string,
+    private readonly byName: Map<string, PreparedUpdate>,
+    private readonly options: EditOptions,
+  ) {}
+
+  // ---- where the images are ---------------------------------------------------------------
+
+  compose(doc: Document, root: YAMLMap): void {
+    const services = this.get(doc, root, "services");
+    if (!isMap(services)) return;
+    for (const pair of services.items) {
+      const service = this.deref(doc, pair.value);
+      if (isMap(service)) this.image(this.get(doc, service, "image"));
+    }
+  }
+
+  kubernetes(doc: Document, root: YAMLMap, depth: number): void {
+    const kind = this.get(doc, root, "kind");
+    const kindName = isScalar(kind) && typeof kind.value === "string" ? kind.value : undefined;
+    if (kindName === undefined || kindName === "Kustomization") {
+      const images = this.get(doc, root, "images");
+      if (isSeq(images)) {
+        for (const item of images.items) {
+          const entry = this.deref(doc, item);
+          if (isMap(entry)) this.kustomizeEntry(doc, entry);
+        }
+      }
+      return;
+    }
+    if (kindName === "List") {
+      const items = this.get(doc, root, "items");
+      if (isSeq(items) && depth < MAX_MERGE_DEPTH) {
+        for (const item of items.items) {
+          const resource = this.deref(doc, item);
+          if (isMap(resource)) this.kubernetes(doc, resource, depth + 1);
+        }
+      }
+      return;
+    }
+    const path = POD_SPEC_AT_TEMPLATE.has(kindName)
+      ? ["spec", "template", "spec"]
+      : kindName === "CronJob"
+        ? ["spec", "jobTemplate", "spec", "template", "spec"]
+        : kindName === "PodTemplate"
+          ? ["template", "spec"]
+          : kindName === "Pod"
+            ? ["spec"]
+            : undefined;
+    if (!path) return;
+    let node: Node = root;
+    for (const key of path) {
+      if (!isMap(node)) return;
+      node = this.get(doc, node, key);
+    }
+    if (!isMap(node)) return;
+    for (const list of CONTAINER_LISTS) {
+      const containers = this.get(doc, node, list);
+      if (!isSeq(containers)) continue;
+      for (const item of containers.items) {
+        const container = this.deref(doc, item);
+        if (isMap(container)) this.image(this.get(doc, container, "image"));
+      }
+    }
+  }
+
+  private deref(doc: Document, node: Node): Node {
+    return isAlias(node) ? node.resolve(doc) : node;
+  }
+
+  /** The value of `key`, aliases followed, `<<` merge keys honoured (own keys win). */
+  private get(doc: Document, map: YAMLMap, key: string, depth = 0): Node {
+    let merges: Node[] | undefined;
+    for (const pair of map.items) {
+      const k = pair.key;
+      const name = isScalar(k) ? k.value : k;
+      if (name === key) return this.deref(doc, pair.value);
+      if (name === "<<" || (isScalar(k) && k.source === "<<")) (merges ??= []).push(pair.value);
+    }
+    if (!merges || depth >= MAX_MERGE_DEPTH) return undefined;
+    for (const merge of merges) {
+      const source = this.deref(doc, merge);
+      const sources = isSeq(source) ? source.items.map((item) => this.deref(doc, item)) : [source];
+      for (const candidate of sources) {
+        if (!isMap(candidate)) continue;
+        const found = this.get(doc, candidate, key, depth + 1);
+        if (found !== undefined) return found;
+      }
+    }
+    return undefined;
+  }
+
+  // ---- editing a plain image value -------------------------------------------------------
+
+  private image(node: Node): void {
+    if (!isScalar(node) || typeof node.value !== "string" || !node.range) return;
+    if (this.seen.has(node)) return; // an anchored value reached again through an alias
+    this.seen.add(node);
+    const block = node.type === Scalar.BLOCK_LITERAL || node.type === Scalar.BLOCK_FOLDED;
+    const value = block ? node.value.replace(/\n+$/, "") : node.value;
+    const current = parseImageReference(value);
+    if (!current) return;
+    const prepared = this.byName.get(imageName(current));
+    if (!prepared) return;
+    const { update, name } = prepared;
+    this.checkRegression(current.repository, current.tag, update.tag);
+    const withDigest = update.digest !== undefined && this.options.pin !== "tag";
+    const next = formatImageReference({
+      registry: name.registry,
+      repository: name.repository,
+      tag: withDigest && this.options.pin === "digest" ? null : update.tag,
+      digest: withDigest ? (update.digest ?? null) : null,
+    });
+    if (next === value) return;
+    const [start, end] = node.range;
+    if (block) {
+      const source = this.text.slice(start, end);
+      const at = source.indexOf(value, source.indexOf("\n") + 1);
+      if (at === -1) return;
+      this.edits.push({ start: start + at, end: start + at + value.length, text: next });
+    } else {
+      this.edits.push({ start, end, text: styled(node, next) });
+    }
+    this.pending.push({ offset: start, repository: update.repository, before: value, after: next });
+  }
+
+  private checkRegression(repository: string, oldTag: string | null, newTag: string): void {
+    if (this.options.force || oldTag === null) return;
+    const from = parseVersion(oldTag);
+    const to = parseVersion(newTag);
+    if (!from || !to || compareVersions(to, from) >= 0) return;
+    throw new VersionRegressionError(
+      `${label(this.options)}: ${repository} is at ${oldTag}, refusing to move it back to ${newTag} (use --force)`,
+    );
+  }
+
+  // ---- editing a kustomization images: entry --------------------------------------------
+
+  private kustomizeEntry(doc: Document, entry: YAMLMap): void {
+    const field = (key: string): { key: Scalar; value: Scalar } | undefined => {
+      for (const pair of entry.items) {
+        if (isScalar(pair.key) && pair.key.value === key && pair.key.range) {
+          const value = this.deref(doc, pair.value);
+          if (isScalar(value) && value.range) return { key: pair.key, value };
+          return undefined;
+        }
+      }
+      return undefined;
+    };
+    const str = (s: Scalar): string =>
+      s.type === Scalar.PLAIN && s.range ? this.text.slice(s.range[0], s.range[1]) : String(s.value ?? "");
+
+    const nameField = field("name");
+    if (!nameField) return;
+    const newNameField = field("newName");
+    const effective = parseImageReference(str((newNameField ?? nameField).value));
+    if (!effective || effective.tag !== null || effective.digest !== null) return;
+    const prepared = this.byName.get(imageName(effective));
+    if (!prepared) return;
+    if (this.seen.has(entry)) return;
+    this.seen.add(entry);
+    const { update } = prepared;
+    const pin = this.options.pin;
+    const tagField = field("newTag");
+    const digestField = field("digest");
+    const oldTag = tagField && tagField.value.value !== null ? str(tagField.value) : null;
+    const oldDigest = digestField && digestField.value.value !== null ? str(digestField.value) : null;
+    this.checkRegression(effective.repository, oldTag, update.tag);
+
+    const digest = pin !== "tag" ? update.digest : undefined;
+    const editsBefore = this.edits.length;
+    // newTag
+    let tagAnchor =
+      newNameField && newNameField.key.range![0] > nameField.key.range![0] ? newNameField : nameField;
+    if (tagField) {
+      if (oldTag !== update.tag) this.replaceScalar(tagField.value, update.tag);
+      tagAnchor = tagField;
+    } else if (pin !== "digest" || digest === undefined) {
+      this.insertAfter(entry, tagAnchor, "newTag", update.tag);
+    }
+    // digest
+    if (digest !== undefined) {
+      if (digestField) {
+        if (oldDigest !== digest) this.replaceScalar(digestField.value, digest);
+      } else {
+        this.insertAfter(entry, tagAnchor, "digest", digest);
+      }
+    } else if (digestField) {
+      this.removeLine(entry, digestField);
+    }
+    if (this.edits.length === editsBefore) return;
+    const base = { registry: effective.registry, repository: effective.repository };
+    this.pending.push({
+      offset: nameField.key.range![0],
+      repository: update.repository,
+      before: formatImageReference({ ...base, tag: oldTag, digest: oldDigest }),
+      after: formatImageReference({
+        ...base,
+        tag: tagField || pin !== "digest" || digest === undefined ? update.tag : null,
+        digest: digest ?? null,
+      }),
+    });
+  }
+
+  private replaceScalar(node: Scalar, value: string): void {
+    const [start, end] = node.range!;
+    // `newTag:` with no value: make sure a space separates the key's colon from what we write.
+    const space = start === end && this.text[start - 1] === ":" ? " " : "";
+    this.edits.push({ start, end, text: space + styled(node, value) });
+  }
+
+  private insertAfter(
+    entry: YAMLMap,
+    anchor: { key: Scalar; value: Scalar },
+    key: string,
+    value: string,
+  ): void {
+    const text = this.text;
+    const valueEnd = anchor.value.range![1];
+    if (entry.flow) {
+      this.edits.push({ start: valueEnd, end: valueEnd, text: `, ${key}: "${value}"` });
+      return;
+    }
+    const keyStart = anchor.key.range![0];
+    const lineStart = text.lastIndexOf("\n", keyStart - 1) + 1;
+    const indent = " ".repeat(keyStart - lineStart);
+    let lineEnd = text.indexOf("\n", valueEnd);
+    let eol: string;
+    if (lineEnd === -1) {
+      lineEnd = text.length;
+      eol = this.fileEol();
+    } else if (text[lineEnd - 1] === "\r") {
+      lineEnd--;
+      eol = "\r\n";
+    } else {
+      eol = "\n";
+    }
+    this.edits.push({ start: lineEnd, end: lineEnd, text: `${eol}${indent}${key}: ${value}` });
+  }
+
+  private removeLine(entry: YAMLMap, field: { key: Scalar; value: Scalar }): void {
+    const text = this.text;
+    const keyStart = field.key.range![0];
+    const lineStart = text.lastIndexOf("\n", keyStart - 1) + 1;
+    let lineEnd = text.indexOf("\n", field.value.range![1]);
+    lineEnd = lineEnd === -1 ? text.length : lineEnd + 1;
+    const line = text.slice(lineStart, lineEnd);
+    const clean = /^[ ]*digest[ ]*:[^\n]*$/.test(line.replace(/\r?\n$/, ""));
+    if (entry.flow || text.slice(lineStart, keyStart).trim() !== "" || !clean) {
+      throw new ManifestInvalidError(
+        `${label(this.options)}: cannot remove the stale digest of kustomize image ${field.value.value} ` +
+          `at line ${lineAndColumn(text, keyStart).line}; remove it or pin with a digest`,
+      );
+    }
+    this.edits.push({ start: lineStart, end: lineEnd, text: "" });
+  }
+
+  private fileEol(): string {
+    this.eol ??= /\r\n/.test(this.text) ? "\r\n" : "\n";
+    return this.eol;
+  }
+
+  // ---- result ---------------------------------------------------------------------------
+
+  finish(): EditResult {
+    if (this.edits.length === 0) return { text: this.text, changes: [] };
+    const order = this.edits.map((edit, index) => ({ edit, index }));
+    order.sort((a, b) => a.edit.start - b.edit.start || a.index - b.index);
+    const parts: string[] = [];
+    let at = 0;
+    for (const { edit } of order) {
+      parts.push(this.text.slice(at, edit.start), edit.text);
+      at = edit.end;
+    }
+    parts.push(this.text.slice(at));
+
+    this.pending.sort((a, b) => a.offset - b.offset);
+    const changes: ImageChange[] = [];
+    let line = 1;
+    let counted = 0;
+    for (const change of this.pending) {
+      for (
+        let i = this.text.indexOf("\n", counted);
+        i !== -1 && i < change.offset;
+        i = this.text.indexOf("\n", i + 1)
+      ) {
+        line++;
+        counted = i + 1;
+      }
+      changes.push({
+        path: this.options.path,
+        line,
+        repository: change.repository,
+        before: change.before,
+        after: change.after,
+      });
+    }
+    return { text: parts.join(""), changes };
+  }
+}
