@@ -247,6 +247,14 @@ export class LocalRuntime {
     }
     await collecting;
     const durationMs = Date.now() - startedAt.getTime();
+    // A release that reached the Fail state carries its caught error (and everything it did) in the
+    // state; the engine only reports a generic ExecutionError for it.
+    const failedState = log.find((e) => e.type === "StateEntered" && e.state.name === "ReleaseFailed");
+    if (failedState && "state" in failedState) {
+      output = failedState.state.input;
+      const caught = (output as ReleaseState).error;
+      if (caught) failure = { error: caught.Error, cause: caught.Cause ?? "" };
+    }
     const finalState = output as ReleaseState | null;
     const duplicate = log.some((e) => e.type === "StateEntered" && e.state.name === "Duplicate");
     const status = failure ? "FAILED" : duplicate ? "DUPLICATE" : "SUCCEEDED";

@@ -218,9 +218,9 @@ function compareVersions(a: NonNullable<ReturnType<typeof parseVersion>>, b: typ
 }
 
 /** Writes a new scalar value in the style of the one it replaces. */
-function styled(node: Scalar, value: string): string {
-  if (node.type === Scalar.QUOTE_DOUBLE) return `"${value.replace(/[\\"]/g, "\\$&")}"`;
-  if (node.type === Scalar.QUOTE_SINGLE) return `'${value.replace(/'/g, "''")}'`;
+function styled(style: Scalar.Type | undefined, value: string): string {
+  if (style === Scalar.QUOTE_DOUBLE) return `"${value.replace(/[\\"]/g, "\\$&")}"`;
+  if (style === Scalar.QUOTE_SINGLE) return `'${value.replace(/'/g, "''")}'`;
   return value;
 }
 
@@ -330,8 +330,19 @@ class Editor {
     if (!isScalar(node) || typeof node.value !== "string" || !node.range) return;
     if (this.seen.has(node)) return; // an anchored value reached again through an alias
     this.seen.add(node);
-    const block = node.type === Scalar.BLOCK_LITERAL || node.type === Scalar.BLOCK_FOLDED;
-    const value = block ? node.value.replace(/\n+$/, "") : node.value;
+    const [start, end] = node.range;
+    if (node.type === Scalar.BLOCK_LITERAL || node.type === Scalar.BLOCK_FOLDED) {
+      const value = node.value.replace(/\n+$/, "");
+      const source = this.text.slice(start, end);
+      const at = source.indexOf(value, source.indexOf("\n") + 1);
+      if (at !== -1) this.imageAt(value, start + at, start + at + value.length, Scalar.PLAIN, start);
+      return;
+    }
+    this.imageAt(node.value, start, end, node.type ?? Scalar.PLAIN, start);
+  }
+
+  /** Edits the image `value` written at [start, end) in the given scalar style. */
+  imageAt(value: string, start: number, end: number, style: Scalar.Type, reportAt: number): void {
     const current = parseImageReference(value);
     if (!current) return;
     const prepared = this.byName.get(imageName(current));
@@ -346,16 +357,8 @@ class Editor {
       digest: withDigest ? (update.digest ?? null) : null,
     });
     if (next === value) return;
-    const [start, end] = node.range;
-    if (block) {
-      const source = this.text.slice(start, end);
-      const at = source.indexOf(value, source.indexOf("\n") + 1);
-      if (at === -1) return;
-      this.edits.push({ start: start + at, end: start + at + value.length, text: next });
-    } else {
-      this.edits.push({ start, end, text: styled(node, next) });
-    }
-    this.pending.push({ offset: start, repository: update.repository, before: value, after: next });
+    this.edits.push({ start, end, text: styled(style, next) });
+    this.pending.push({ offset: reportAt, repository: update.repository, before: value, after: next });
   }
 
   private checkRegression(repository: string, oldTag: string | null, newTag: string): void {
@@ -440,7 +443,7 @@ class Editor {
     const [start, end] = node.range!;
     // `newTag:` with no value: make sure a space separates the key's colon from what we write.
     const space = start === end && this.text[start - 1] === ":" ? " " : "";
-    this.edits.push({ start, end, text: space + styled(node, value) });
+    this.edits.push({ start, end, text: space + styled(node.type, value) });
   }
 
   private insertAfter(

@@ -380,7 +380,10 @@ class FakeGithub {
           : {
               object: {
                 oid: sha("blob", entry.content),
-                text: entry.content.length > this.truncateOver ? entry.content.slice(0, this.truncateOver) : entry.content,
+                text:
+                  entry.content.length > this.truncateOver
+                    ? entry.content.slice(0, this.truncateOver)
+                    : entry.content,
                 isBinary: false,
                 isTruncated: entry.content.length > this.truncateOver,
               },
@@ -521,7 +524,10 @@ describe("GithubManifestRepository", () => {
     const big = `${"# padding line\n".repeat(500)}image: ghcr.io/acme/web:v1.0.0\n`;
     fake.moveBase("k8s/big.yaml", big);
     fake.calls = [];
-    const read = await repository().readFiles({ baseBranch: BASE, paths: ["k8s/big.yaml", "docker-compose.yaml"] });
+    const read = await repository().readFiles({
+      baseBranch: BASE,
+      paths: ["k8s/big.yaml", "docker-compose.yaml"],
+    });
     expect(read.files["k8s/big.yaml"]).toBe(big);
     expect(read.files["docker-compose.yaml"]).toBe(seed["docker-compose.yaml"]);
     expect(fake.calls).toEqual(["POST /graphql PouroverReadFiles", "GET /git/blobs/:sha"]);
