@@ -139,6 +139,17 @@ export function editImages(text: string, updates: ImageUpdate[], options: EditOp
   const byName = prepareUpdates(updates);
   if (byName.size === 0) return { text, changes: [] };
 
+  const fast = scanFast(text, options.kind);
+  if (fast) {
+    const editor = new Editor(text, byName, options);
+    for (const site of fast) editor.imageAt(site.value, site.start, site.end, site.style, site.start);
+    return editor.finish();
+  }
+  return editWithYaml(text, byName, options);
+}
+
+/** The general path: every YAML construct, through `yaml`'s document model. */
+function editWithYaml(text: string, byName: Map<string, PreparedUpdate>, options: EditOptions): EditResult {
   const docs = parseAllDocuments(text, { prettyErrors: false });
   for (const doc of docs) {
     const error = doc.errors[0];
@@ -158,6 +169,16 @@ export function editImages(text: string, updates: ImageUpdate[], options: EditOp
     else editor.kubernetes(doc, contents, 0);
   }
   return editor.finish();
+}
+
+/**
+ * The same edit, always through `yaml` (never the line scanner). For the differential tests.
+ * @internal
+ */
+export function editImagesWithYaml(text: string, updates: ImageUpdate[], options: EditOptions): EditResult {
+  const byName = prepareUpdates(updates);
+  if (byName.size === 0) return { text, changes: [] };
+  return editWithYaml(text, byName, options);
 }
 
 function prepareUpdates(updates: ImageUpdate[]): Map<string, PreparedUpdate> {
@@ -535,3 +556,227 @@ class Editor {
     return { text: parts.join(""), changes };
   }
 }
+
+// ---- fast path ------------------------------------------------------------------------------
+//
+// Parsing with `yaml` costs about 1 ms per 100-line file on these machines, over the budget of
+// 1,000 files a second. Most manifests are plain block YAML, so a line scanner handles that subset
+// and hands everything else to `yaml`: flow collections, anchors, aliases, tags, merge keys, block
+// and multi-line scalars, escapes, tabs, directives, kustomizations, `kind: List`, duplicate or
+// non-string keys, and any indentation it does not fully understand. It never accepts what `yaml`
+// would reject (it bails instead), and it finds exactly the image values `yaml` would find: the
+// differential test in image-editor.test.ts checks both paths against each other.
+
+interface FastSite {
+  value: string;
+  start: number;
+  end: number;
+  style: Scalar.Type;
+}
+
+interface Frame {
+  indent: number;
+  seq: boolean;
+  path: string;
+  keys: Set<string> | undefined;
+  index: number;
+  /** A key (map) or item (seq) whose value is the block that may follow, or null. */
+  pending: string | null;
+  /** A sequence written at its parent key's indentation (`containers:\n- name: x`). */
+  sameIndent: boolean;
+}
+
+const BAD_CHARS = /[\t\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufeff]|\r(?!\n)/;
+/** Plain scalars starting with these are not simple strings (indicators, numbers, null, bools). */
+const NOT_SIMPLE_START = /^[-?:,[\]{}#&*!|>'"%@`+.~0-9]|^(?:null|true|false|y|n|yes|no|on|off)$/i;
+
+interface ScalarToken {
+  value: string;
+  start: number;
+  end: number;
+  style: Scalar.Type;
+}
+
+/** A scalar from `from` to the end of the line (`lineEnd`, comment excluded); null: not simple. */
+function scanScalar(text: string, from: number, lineEnd: number): ScalarToken | null | undefined {
+  const first = text[from];
+  if (first === '"' || first === "'") {
+    const close = text.indexOf(first, from + 1);
+    if (close === -1 || close >= lineEnd) return null;
+    const value = text.slice(from + 1, close);
+    if (first === '"' ? value.includes("\\") : text[close + 1] === "'") return null;
+    let i = close + 1;
+    while (i < lineEnd && text.charCodeAt(i) === 32) i++;
+    if (i < lineEnd && (text[i] !== "#" || i === close + 1)) return null;
+    return { value, start: from, end: close + 1, style: first === '"' ? Scalar.QUOTE_DOUBLE : Scalar.QUOTE_SINGLE };
+  }
+  let end = lineEnd;
+  const hash = text.indexOf(" #", from);
+  if (hash !== -1 && hash < end) end = hash;
+  while (end > from && text.charCodeAt(end - 1) === 32) end--;
+  if (end === from) return undefined; // empty: a comment or nothing
+  const value = text.slice(from, end);
+  if (NOT_SIMPLE_START.test(value) || value.includes(": ") || value.endsWith(":")) return null;
+  return { value, start: from, end, style: Scalar.PLAIN };
+}
+
+/**
+ * The image values of `text` (compose: services.*.image; kubernetes: the containers of the pod
+ * specs of known workload kinds), or null when the text is outside the simple subset.
+ */
+function scanFast(text: string, kind: EditOptions["kind"]): FastSite[] | null {
+  if (BAD_CHARS.test(text)) return null;
+  const sites: FastSite[] = [];
+  let docSites: { path: string; site: FastSite }[] = [];
+  let docKind: string | undefined;
+  let stack: Frame[] = [];
+
+  const endDocument = (): boolean => {
+    for (const { path, site } of docSites) {
+      if (kind === "compose") {
+        if (/^\.services\.[^.]+\.image$/.test(path)) sites.push(site);
+        continue;
+      }
+      if (docKind === undefined) continue;
+      const prefix = POD_SPEC_AT_TEMPLATE.has(docKind)
+        ? ".spec.template.spec."
+        : docKind === "CronJob"
+          ? ".spec.jobTemplate.spec.template.spec."
+          : docKind === "PodTemplate"
+            ? ".template.spec."
+            : docKind === "Pod"
+              ? ".spec."
+              : undefined;
+      if (!prefix || !path.startsWith(prefix)) continue;
+      const rest = path.slice(prefix.length);
+      if (CONTAINER_IMAGE.test(rest)) sites.push(site);
+    }
+    docSites = [];
+    docKind = undefined;
+    stack = [];
+    return true;
+  };
+
+  let pos = 0;
+  const length = text.length;
+  while (pos < length) {
+    let lineEnd = text.indexOf("\n", pos);
+    const next = lineEnd === -1 ? length : lineEnd + 1;
+    if (lineEnd === -1) lineEnd = length;
+    if (text.charCodeAt(lineEnd - 1) === 13) lineEnd--;
+    let c = pos;
+    while (c < lineEnd && text.charCodeAt(c) === 32) c++;
+    const indent = c - pos;
+    const ch = text[c];
+    if (c === lineEnd || ch === "#") {
+      pos = next;
+      continue;
+    }
+    if (indent === 0 && (ch === "-" || ch === ".") && text.startsWith(ch.repeat(3), c)) {
+      const after = text[c + 3];
+      if (after === undefined || c + 3 === lineEnd || after === " ") {
+        if (ch === ".") return null;
+        const rest = scanScalar(text, c + 4, lineEnd);
+        if (c + 3 < lineEnd && rest !== undefined) return null; // `--- value`
+        endDocument();
+        pos = next;
+        continue;
+      }
+    }
+    if (ch === "%" && indent === 0) return null;
+
+    // What is on the line: "- ...", "key: ...", or something else (bail).
+    const dash = ch === "-" && (c + 1 === lineEnd || text[c + 1] === " ");
+    let top = stack[stack.length - 1];
+    if (!top) {
+      stack.push({ indent, seq: dash, path: "", keys: dash ? undefined : new Set(), index: -1, pending: null, sameIndent: false });
+    } else if (top.pending !== null && indent > top.indent) {
+      const path = `${top.path}.${top.pending}`;
+      top.pending = null;
+      stack.push({ indent, seq: dash, path, keys: dash ? undefined : new Set(), index: -1, pending: null, sameIndent: false });
+    } else if (top.pending !== null && !top.seq && dash && indent === top.indent) {
+      const path = `${top.path}.${top.pending}`;
+      top.pending = null;
+      stack.push({ indent, seq: true, path, keys: undefined, index: -1, pending: null, sameIndent: true });
+    } else {
+      top.pending = null;
+      while (top && (indent < top.indent || (indent === top.indent && top.sameIndent && !dash))) {
+        stack.pop();
+        top = stack[stack.length - 1];
+        if (top) top.pending = null;
+      }
+      if (!top || top.indent !== indent || top.seq !== dash) return null;
+    }
+    top = stack[stack.length - 1] as Frame;
+
+    let keyAt = c;
+    if (dash) {
+      top.index++;
+      keyAt = c + 1;
+      while (keyAt < lineEnd && text.charCodeAt(keyAt) === 32) keyAt++;
+      if (keyAt === lineEnd || text[keyAt] === "#") {
+        top.pending = String(top.index);
+        pos = next;
+        continue;
+      }
+      if (text[keyAt] === "-" && (keyAt + 1 === lineEnd || text[keyAt + 1] === " ")) return null;
+      const colon = findKeyColon(text, keyAt, lineEnd);
+      if (colon === -1) {
+        if (scanScalar(text, keyAt, lineEnd) === null) return null;
+        pos = next;
+        continue;
+      }
+      // "- key: value" opens a map at the key's column.
+      const frame: Frame = {
+        indent: keyAt - pos,
+        seq: false,
+        path: `${top.path}.${top.index}`,
+        keys: new Set(),
+        index: -1,
+        pending: null,
+        sameIndent: false,
+      };
+      stack.push(frame);
+      top = frame;
+    }
+
+    const colon = findKeyColon(text, keyAt, lineEnd);
+    if (colon === -1) return null;
+    const key = text.slice(keyAt, colon);
+    if (NOT_SIMPLE_START.test(key) || key.includes(" #") || key.includes(".") || key === "<<") return null;
+    const keys = top.keys as Set<string>;
+    if (keys.has(key)) return null;
+    keys.add(key);
+    let v = colon + 1;
+    while (v < lineEnd && text.charCodeAt(v) === 32) v++;
+    const value = v === lineEnd ? undefined : scanScalar(text, v, lineEnd);
+    if (value === null) return null;
+    if (value === undefined) {
+      top.pending = key;
+    } else {
+      if (stack.length === 1) {
+        if (key === "kind") docKind = value.value;
+        if (key === "images" || (key === "kind" && value.value === "List")) return null;
+      }
+      if (key === "image") docSites.push({ path: `${top.path}.${key}`, site: value });
+    }
+    if (stack.length === 1 && key === "images" && kind === "kubernetes") return null;
+    pos = next;
+  }
+  endDocument();
+  return sites;
+}
+
+/** The colon ending a simple key on this line (": " or ":" at the end), or -1. */
+function findKeyColon(text: string, from: number, lineEnd: number): number {
+  const first = text[from];
+  if (first === '"' || first === "'") return -1;
+  let i = text.indexOf(":", from);
+  while (i !== -1 && i < lineEnd) {
+    if (i + 1 === lineEnd || text.charCodeAt(i + 1) === 32) return i === from ? -1 : i;
+    i = text.indexOf(":", i + 1);
+  }
+  return -1;
+}
+
+const CONTAINER_IMAGE = /^(?:containers|initContainers|ephemeralContainers)\.\d+\.image$/;

@@ -1,0 +1,486 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Template } from "aws-cdk-lib/assertions";
+import { beforeAll, describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
+import { loadAppConfig } from "../../infra/app.js";
+import { RELEASE_PLACEHOLDERS } from "../../infra/constructs/release-state-machine.js";
+import { DEPLOY_PARAMETER_PATTERNS } from "../../infra/stacks/pipeline-stack.js";
+import { InvalidInputError } from "../../shared/domain/errors.js";
+import { FIXTURE_CONFIG, type Json, resourcesOf, SYNTH_TIMEOUT_MS, synthPipeline } from "./synth-helper.js";
+
+let template: Template;
+let outdir: string;
+let stackName: string;
+const REPOS = ["go-coffeeshop/proxy", "go-coffeeshop/product", "go-coffeeshop/web"];
+
+beforeAll(() => {
+  const synth = synthPipeline();
+  template = synth.template;
+  outdir = synth.outdir;
+  stackName = synth.stack.stackName;
+}, SYNTH_TIMEOUT_MS);
+
+const getAtt = (id: string) => ({ "Fn::GetAtt": [id, "Arn"] });
+
+function only(type: string, predicate: (r: Json) => boolean = () => true): [string, Json] {
+  const found = resourcesOf(template, type).filter(([, r]) => predicate(r));
+  expect(found, type).toHaveLength(1);
+  return found[0] as [string, Json];
+}
+
+function logicalIdOfFunction(prefix: string): string {
+  const [id] = only("AWS::Lambda::Function", (r) => JSON.stringify(r.Properties.Role).includes(`${prefix}Role`));
+  return id;
+}
+
+/** Every statement of the inline policies attached to a role whose logical id starts with `rolePrefix`. */
+function statementsOfRole(rolePrefix: string): Json[] {
+  const roles = resourcesOf(template, "AWS::IAM::Role").filter(([id]) => id.startsWith(rolePrefix));
+  expect(roles, rolePrefix).toHaveLength(1);
+  const roleId = (roles[0] as [string, Json])[0];
+  return resourcesOf(template, "AWS::IAM::Policy")
+    .filter(([, p]) => JSON.stringify(p.Properties.Roles).includes(`"${roleId}"`))
+    .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as Json[]);
+}
+
+const asArray = <T>(v: T | T[]): T[] => (Array.isArray(v) ? v : [v]);
+
+/** Renders an InputTransformer template with sample values, as EventBridge would. */
+function renderInput(transformer: Json, values: Record<string, unknown>): Json {
+  let text: string = transformer.InputTemplate;
+  for (const [name, path] of Object.entries(transformer.InputPathsMap as Record<string, string>)) {
+    expect(path in values, `sample value for ${path}`).toBe(true);
+    text = text.replaceAll(`<${name}>`, JSON.stringify(values[path]));
+  }
+  return JSON.parse(text);
+}
+
+describe("config loading", () => {
+  it("fails with one line per bad field", () => {
+    const bad = join(FIXTURE_CONFIG, "..", "bad.config.yaml");
+    let error: unknown;
+    try {
+      loadAppConfig(bad);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(InvalidInputError);
+    const problems = (error as InvalidInputError).problems;
+    expect(problems.length).toBeGreaterThanOrEqual(2);
+    for (const line of problems) expect(line).not.toContain("\n");
+    expect(problems.some((p) => p.includes("registry.accountId"))).toBe(true);
+    expect(problems.some((p) => p.includes("services[0].repository"))).toBe(true);
+  });
+});
+
+describe("event bus and rules", () => {
+  it("creates the pipeline's own bus", () => {
+    template.hasResourceProperties("AWS::Events::EventBus", { Name: "pourover-coffeeshop" });
+  });
+
+  it("matches verified tag pushes on the pipeline bus, exactly", () => {
+    const [, rule] = only("AWS::Events::Rule", (r) => r.Properties.EventPattern.source[0] === "pourover.webhook");
+    expect(rule.Properties.EventPattern).toEqual({
+      source: ["pourover.webhook"],
+      "detail-type": ["Release Tag Pushed"],
+      detail: { app: ["coffeeshop"] },
+    });
+    expect(rule.Properties.EventBusName).toEqual({ Ref: only("AWS::Events::EventBus")[0] });
+  });
+
+  it("matches successful v* pushes to the configured ECR repositories on the default bus, exactly", () => {
+    const [, rule] = only("AWS::Events::Rule", (r) => r.Properties.EventPattern.source[0] === "aws.ecr");
+    expect(rule.Properties.EventPattern).toEqual({
+      source: ["aws.ecr"],
+      "detail-type": ["ECR Image Action"],
+      detail: {
+        "action-type": ["PUSH"],
+        result: ["SUCCESS"],
+        "repository-name": REPOS,
+        "image-tag": [{ prefix: "v" }],
+      },
+    });
+    expect(rule.Properties.EventBusName).toBeUndefined();
+  });
+
+  it("turns a webhook event into the release request", () => {
+    const [, rule] = only("AWS::Events::Rule", (r) => r.Properties.EventPattern.source[0] === "pourover.webhook");
+    const target = rule.Properties.Targets[0];
+    expect(renderInput(target.InputTransformer, {
+      "$.detail.app": "coffeeshop",
+      "$.detail.tag": "v1.2.3",
+      "$.detail.repository": "thangchung/go-coffeeshop",
+      "$.detail.commit": "a".repeat(40),
+      "$.detail.pusher": "octocat",
+      "$.detail.deliveryId": "d-1",
+    })).toEqual({
+      app: "coffeeshop",
+      tag: "v1.2.3",
+      trigger: {
+        source: "github",
+        repository: "thangchung/go-coffeeshop",
+        commit: "a".repeat(40),
+        pusher: "octocat",
+        deliveryId: "d-1",
+      },
+      force: false,
+    });
+  });
+
+  it("turns an ECR push into the release request", () => {
+    const [, rule] = only("AWS::Events::Rule", (r) => r.Properties.EventPattern.source[0] === "aws.ecr");
+    const target = rule.Properties.Targets[0];
+    const digest = `sha256:${"b".repeat(64)}`;
+    expect(renderInput(target.InputTransformer, {
+      "$.detail.image-tag": "v2.0.0",
+      "$.detail.repository-name": "go-coffeeshop/web",
+      "$.detail.image-digest": digest,
+    })).toEqual({
+      app: "coffeeshop",
+      tag: "v2.0.0",
+      trigger: { source: "ecr", repository: "go-coffeeshop/web", digest },
+      force: false,
+    });
+  });
+
+  it("gives both targets their own encrypted, SSL-only DLQ and a retry policy", () => {
+    const [smId] = only("AWS::StepFunctions::StateMachine");
+    const rules = resourcesOf(template, "AWS::Events::Rule");
+    expect(rules).toHaveLength(2);
+    const dlqs = new Set<string>();
+    for (const [, rule] of rules) {
+      expect(rule.Properties.Targets).toHaveLength(1);
+      const target = rule.Properties.Targets[0];
+      expect(target.Arn).toEqual({ Ref: smId });
+      expect(target.RetryPolicy).toEqual({ MaximumRetryAttempts: 8, MaximumEventAgeInSeconds: 7200 });
+      const queueId = target.DeadLetterConfig.Arn["Fn::GetAtt"][0] as string;
+      dlqs.add(queueId);
+      const queue = template.toJSON().Resources[queueId];
+      expect(queue.Type).toBe("AWS::SQS::Queue");
+      expect(queue.Properties.SqsManagedSseEnabled).toBe(true);
+      const policies = resourcesOf(template, "AWS::SQS::QueuePolicy").filter(([, p]) =>
+        JSON.stringify(p.Properties.Queues).includes(queueId),
+      );
+      const statements = policies.flatMap(([, p]) => p.Properties.PolicyDocument.Statement as Json[]);
+      expect(statements).toContainEqual(
+        expect.objectContaining({
+          Effect: "Deny",
+          Condition: { Bool: { "aws:SecureTransport": "false" } },
+        }),
+      );
+      expect(statements).toContainEqual(
+        expect.objectContaining({ Effect: "Allow", Action: "sqs:SendMessage", Principal: { Service: "events.amazonaws.com" } }),
+      );
+    }
+    expect(dlqs.size).toBe(2);
+  });
+});
+
+describe("state machine", () => {
+  it("is Standard, logs ALL with execution data, traces with X-Ray", () => {
+    const [, sm] = only("AWS::StepFunctions::StateMachine");
+    expect(sm.Properties.StateMachineType).toBe("STANDARD");
+    expect(sm.Properties.LoggingConfiguration).toMatchObject({ Level: "ALL", IncludeExecutionData: true });
+    expect(sm.Properties.LoggingConfiguration.Destinations).toHaveLength(1);
+    expect(sm.Properties.TracingConfiguration).toEqual({ Enabled: true });
+  });
+
+  it("fills every placeholder of the ASL file", () => {
+    const [, sm] = only("AWS::StepFunctions::StateMachine");
+    const subs = sm.Properties.DefinitionSubstitutions as Record<string, Json>;
+    expect(Object.keys(subs).sort()).toEqual([...RELEASE_PLACEHOLDERS].sort());
+    expect(subs.ClaimReleaseFunctionArn).toEqual(getAtt(logicalIdOfFunction("ClaimRelease")));
+    expect(subs.VerifyDevFunctionArn).toEqual(getAtt(logicalIdOfFunction("VerifyDevDeploy")));
+    expect(subs.BuildProjectName).toEqual({ Ref: only("AWS::CodeBuild::Project", (r) => r.Properties.Environment.PrivilegedMode)[0] });
+    expect(subs.DeployDocumentName).toEqual({ Ref: only("AWS::SSM::Document")[0] });
+    const definition = JSON.stringify(sm.Properties.DefinitionString);
+    expect(definition).toContain("${ClaimReleaseFunctionArn}");
+    expect(definition).toContain("arn:aws:states:::codebuild:startBuild.sync");
+  });
+
+  it("grants each state ARN-scoped permissions; the only '*' resources are the log-delivery and X-Ray APIs", () => {
+    const statements = statementsOfRole("ReleaseStateMachineRole");
+    const wildcardOk = new Set([
+      "logs:CreateLogDelivery",
+      "logs:GetLogDelivery",
+      "logs:UpdateLogDelivery",
+      "logs:DeleteLogDelivery",
+      "logs:ListLogDeliveries",
+      "logs:PutResourcePolicy",
+      "logs:DescribeResourcePolicies",
+      "logs:DescribeLogGroups",
+      "xray:PutTraceSegments",
+      "xray:PutTelemetryRecords",
+      "xray:GetSamplingRules",
+      "xray:GetSamplingTargets",
+    ]);
+    for (const s of statements) {
+      for (const action of asArray(s.Action as string | string[])) expect(action).not.toMatch(/\*/);
+      if (asArray(s.Resource).includes("*")) {
+        for (const action of asArray(s.Action as string | string[])) expect(wildcardOk.has(action), action).toBe(true);
+      }
+    }
+    const bySid = (sid: string) => statements.find((s) => s.Sid === sid);
+    const invoke = bySid("InvokeReleaseFunctions");
+    expect(invoke.Action).toBe("lambda:InvokeFunction");
+    expect(invoke.Resource).toHaveLength(8);
+    for (const r of invoke.Resource) expect(r).toHaveProperty("Fn::GetAtt");
+
+    const cb = bySid("RunBuildAndScanProjects");
+    expect(cb.Action).toEqual(["codebuild:StartBuild", "codebuild:StopBuild", "codebuild:BatchGetBuilds"]);
+    expect(cb.Resource).toHaveLength(2);
+
+    const rule = bySid("CodeBuildSyncManagedRule");
+    expect(rule.Action).toEqual(["events:PutTargets", "events:PutRule", "events:DescribeRule"]);
+    expect(JSON.stringify(rule.Resource)).toContain(":rule/StepFunctionsGetEventForCodeBuildStartBuildRule");
+
+    const doc = bySid("SendDeployDocument");
+    expect(doc.Action).toBe("ssm:SendCommand");
+    expect(JSON.stringify(doc.Resource)).toContain(":document/");
+
+    const instances = bySid("SendDeployToTaggedDevInstances");
+    expect(JSON.stringify(instances.Resource)).toContain(":instance/*");
+    expect(instances.Condition).toEqual({
+      StringEquals: { "ssm:resourceTag/pourover:env": "dev", "ssm:resourceTag/app": "coffeeshop" },
+    });
+  });
+});
+
+describe("Lambda functions", () => {
+  const names = [
+    "ClaimRelease",
+    "PlanRelease",
+    "EvaluateScan",
+    "GateOnScan",
+    "UpdateManifests",
+    "VerifyDevDeploy",
+    "SendNotification",
+    "RecordOutcome",
+    "ReceiveGithubWebhook",
+  ];
+
+  it("all run Node 24 on arm64 with X-Ray, JSON logs into their own log group with retention", () => {
+    const fns = resourcesOf(template, "AWS::Lambda::Function");
+    expect(fns).toHaveLength(names.length);
+    for (const [, fn] of fns) {
+      expect(fn.Properties.Runtime).toBe("nodejs24.x");
+      expect(fn.Properties.Architectures).toEqual(["arm64"]);
+      expect(fn.Properties.TracingConfig).toEqual({ Mode: "Active" });
+      expect(fn.Properties.Handler).toBe("index.handler");
+      expect(fn.Properties.LoggingConfig.LogFormat).toBe("JSON");
+      expect(fn.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME).toMatch(/^pourover-/);
+      // The config is compiled into the bundle, never an env var (4 KB limit).
+      expect(fn.Properties.Environment.Variables.POUROVER_CONFIG).toBeUndefined();
+      const logGroupId = fn.Properties.LoggingConfig.LogGroup.Ref as string;
+      expect(template.toJSON().Resources[logGroupId].Properties.RetentionInDays).toBeGreaterThan(0);
+    }
+    for (const name of names) logicalIdOfFunction(name);
+  });
+
+  it("compiles POUROVER_CONFIG into the ESM bundles (minified, source-mapped) and keeps @aws-sdk external", () => {
+    const bundleOf = (name: string) => {
+      const fn = template.toJSON().Resources[logicalIdOfFunction(name)];
+      const key = String(fn.Properties.Code.S3Key);
+      return join(outdir, `asset.${key.replace(/\.zip$/, "")}`, "index.mjs");
+    };
+    for (const name of names) {
+      const code = readFileSync(bundleOf(name), "utf8");
+      // Build-time define: no bundle reads the variable at run time.
+      expect(code, name).not.toMatch(/process\.env\.POUROVER_CONFIG/);
+      expect(readFileSync(`${bundleOf(name)}.map`, "utf8").length).toBeGreaterThan(0);
+      expect(code.split("\n").length, `${name} is minified`).toBeLessThan(50);
+    }
+    const plan = readFileSync(bundleOf("PlanRelease"), "utf8");
+    expect(plan).toContain("go-coffeeshop/proxy");
+    expect(plan).toContain("pourover-demo/coffeeshop-gitops");
+    // The SDK is imported from the runtime, not bundled.
+    expect(readFileSync(bundleOf("ClaimRelease"), "utf8")).toMatch(/from\s*"@aws-sdk\/client-dynamodb"/);
+  });
+
+  it("passes each function exactly the env it reads", () => {
+    const env = (name: string) =>
+      Object.keys(
+        template.toJSON().Resources[logicalIdOfFunction(name)].Properties.Environment.Variables as Record<string, Json>,
+      )
+        .filter((k) => !["POWERTOOLS_SERVICE_NAME", "NODE_OPTIONS"].includes(k))
+        .sort();
+    expect(env("ClaimRelease")).toEqual(["LEDGER_TABLE_NAME"]);
+    expect(env("PlanRelease")).toEqual([]);
+    expect(env("EvaluateScan")).toEqual(["REPORTS_BUCKET_NAME"]);
+    expect(env("GateOnScan")).toEqual([]);
+    expect(env("UpdateManifests")).toEqual(["ARTIFACTS_BUCKET_NAME", "GITHUB_CREDENTIALS_SECRET_ARN"]);
+    expect(env("SendNotification")).toEqual(["SES_FROM"]);
+    expect(env("RecordOutcome")).toEqual(["EVENT_BUS_NAME", "LEDGER_TABLE_NAME"]);
+    expect(env("ReceiveGithubWebhook")).toEqual(["EVENT_BUS_NAME", "LEDGER_TABLE_NAME", "WEBHOOK_SECRET_ARN"]);
+  });
+
+  it("scopes each function's grants to ARNs (only X-Ray and ListCommandInvocations use '*')", () => {
+    for (const name of names) {
+      for (const s of statementsOfRole(`${name}Role`)) {
+        for (const action of asArray(s.Action as string | string[])) expect(action).not.toMatch(/\*/);
+        if (asArray(s.Resource).includes("*")) {
+          expect(asArray(s.Action).every((a: string) => a.startsWith("xray:") || a === "ssm:ListCommandInvocations")).toBe(
+            true,
+          );
+        }
+      }
+    }
+    const sesStatement = statementsOfRole("SendNotificationRole").find((s) => asArray(s.Action).includes("ses:SendEmail"));
+    expect(JSON.stringify(sesStatement.Resource)).toContain(":identity/example.com");
+    const manifests = statementsOfRole("UpdateManifestsRole").find((s) => s.Action === "s3:PutObject");
+    expect(JSON.stringify(manifests.Resource)).toContain("/releases/*");
+    const evaluate = statementsOfRole("EvaluateScanRole").find((s) => s.Action === "s3:GetObject");
+    expect(JSON.stringify(evaluate.Resource)).toContain("/coffeeshop/*");
+  });
+
+  it("exposes the webhook through a Function URL with auth NONE and reserved concurrency", () => {
+    const webhookId = logicalIdOfFunction("ReceiveGithubWebhook");
+    const [, url] = only("AWS::Lambda::Url");
+    expect(url.Properties.AuthType).toBe("NONE");
+    expect(url.Properties.TargetFunctionArn).toEqual(getAtt(webhookId));
+    expect(template.toJSON().Resources[webhookId].Properties.ReservedConcurrentExecutions).toBe(10);
+  });
+});
+
+describe("storage", () => {
+  it("ledger: pk string, on-demand, PITR, TTL expiresAt, encrypted", () => {
+    const [, table] = only("AWS::DynamoDB::Table");
+    expect(table.Properties.KeySchema).toEqual([{ AttributeName: "pk", KeyType: "HASH" }]);
+    expect(table.Properties.AttributeDefinitions).toEqual([{ AttributeName: "pk", AttributeType: "S" }]);
+    expect(table.Properties.BillingMode).toBe("PAY_PER_REQUEST");
+    expect(table.Properties.PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });
+    expect(table.Properties.TimeToLiveSpecification).toEqual({ AttributeName: "expiresAt", Enabled: true });
+    expect(table.Properties.SSESpecification).toEqual({ SSEEnabled: true });
+  });
+
+  it("reports bucket: encrypted, public access blocked, SSL only, reports expire, access logs", () => {
+    const [bucketId, bucket] = only("AWS::S3::Bucket", (b) => b.Properties.LoggingConfiguration !== undefined);
+    expect(bucket.Properties.BucketEncryption.ServerSideEncryptionConfiguration[0]).toMatchObject({
+      ServerSideEncryptionByDefault: { SSEAlgorithm: "AES256" },
+    });
+    expect(bucket.Properties.PublicAccessBlockConfiguration).toEqual({
+      BlockPublicAcls: true,
+      BlockPublicPolicy: true,
+      IgnorePublicAcls: true,
+      RestrictPublicBuckets: true,
+    });
+    expect(bucket.Properties.LifecycleConfiguration.Rules).toContainEqual(
+      expect.objectContaining({ Prefix: "coffeeshop/", ExpirationInDays: 180, Status: "Enabled" }),
+    );
+    const [, policy] = only("AWS::S3::BucketPolicy", (p) => JSON.stringify(p.Properties.Bucket).includes(bucketId));
+    expect(policy.Properties.PolicyDocument.Statement).toContainEqual(
+      expect.objectContaining({ Effect: "Deny", Condition: { Bool: { "aws:SecureTransport": "false" } } }),
+    );
+  });
+
+  it("ECR repositories: one per service, v* tags immutable, scan on push, lifecycle", () => {
+    const repos = resourcesOf(template, "AWS::ECR::Repository");
+    expect(repos.map(([, r]) => r.Properties.RepositoryName).sort()).toEqual([...REPOS].sort());
+    for (const [, r] of repos) {
+      expect(r.Properties.ImageTagMutability).toBe("MUTABLE_WITH_EXCLUSION");
+      expect(r.Properties.ImageTagMutabilityExclusionFilters).toEqual([
+        { ImageTagMutabilityExclusionFilterType: "WILDCARD", ImageTagMutabilityExclusionFilterValue: "v*" },
+      ]);
+      expect(r.Properties.ImageScanningConfiguration).toEqual({ ScanOnPush: true });
+      expect(r.Properties.LifecyclePolicy.LifecyclePolicyText).toContain("untagged");
+    }
+  });
+
+  it("secrets: a generated webhook secret and the GitHub credentials, both documented", () => {
+    const secrets = resourcesOf(template, "AWS::SecretsManager::Secret");
+    expect(secrets).toHaveLength(2);
+    expect(secrets.some(([, s]) => s.Properties.GenerateSecretString)).toBe(true);
+    expect(secrets.some(([, s]) => String(s.Properties.Description).includes('{"token":"..."}'))).toBe(true);
+  });
+});
+
+describe("CodeBuild", () => {
+  const build = () => only("AWS::CodeBuild::Project", (p) => p.Properties.Environment.PrivilegedMode === true);
+  const scan = () => only("AWS::CodeBuild::Project", (p) => p.Properties.Environment.PrivilegedMode !== true);
+
+  it("two NO_SOURCE projects with inline buildspecs, KMS encryption and CloudWatch logs", () => {
+    for (const [, p] of [build(), scan()]) {
+      expect(p.Properties.Source.Type).toBe("NO_SOURCE");
+      expect(p.Properties.Source.BuildSpec).toContain("trivy image");
+      expect(p.Properties.EncryptionKey).toEqual(getAtt(only("AWS::KMS::Key")[0]));
+      expect(p.Properties.LogsConfig.CloudWatchLogs.Status).toBe("ENABLED");
+    }
+    expect(build()[1].Properties.Source.BuildSpec).toContain("docker build");
+    expect(scan()[1].Properties.Source.BuildSpec).toContain("--image-src remote");
+  });
+
+  it("pushes to ECR only in the configured repositories and writes S3 only under the reports prefix", () => {
+    const repoIds = resourcesOf(template, "AWS::ECR::Repository").map(([id]) => getAtt(id));
+    const pushActions = ["ecr:PutImage", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload"];
+    for (const [projectId, statementsFor] of [
+      ["BuildProject", true],
+      ["ScanProject", false],
+    ] as const) {
+      const statements = statementsOfRole(`${projectId}Role`);
+      for (const s of statements) {
+        const actions = asArray(s.Action as string | string[]);
+        if (actions.some((a) => a.startsWith("ecr:") && a !== "ecr:GetAuthorizationToken")) {
+          expect(s.Resource).toEqual(repoIds);
+        }
+        if (actions.includes("ecr:GetAuthorizationToken")) expect(actions).toEqual(["ecr:GetAuthorizationToken"]);
+        if (actions.some((a) => a.startsWith("s3:"))) {
+          expect(actions).toEqual(["s3:PutObject"]);
+          expect(JSON.stringify(s.Resource)).toContain("/coffeeshop/*");
+        }
+      }
+      const all = statements.flatMap((s) => asArray(s.Action as string | string[]));
+      for (const a of pushActions) expect(all.includes(a), `${projectId} ${a}`).toBe(statementsFor);
+    }
+  });
+});
+
+describe("dev deploy document", () => {
+  it("has App, Tag, ComposeObject, HealthUrls, each with its allowedPattern", () => {
+    const [, doc] = only("AWS::SSM::Document");
+    expect(doc.Properties.DocumentType).toBe("Command");
+    const params = doc.Properties.Content.parameters as Record<string, Json>;
+    expect(Object.keys(params).sort()).toEqual(["App", "ComposeObject", "HealthUrls", "Tag"]);
+    for (const [name, pattern] of Object.entries(DEPLOY_PARAMETER_PATTERNS)) {
+      expect(params[name].allowedPattern).toBe(pattern);
+    }
+    const commands = JSON.stringify(doc.Properties.Content.mainSteps[0].inputs.runCommand);
+    expect(commands).toContain("set -euo pipefail");
+    expect(commands).toContain("docker compose");
+    expect(commands).not.toContain("__DEPLOY_SCRIPT__");
+    expect(commands).not.toContain("__ARTIFACTS_BUCKET__");
+  });
+
+  it("sends its output to a log group with retention", () => {
+    const [, sm] = only("AWS::StepFunctions::StateMachine");
+    const ref = sm.Properties.DefinitionSubstitutions.DeployLogGroupName.Ref as string;
+    const group = template.toJSON().Resources[ref];
+    expect(group.Type).toBe("AWS::Logs::LogGroup");
+    expect(group.Properties.LogGroupName).toBe("/pourover/coffeeshop/deploy-dev");
+    expect(group.Properties.RetentionInDays).toBeGreaterThan(0);
+  });
+});
+
+describe("outputs", () => {
+  it("exports the webhook URL, state machine ARN and console URL, bus name and secret ARNs", () => {
+    const outputs = Object.keys(template.toJSON().Outputs as Record<string, Json>);
+    for (const name of [
+      "WebhookUrl",
+      "StateMachineArn",
+      "StateMachineConsoleUrl",
+      "EventBusName",
+      "WebhookSecretArn",
+      "GithubCredentialsSecretArn",
+    ]) {
+      expect(outputs).toContain(name);
+    }
+    expect(stackName).toBe("Pourover-coffeeshop");
+  });
+});
+
+describe("fixture sanity", () => {
+  it("the fixture config is valid", () => {
+    expect(loadAppConfig(FIXTURE_CONFIG).services.map((s) => s.repository)).toEqual(REPOS);
+    expect(parseYaml(readFileSync(FIXTURE_CONFIG, "utf8")).app).toBe("coffeeshop");
+  });
+});

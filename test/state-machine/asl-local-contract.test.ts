@@ -1,0 +1,66 @@
+import { readFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { NAMED_ERRORS } from "../../shared/domain/errors.js";
+import { ASL_PATH, type LocalRuntime, localSubstitutions } from "../../local/runtime.js";
+import { startRuntime } from "../helpers/local.js";
+
+type State = { Type: string; Resource?: string; Retry?: { ErrorEquals: string[] }[]; Catch?: { ErrorEquals: string[] }[]; ItemProcessor?: { States: Record<string, State> } };
+
+const asl = JSON.parse(readFileSync(ASL_PATH, "utf8")) as { States: Record<string, State> };
+
+function allStates(states: Record<string, State>): [string, State][] {
+  return Object.entries(states).flatMap(([name, s]) => [[name, s] as [string, State], ...(s.ItemProcessor ? allStates(s.ItemProcessor.States) : [])]);
+}
+
+describe("ASL ↔ local engine contract", () => {
+  let env: Awaited<ReturnType<typeof startRuntime>>;
+  let runtime: LocalRuntime;
+  beforeAll(async () => {
+    env = await startRuntime();
+    runtime = env.runtime;
+  });
+  afterAll(async () => env.stop());
+
+  it("every Task state has a local handler, and every local handler is a Task state", () => {
+    const tasks = allStates(asl.States)
+      .filter(([, s]) => s.Type === "Task")
+      .map(([n]) => n)
+      .sort();
+    expect(Object.keys(runtime.taskHandlers({}, [])).sort()).toEqual(tasks);
+  });
+
+  it("every ${Placeholder} of the ASL has a local value, and no local value is unused", () => {
+    const placeholders = [...new Set([...readFileSync(ASL_PATH, "utf8").matchAll(/\$\{(\w+)\}/g)].map((m) => m[1]))].sort();
+    expect(Object.keys(localSubstitutions("us-east-1")).sort()).toEqual(placeholders);
+  });
+
+  it("every ErrorEquals name is a named error of the code, a States.* name, or a service integration error", () => {
+    const names = allStates(asl.States).flatMap(([, s]) => [...(s.Retry ?? []), ...(s.Catch ?? [])].flatMap((r) => r.ErrorEquals));
+    const known = new Set<string>(NAMED_ERRORS);
+    const unknown = names.filter((n) => !known.has(n) && !n.startsWith("States.") && !/^(Lambda|CodeBuild|Ssm)\.[A-Za-z]+Exception$/.test(n));
+    expect(unknown).toEqual([]);
+  });
+
+  it("every Task that can fail transiently retries with backoff, jitter and a max delay", () => {
+    for (const [name, s] of allStates(asl.States).filter(([, st]) => st.Type === "Task")) {
+      expect(s.Retry, name).toBeDefined();
+      for (const r of s.Retry as Record<string, unknown>[]) {
+        expect(r.MaxDelaySeconds, `${name} MaxDelaySeconds`).toBeTypeOf("number");
+        expect(r.JitterStrategy, `${name} JitterStrategy`).toBeDefined();
+      }
+    }
+  });
+
+  it("every pipeline Task's failure goes to NotifyFailure (except the notify and record states)", () => {
+    for (const [name, s] of Object.entries(asl.States)) {
+      if (!["Task", "Map"].includes(s.Type) || ["NotifySuccess", "NotifyFailure", "RecordOutcome"].includes(name)) continue;
+      const catchAll = s.Catch?.find((c) => c.ErrorEquals.includes("States.ALL")) as { Next?: string } | undefined;
+      expect(catchAll?.Next, name).toBe("NotifyFailure");
+    }
+  });
+
+  it("the ASL uses JSONPath only", () => {
+    expect(JSON.stringify(asl)).not.toContain("QueryLanguage");
+    expect(JSON.stringify(asl)).not.toMatch(/\{%/);
+  });
+});
