@@ -624,7 +624,7 @@ function scanScalar(text: string, from: number, lineEnd: number): ScalarToken | 
  * The image values of `text` (compose: services.*.image; kubernetes: the containers of the pod
  * specs of known workload kinds), or null when the text is outside the simple subset.
  */
-function scanFast(text: string, kind: EditOptions["kind"]): FastSite[] | null {
+export function scanFast(text: string, kind: EditOptions["kind"]): FastSite[] | null {
   if (BAD_CHARS.test(text)) return null;
   const sites: FastSite[] = [];
   let docSites: { path: string; site: FastSite }[] = [];
@@ -634,18 +634,18 @@ function scanFast(text: string, kind: EditOptions["kind"]): FastSite[] | null {
   const endDocument = (): boolean => {
     for (const { path, site } of docSites) {
       if (kind === "compose") {
-        if (/^\.services\.[^.]+\.image$/.test(path)) sites.push(site);
+        if (COMPOSE_IMAGE.test(path)) sites.push(site);
         continue;
       }
       if (docKind === undefined) continue;
       const prefix = POD_SPEC_AT_TEMPLATE.has(docKind)
-        ? ".spec.template.spec."
+        ? "\nspec\ntemplate\nspec\n"
         : docKind === "CronJob"
-          ? ".spec.jobTemplate.spec.template.spec."
+          ? "\nspec\njobTemplate\nspec\ntemplate\nspec\n"
           : docKind === "PodTemplate"
-            ? ".template.spec."
+            ? "\ntemplate\nspec\n"
             : docKind === "Pod"
-              ? ".spec."
+              ? "\nspec\n"
               : undefined;
       if (!prefix || !path.startsWith(prefix)) continue;
       const rest = path.slice(prefix.length);
@@ -691,11 +691,11 @@ function scanFast(text: string, kind: EditOptions["kind"]): FastSite[] | null {
     if (!top) {
       stack.push({ indent, seq: dash, path: "", keys: dash ? undefined : new Set(), index: -1, pending: null, sameIndent: false });
     } else if (top.pending !== null && indent > top.indent) {
-      const path = `${top.path}.${top.pending}`;
+      const path = `${top.path}\n${top.pending}`;
       top.pending = null;
       stack.push({ indent, seq: dash, path, keys: dash ? undefined : new Set(), index: -1, pending: null, sameIndent: false });
     } else if (top.pending !== null && !top.seq && dash && indent === top.indent) {
-      const path = `${top.path}.${top.pending}`;
+      const path = `${top.path}\n${top.pending}`;
       top.pending = null;
       stack.push({ indent, seq: true, path, keys: undefined, index: -1, pending: null, sameIndent: true });
     } else {
@@ -730,7 +730,7 @@ function scanFast(text: string, kind: EditOptions["kind"]): FastSite[] | null {
       const frame: Frame = {
         indent: keyAt - pos,
         seq: false,
-        path: `${top.path}.${top.index}`,
+        path: `${top.path}\n${top.index}`,
         keys: new Set(),
         index: -1,
         pending: null,
@@ -743,7 +743,7 @@ function scanFast(text: string, kind: EditOptions["kind"]): FastSite[] | null {
     const colon = findKeyColon(text, keyAt, lineEnd);
     if (colon === -1) return null;
     const key = text.slice(keyAt, colon);
-    if (NOT_SIMPLE_START.test(key) || key.includes(" #") || key.includes(".") || key === "<<") return null;
+    if (NOT_SIMPLE_START.test(key) || key.includes(" #") || key === "<<") return null;
     const keys = top.keys as Set<string>;
     if (keys.has(key)) return null;
     keys.add(key);
@@ -758,7 +758,7 @@ function scanFast(text: string, kind: EditOptions["kind"]): FastSite[] | null {
         if (key === "kind") docKind = value.value;
         if (key === "images" || (key === "kind" && value.value === "List")) return null;
       }
-      if (key === "image") docSites.push({ path: `${top.path}.${key}`, site: value });
+      if (key === "image") docSites.push({ path: `${top.path}\n${key}`, site: value });
     }
     if (stack.length === 1 && key === "images" && kind === "kubernetes") return null;
     pos = next;
@@ -779,4 +779,6 @@ function findKeyColon(text: string, from: number, lineEnd: number): number {
   return -1;
 }
 
-const CONTAINER_IMAGE = /^(?:containers|initContainers|ephemeralContainers)\.\d+\.image$/;
+/** Paths are keys joined by "\n", which no simple key contains. */
+const CONTAINER_IMAGE = /^(?:containers|initContainers|ephemeralContainers)\n\d+\nimage$/;
+const COMPOSE_IMAGE = /^\nservices\n[^\n]+\nimage$/;

@@ -1,0 +1,45 @@
+import { readFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { OutboxMailer, type SesLocal, startSesLocal } from "../../local/ses-local.js";
+import { tempDir } from "../helpers/local.js";
+
+describe("SES through aws-ses-v2-local on 127.0.0.1 (real SDK calls)", () => {
+  let ses: SesLocal;
+  const dir = tempDir();
+  beforeAll(async () => {
+    ses = await startSesLocal();
+  });
+  afterAll(async () => {
+    await ses.close();
+    dir.cleanup();
+  });
+
+  it("listens on loopback only", () => {
+    expect(ses.endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+  });
+
+  it("the emulator receives the email; the outbox keeps its .eml and .html", async () => {
+    const mailer = new OutboxMailer(ses.endpoint, dir.path, "us-east-1");
+    const { messageId } = await mailer.send({
+      from: "releases@example.com",
+      to: ["dev-team@example.com", "oncall@example.com"],
+      subject: "[coffeeshop] v1.0.0 released to dev",
+      text: "plain",
+      html: "<p>html</p>",
+    });
+    const store = (await (await fetch(`${ses.endpoint}/store`)).json()) as { emails: { messageId: string; subject: string; destination: { to: string[] } }[] };
+    const got = store.emails.find((e) => e.messageId === messageId);
+    expect(got?.subject).toBe("[coffeeshop] v1.0.0 released to dev");
+    expect(got?.destination.to).toEqual(["dev-team@example.com", "oncall@example.com"]);
+    const eml = readFileSync(mailer.sent[0] as string, "utf8");
+    expect(eml).toContain("Subject: [coffeeshop] v1.0.0 released to dev");
+    expect(readFileSync((mailer.sent[0] as string).replace(/\.eml$/, ".html"), "utf8")).toBe("<p>html</p>");
+  });
+
+  it("an unreachable SES is a retryable NotificationFailedError", async () => {
+    const mailer = new OutboxMailer("http://127.0.0.1:9", dir.path, "us-east-1");
+    await expect(mailer.send({ from: "a@example.com", to: ["b@example.com"], subject: "s", text: "t", html: "h" })).rejects.toMatchObject({
+      name: "NotificationFailedError",
+    });
+  });
+});

@@ -1,0 +1,65 @@
+import { Validations } from "aws-cdk-lib";
+import { AwsSolutionsChecks } from "cdk-nag";
+import type { IConstruct } from "constructs";
+import { beforeAll, describe, expect, it } from "vitest";
+import { SYNTH_TIMEOUT_MS, synthPipeline } from "./synth-helper.js";
+
+let app: IConstruct;
+let synthError: unknown;
+
+beforeAll(() => {
+  try {
+    // nag: true registers AwsSolutionsChecks exactly as infra/app.ts does for `cdk synth`: any
+    // unacknowledged finding makes app.synth() throw.
+    app = synthPipeline({ nag: true }).app;
+  } catch (error) {
+    synthError = error;
+  }
+}, SYNTH_TIMEOUT_MS);
+
+interface Ack {
+  path: string;
+  id: string;
+  reason: string;
+}
+
+function acknowledgements(root: IConstruct): Ack[] {
+  const acks: Ack[] = [];
+  for (const c of root.node.findAll()) {
+    for (const entry of c.node.metadata) {
+      if (entry.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY || !entry.data) continue;
+      for (const [id, reason] of Object.entries(entry.data as Record<string, string>)) {
+        acks.push({ path: c.node.path, id: id.replace(/^annotation::/i, ""), reason: String(reason) });
+      }
+    }
+  }
+  return acks;
+}
+
+describe("cdk-nag AwsSolutions", () => {
+  it("synthesizes with the checks registered and no unacknowledged error or warning", () => {
+    expect(synthError).toBeUndefined();
+    const report = new AwsSolutionsChecks().validateScope(app);
+    const findings = report.violations.map(
+      (v) => `${v.severity} ${v.ruleName} at ${v.violatingResources.map((r) => r.constructPath).join(", ")}`,
+    );
+    expect(findings).toEqual([]);
+    expect(report.success).toBe(true);
+  });
+
+  it("gives every acknowledgement a reason of at least 10 words", () => {
+    const acks = acknowledgements(app);
+    expect(acks.length).toBeGreaterThan(0);
+    for (const ack of acks) {
+      expect(ack.id, ack.path).toMatch(/^AwsSolutions-[A-Z]+\d+(\[.+\])?$/);
+      const words = ack.reason.trim().split(/\s+/).filter(Boolean);
+      expect(words.length, `${ack.path} ${ack.id}: "${ack.reason}"`).toBeGreaterThanOrEqual(10);
+    }
+  });
+
+  it("acknowledges IAM5 only for specific findings, never a whole rule", () => {
+    for (const ack of acknowledgements(app)) {
+      if (ack.id.startsWith("AwsSolutions-IAM5")) expect(ack.id).toMatch(/^AwsSolutions-IAM5\[(Resource|Action)::.+\]$/);
+    }
+  });
+});
