@@ -3,13 +3,13 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import type { EventLog } from "./event-log.js";
 import { loadConfigFile } from "../shared/config/load-config-file.js";
 import type { AppConfig } from "../shared/contracts/app-config.js";
 import { parseVersion, TAG_PATTERN } from "../shared/contracts/release.js";
 import { InvalidInputError } from "../shared/domain/errors.js";
 import { parseTrivyReport } from "../shared/domain/trivy-report.js";
-import { listExecutions, LocalRuntime, PROJECT_ROOT, type ReleaseOutcome } from "./runtime.js";
+import type { EventLog } from "./event-log.js";
+import { LocalRuntime, listExecutions, PROJECT_ROOT, type ReleaseOutcome } from "./runtime.js";
 import { serveWebhook } from "./serve.js";
 
 const USAGE = `usage:
@@ -40,14 +40,20 @@ const options = {
 
 type Flags = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>["values"];
 
-export function resolveConfig(flags: Pick<Flags, "app" | "config">): { config: AppConfig; configDir: string } {
+export function resolveConfig(flags: Pick<Flags, "app" | "config">): {
+  config: AppConfig;
+  configDir: string;
+} {
   const path = flags.config
     ? resolve(flags.config)
     : join(PROJECT_ROOT, "examples", flags.app ?? "coffeeshop", "pourover.config.yaml");
-  if (!flags.config && !/^[a-z0-9-]+$/.test(flags.app ?? "coffeeshop")) throw new UsageError(`--app must be an app name, got "${flags.app}"`);
-  if (!existsSync(path)) throw new UsageError(`no config for app "${flags.app ?? "coffeeshop"}": ${path} does not exist`);
+  if (!flags.config && !/^[a-z0-9-]+$/.test(flags.app ?? "coffeeshop"))
+    throw new UsageError(`--app must be an app name, got "${flags.app}"`);
+  if (!existsSync(path))
+    throw new UsageError(`no config for app "${flags.app ?? "coffeeshop"}": ${path} does not exist`);
   const config = loadConfigFile(path);
-  if (flags.app && config.app !== flags.app) throw new UsageError(`${path} configures app "${config.app}", not "${flags.app}"`);
+  if (flags.app && config.app !== flags.app)
+    throw new UsageError(`${path} configures app "${config.app}", not "${flags.app}"`);
   return { config, configDir: dirname(path) };
 }
 
@@ -59,7 +65,9 @@ function parseScanReports(values: string[] | undefined, config: AppConfig): Reco
     const service = value.slice(0, eq);
     const file = resolve(value.slice(eq + 1));
     if (!config.services.some((s) => s.name === service)) {
-      throw new UsageError(`--scan-report: "${service}" is not a service of ${config.app} (${config.services.map((s) => s.name).join(", ")})`);
+      throw new UsageError(
+        `--scan-report: "${service}" is not a service of ${config.app} (${config.services.map((s) => s.name).join(", ")})`,
+      );
     }
     if (!existsSync(file)) throw new UsageError(`--scan-report ${service}: ${file} does not exist`);
     reports[service] = file;
@@ -69,7 +77,8 @@ function parseScanReports(values: string[] | undefined, config: AppConfig): Reco
 
 function validateTag(tag: string | undefined, config: AppConfig): string {
   if (!tag) throw new UsageError("release needs a tag (e.g. v1.2.3) or --next");
-  if (!TAG_PATTERN.test(tag)) throw new UsageError(`"${tag}" is not a v-prefixed semantic version such as v1.2.3`);
+  if (!TAG_PATTERN.test(tag))
+    throw new UsageError(`"${tag}" is not a v-prefixed semantic version such as v1.2.3`);
   if (parseVersion(tag)?.pre && !config.tagPolicy.allowPrerelease) {
     throw new UsageError(`"${tag}" is a pre-release and ${config.app}'s tagPolicy.allowPrerelease is false`);
   }
@@ -80,13 +89,29 @@ const stateDirOf = (flags: Flags) => resolve(flags["state-dir"] ?? ".pourover");
 
 function progressPrinter(write: (line: string) => void): (event: EventLog) => void {
   return (event) => {
-    if (event.type !== "StateExited" && event.type !== "StateFailed" && event.type !== "StateCaught" && event.type !== "StateRetried") return;
+    if (
+      event.type !== "StateExited" &&
+      event.type !== "StateFailed" &&
+      event.type !== "StateCaught" &&
+      event.type !== "StateRetried"
+    )
+      return;
     if (!("state" in event)) return;
     const input = event.state.input as { service?: { name?: string } } | null;
     const label = `${event.state.name}${input?.service?.name ? ` [${input.service.name}]` : ""}`;
-    const marks: Record<string, string> = { StateExited: "✓", StateFailed: "✗", StateCaught: "↪", StateRetried: "↻" };
+    const marks: Record<string, string> = {
+      StateExited: "✓",
+      StateFailed: "✗",
+      StateCaught: "↪",
+      StateRetried: "↻",
+    };
     const mark = marks[event.type];
-    const note = event.type === "StateFailed" ? ` ${event.Error}` : event.type === "StateRetried" ? ` retry ${event.retry.attempt}` : "";
+    const note =
+      event.type === "StateFailed"
+        ? ` ${event.Error}`
+        : event.type === "StateRetried"
+          ? ` retry ${event.retry.attempt}`
+          : "";
     write(`  ${mark} ${label}${note}`);
   };
 }
@@ -123,10 +148,17 @@ async function release(positionals: string[], flags: Flags): Promise<number> {
   }
   if (flags.next && positionals[0]) throw new UsageError("give either a tag or --next, not both");
   const stateDir = stateDirOf(flags);
-  const runtime = await LocalRuntime.start({ config, configDir, stateDir, ...(flags.manifests ? { manifestsDir: flags.manifests } : {}) });
+  const runtime = await LocalRuntime.start({
+    config,
+    configDir,
+    stateDir,
+    ...(flags.manifests ? { manifestsDir: flags.manifests } : {}),
+  });
   try {
     const tag = flags.next ? runtime.nextTag() : validateTag(positionals[0], config);
-    const out = flags.json ? (line: string) => process.stderr.write(`${line}\n`) : (line: string) => process.stdout.write(`${line}\n`);
+    const out = flags.json
+      ? (line: string) => process.stderr.write(`${line}\n`)
+      : (line: string) => process.stdout.write(`${line}\n`);
     out(`pourover: local release of ${config.app} ${tag}`);
     out("stood in for (local mode):");
     for (const line of runtime.standIns(scanReports)) out(`  - ${line}`);
@@ -151,7 +183,14 @@ async function executions(flags: Flags): Promise<number> {
   if (flags.json) {
     process.stdout.write(
       `${JSON.stringify(
-        records.map((r) => ({ executionId: r.executionArn, name: r.name, tag: r.outcome.tag, status: r.outcome.status, startDate: r.startDate, durationMs: r.outcome.durationMs })),
+        records.map((r) => ({
+          executionId: r.executionArn,
+          name: r.name,
+          tag: r.outcome.tag,
+          status: r.outcome.status,
+          startDate: r.startDate,
+          durationMs: r.outcome.durationMs,
+        })),
         null,
         2,
       )}\n`,
@@ -159,7 +198,10 @@ async function executions(flags: Flags): Promise<number> {
     return 0;
   }
   if (records.length === 0) process.stdout.write(`no local executions in ${stateDirOf(flags)}\n`);
-  for (const r of records) process.stdout.write(`${r.startDate}  ${r.outcome.status.padEnd(9)} ${r.outcome.tag.padEnd(10)} ${r.name}\n`);
+  for (const r of records)
+    process.stdout.write(
+      `${r.startDate}  ${r.outcome.status.padEnd(9)} ${r.outcome.tag.padEnd(10)} ${r.name}\n`,
+    );
   return 0;
 }
 
@@ -174,18 +216,28 @@ async function show(positionals: string[], flags: Flags): Promise<number> {
     return 0;
   }
   const o = record.outcome;
-  process.stdout.write(`${record.name}\n  ${o.status} ${o.tag}, ${o.transitions} transitions, ${o.durationMs} ms, started ${record.startDate}\n`);
+  process.stdout.write(
+    `${record.name}\n  ${o.status} ${o.tag}, ${o.transitions} transitions, ${o.durationMs} ms, started ${record.startDate}\n`,
+  );
   for (const s of o.states) {
-    process.stdout.write(`  ${s.status.padEnd(9)} ${`${s.name}${s.iteration !== undefined ? `[${s.iteration}]` : ""}`.padEnd(22)} ${s.durationMs} ms\n`);
+    process.stdout.write(
+      `  ${s.status.padEnd(9)} ${`${s.name}${s.iteration !== undefined ? `[${s.iteration}]` : ""}`.padEnd(22)} ${s.durationMs} ms\n`,
+    );
   }
   if (o.error) process.stdout.write(`  error: ${o.error.error}: ${o.error.cause}\n`);
-  process.stdout.write(`  history: ${record.history.events.length} events (pourover show ${record.name} --json)\n`);
+  process.stdout.write(
+    `  history: ${record.history.events.length} events (pourover show ${record.name} --json)\n`,
+  );
   return 0;
 }
 
 async function config(flags: Flags): Promise<number> {
   const { config } = resolveConfig(flags);
-  process.stdout.write(flags.json ? `${JSON.stringify(config, null, 2)}\n` : `${config.app}: ${config.services.length} services (${config.services.map((s) => s.name).join(", ")}); manifests ${config.manifests.repo}@${config.manifests.baseBranch}\n`);
+  process.stdout.write(
+    flags.json
+      ? `${JSON.stringify(config, null, 2)}\n`
+      : `${config.app}: ${config.services.length} services (${config.services.map((s) => s.name).join(", ")}); manifests ${config.manifests.repo}@${config.manifests.baseBranch}\n`,
+  );
   return 0;
 }
 

@@ -29,18 +29,30 @@ export function toExecutionHistory(log: EventLog[]): { events: HistoryEvent[] } 
   const events: HistoryEvent[] = [];
   const push = (type: string, timestamp: number, details: Record<string, unknown> = {}) => {
     const id = events.length + 1;
-    events.push({ id, previousEventId: id - 1, timestamp: new Date(timestamp).toISOString(), type, ...details });
+    events.push({
+      id,
+      previousEventId: id - 1,
+      timestamp: new Date(timestamp).toISOString(),
+      type,
+      ...details,
+    });
   };
   for (const e of log) {
     switch (e.type) {
       case "ExecutionStarted":
-        push("ExecutionStarted", e.timestamp, { executionStartedEventDetails: { input: JSON.stringify(e.input) } });
+        push("ExecutionStarted", e.timestamp, {
+          executionStartedEventDetails: { input: JSON.stringify(e.input) },
+        });
         break;
       case "ExecutionSucceeded":
-        push("ExecutionSucceeded", e.timestamp, { executionSucceededEventDetails: { output: JSON.stringify(e.output) } });
+        push("ExecutionSucceeded", e.timestamp, {
+          executionSucceededEventDetails: { output: JSON.stringify(e.output) },
+        });
         break;
       case "ExecutionFailed":
-        push("ExecutionFailed", e.timestamp, { executionFailedEventDetails: { error: e.Error, cause: String(e.Cause) } });
+        push("ExecutionFailed", e.timestamp, {
+          executionFailedEventDetails: { error: e.Error, cause: String(e.Cause) },
+        });
         break;
       case "ExecutionAborted":
       case "ExecutionTimeout":

@@ -36,11 +36,20 @@ export function localBuildAndScan(opts: {
     const sample = opts.config.services.find((s) => s.name === service)?.sampleScanReport;
     const source = given ? resolve(given) : sample ? resolve(opts.configDir, sample) : null;
     if (!source) {
-      throw Object.assign(new Error(`${service}: no scanner on this machine and no --scan-report ${service}=<file>`), {
-        name: "States.TaskFailed",
-      });
+      throw Object.assign(
+        new Error(`${service}: no scanner on this machine and no --scan-report ${service}=<file>`),
+        {
+          name: "States.TaskFailed",
+        },
+      );
     }
-    const target = join(opts.reportsDir, env.get("POUROVER_APP") ?? "", env.get("POUROVER_TAG") ?? "", service, "trivy.json");
+    const target = join(
+      opts.reportsDir,
+      env.get("POUROVER_APP") ?? "",
+      env.get("POUROVER_TAG") ?? "",
+      service,
+      "trivy.json",
+    );
     await mkdir(dirname(target), { recursive: true });
     await copyFile(source, target);
     const digest = reportDigest(parseTrivyReport(await readFile(target, "utf8"), source));
@@ -50,7 +59,13 @@ export function localBuildAndScan(opts: {
       { Name: "SCANNED_BY", Value: given ? "report-file" : "sample-report" },
       ...(digest ? [{ Name: "IMAGE_DIGEST", Value: digest }] : []),
     ];
-    return { Build: { Id: `local:${randomUUID()}`, BuildStatus: "SUCCEEDED", ExportedEnvironmentVariables: exported } };
+    return {
+      Build: {
+        Id: `local:${randomUUID()}`,
+        BuildStatus: "SUCCEEDED",
+        ExportedEnvironmentVariables: exported,
+      },
+    };
   };
 }
 
@@ -106,7 +121,10 @@ export async function scriptDeployRunner(projectRoot: string): Promise<DeployRun
 export class LocalDeployCommands implements DeployStatusReader {
   private readonly results = new Map<string, InstanceDeployStatus[]>();
 
-  async send(runner: DeployRunner, input: Parameters<DeployRunner["run"]>[0]): Promise<{ Command: { CommandId: string } }> {
+  async send(
+    runner: DeployRunner,
+    input: Parameters<DeployRunner["run"]>[0],
+  ): Promise<{ Command: { CommandId: string } }> {
     const commandId = randomUUID();
     const result = await runner.run(input);
     this.results.set(commandId, result ? [result] : []);

@@ -1,11 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import "../shared/polyfills.js";
 import { StateMachine } from "aws-local-stepfunctions";
-import type { EventLog } from "./event-log.js";
 import { claimRelease } from "../functions/claim-release/claim-release.js";
 import { evaluateScan } from "../functions/evaluate-scan/evaluate-scan.js";
 import { gateOnScan } from "../functions/gate-on-scan/gate-on-scan.js";
@@ -26,8 +25,14 @@ import type { AppConfig } from "../shared/contracts/app-config.js";
 import type { Trigger } from "../shared/contracts/release.js";
 import type { ReleaseState } from "../shared/contracts/release-state.js";
 import type { Mailer } from "../shared/ports/index.js";
+import type { EventLog } from "./event-log.js";
 import { type ExecutionRecord, toExecutionHistory } from "./history.js";
-import { type DeployRunner, LocalDeployCommands, localBuildAndScan, scriptDeployRunner } from "./local-tasks.js";
+import {
+  type DeployRunner,
+  LocalDeployCommands,
+  localBuildAndScan,
+  scriptDeployRunner,
+} from "./local-tasks.js";
 import { OutboxMailer, startSesLocal } from "./ses-local.js";
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -53,7 +58,10 @@ export function localSubstitutions(region: string): Record<string, string> {
 }
 
 /** Reads the ASL file and fills `${Name}` placeholders; an unfilled one is an error, as in the construct. */
-export function loadDefinition(substitutions: Record<string, string>, path = ASL_PATH): Record<string, unknown> {
+export function loadDefinition(
+  substitutions: Record<string, string>,
+  path = ASL_PATH,
+): Record<string, unknown> {
   const text = readFileSync(path, "utf8").replace(/\$\{(\w+)\}/g, (_, name: string) => {
     const value = substitutions[name];
     if (value === undefined) throw new Error(`ASL placeholder \${${name}} has no local value`);
@@ -89,8 +97,19 @@ export interface ReleaseOutcome {
   tag: string;
   transitions: number;
   durationMs: number;
-  states: { name: string; status: "SUCCEEDED" | "FAILED" | "CAUGHT"; durationMs: number; iteration?: number }[];
-  pullRequest?: { branch: string; commit: string | null; changedFiles: string[]; url: string | null; unchanged: boolean };
+  states: {
+    name: string;
+    status: "SUCCEEDED" | "FAILED" | "CAUGHT";
+    durationMs: number;
+    iteration?: number;
+  }[];
+  pullRequest?: {
+    branch: string;
+    commit: string | null;
+    changedFiles: string[];
+    url: string | null;
+    unchanged: boolean;
+  };
   emails: string[];
   standIns: string[];
   error?: { error: string; cause: string };
@@ -114,11 +133,20 @@ export class LocalRuntime {
     const layout = stateDirLayout(options.stateDir);
     await mkdir(options.stateDir, { recursive: true });
     const ledger = new SqliteLedger(layout.ledger);
-    let manifestsDir = options.manifestsDir ? resolve(options.manifestsDir) : join(layout.repos, `${options.config.app}-manifests`);
+    let manifestsDir = options.manifestsDir
+      ? resolve(options.manifestsDir)
+      : join(layout.repos, `${options.config.app}-manifests`);
     if (!options.manifestsDir) {
       const seed = options.config.manifests.localSeed;
-      if (!seed) throw new Error(`${options.config.app}: no --manifests given and the config has no manifests.localSeed`);
-      await initManifestRepo(manifestsDir, resolve(options.configDir, seed), options.config.manifests.baseBranch);
+      if (!seed)
+        throw new Error(
+          `${options.config.app}: no --manifests given and the config has no manifests.localSeed`,
+        );
+      await initManifestRepo(
+        manifestsDir,
+        resolve(options.configDir, seed),
+        options.config.manifests.baseBranch,
+      );
     }
     manifestsDir = resolve(manifestsDir);
     const repo = new GitManifestRepository({ repoDir: manifestsDir, pullsDir: layout.pulls });
@@ -175,7 +203,8 @@ export class LocalRuntime {
     const mailer: Mailer = {
       send: async (message) => {
         const result = await this.mailer.send(message);
-        if (this.mailer instanceof OutboxMailer) emails.push(this.mailer.sent[this.mailer.sent.length - 1] ?? "");
+        if (this.mailer instanceof OutboxMailer)
+          emails.push(this.mailer.sent[this.mailer.sent.length - 1] ?? "");
         else emails.push(result.messageId);
         return result;
       },
@@ -188,7 +217,8 @@ export class LocalRuntime {
       ScanImage: (input) => build(input as never),
       EvaluateScan: (input) => evaluateScan(input, { reports: new FileReportStore(), clock }),
       GateOnScan: async (input) => gateOnScan(input as never),
-      UpdateManifests: (input) => updateManifests(input, { config, repo: this.manifestsRepo, artifacts, executionUrl }),
+      UpdateManifests: (input) =>
+        updateManifests(input, { config, repo: this.manifestsRepo, artifacts, executionUrl }),
       DeployDev: (input) => {
         const p = input as { Parameters: Record<string, string[]> };
         const first = (key: string) => p.Parameters[key]?.[0] ?? "";
@@ -210,7 +240,10 @@ export class LocalRuntime {
   async release(opts: ReleaseOptions): Promise<ReleaseOutcome> {
     const { config, stateDir } = this.options;
     const region = config.registry.region;
-    const name = `${config.app}-${opts.tag}-${randomBytes(4).toString("hex")}`.replace(/[^A-Za-z0-9._-]/g, "-");
+    const name = `${config.app}-${opts.tag}-${randomBytes(4).toString("hex")}`.replace(
+      /[^A-Za-z0-9._-]/g,
+      "-",
+    );
     const executionId = `arn:aws:states:${region}:000000000000:execution:pourover-${config.app}-release:${name}`;
     const input = {
       app: config.app,
@@ -222,13 +255,17 @@ export class LocalRuntime {
     const emails: string[] = [];
     const handlers = this.taskHandlers(scanReports, emails);
     const definition = loadDefinition(localSubstitutions(region));
-    const machine = new StateMachine(definition as never, { validationOptions: { checkArn: true, checkPaths: true } });
+    const machine = new StateMachine(definition as never, {
+      validationOptions: { checkArn: true, checkPaths: true },
+    });
     // Retries keep their order and count; only the pauses shrink, so a local run stays fast.
     const retryIntervalOverrides = Object.fromEntries(Object.keys(handlers).map((k) => [k, 5]));
     const startedAt = new Date();
     const execution = machine.run(input, {
       overrides: { taskResourceLocalHandlers: handlers as never, retryIntervalOverrides },
-      context: { Execution: { Id: executionId, Name: name, StartTime: startedAt.toISOString(), Input: input } },
+      context: {
+        Execution: { Id: executionId, Name: name, StartTime: startedAt.toISOString(), Input: input },
+      },
     });
     const log: EventLog[] = [];
     const collecting = (async () => {
@@ -267,7 +304,15 @@ export class LocalRuntime {
       durationMs,
       states: stateTimeline(log),
       ...(pr
-        ? { pullRequest: { branch: pr.branch, commit: pr.commit, changedFiles: pr.changedFiles, url: pr.url, unchanged: pr.unchanged } }
+        ? {
+            pullRequest: {
+              branch: pr.branch,
+              commit: pr.commit,
+              changedFiles: pr.changedFiles,
+              url: pr.url,
+              unchanged: pr.unchanged,
+            },
+          }
         : {}),
       emails,
       standIns: this.standIns(scanReports),
@@ -307,7 +352,12 @@ export function nextPatch(tags: string[]): string {
     const m = /^v(\d+)\.(\d+)\.(\d+)$/.exec(tag);
     if (!m) continue;
     const v: [number, number, number] = [Number(m[1]), Number(m[2]), Number(m[3])];
-    if (!best || v[0] > best[0] || (v[0] === best[0] && (v[1] > best[1] || (v[1] === best[1] && v[2] > best[2])))) best = v;
+    if (
+      !best ||
+      v[0] > best[0] ||
+      (v[0] === best[0] && (v[1] > best[1] || (v[1] === best[1] && v[2] > best[2])))
+    )
+      best = v;
   }
   return best ? `v${best[0]}.${best[1]}.${best[2] + 1}` : "v0.1.0";
 }
@@ -321,7 +371,11 @@ export function stateTimeline(log: EventLog[]): ReleaseOutcome["states"] {
     const key = `${e.state.name}#${e.index ?? ""}`;
     if (e.type === "StateEntered") open.set(key, e.timestamp);
     else if (e.type === "StateExited" || e.type === "StateFailed" || e.type === "StateCaught") {
-      if (e.type === "StateExited" && states.some((s) => s.name === e.state.name && s.iteration === e.index && s.status === "CAUGHT")) continue;
+      if (
+        e.type === "StateExited" &&
+        states.some((s) => s.name === e.state.name && s.iteration === e.index && s.status === "CAUGHT")
+      )
+        continue;
       const started = open.get(key) ?? e.timestamp;
       open.delete(key);
       states.push({
@@ -339,6 +393,8 @@ export async function listExecutions(stateDir: string): Promise<ExecutionRecord[
   const dir = stateDirLayout(stateDir).executions;
   if (!existsSync(dir)) return [];
   const files = (await readdir(dir)).filter((f) => f.endsWith(".json"));
-  const records = await Promise.all(files.map(async (f) => JSON.parse(await readFile(join(dir, f), "utf8")) as ExecutionRecord));
+  const records = await Promise.all(
+    files.map(async (f) => JSON.parse(await readFile(join(dir, f), "utf8")) as ExecutionRecord),
+  );
   return records.sort((a, b) => a.startDate.localeCompare(b.startDate));
 }

@@ -1,12 +1,12 @@
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
-import { MemoryDeliveryDedupe } from "../shared/adapters/local/memory-delivery-dedupe.js";
-import type { AppConfig } from "../shared/contracts/app-config.js";
 import {
   DEFAULT_MAX_BODY_BYTES,
   type ReleaseTagPushedDetail,
   receiveGithubWebhook,
 } from "../functions/receive-github-webhook/receive-github-webhook.js";
+import { MemoryDeliveryDedupe } from "../shared/adapters/local/memory-delivery-dedupe.js";
+import type { AppConfig } from "../shared/contracts/app-config.js";
 import { LocalRuntime, type ReleaseOutcome } from "./runtime.js";
 
 export interface WebhookServer {
@@ -29,7 +29,9 @@ export async function startWebhookServer(opts: {
   runtime?: LocalRuntime;
   log?: (line: string) => void;
 }): Promise<WebhookServer> {
-  const runtime = opts.runtime ?? (await LocalRuntime.start({ config: opts.config, configDir: opts.configDir, stateDir: opts.stateDir }));
+  const runtime =
+    opts.runtime ??
+    (await LocalRuntime.start({ config: opts.config, configDir: opts.configDir, stateDir: opts.stateDir }));
   const log = opts.log ?? (() => {});
   const releases: Promise<ReleaseOutcome>[] = [];
   const deliveries = new MemoryDeliveryDedupe();
@@ -38,11 +40,20 @@ export async function startWebhookServer(opts: {
       const d = event.detail as unknown as ReleaseTagPushedDetail;
       const started = runtime.release({
         tag: d.tag,
-        trigger: { source: "github", repository: d.repository, commit: d.commit, pusher: d.pusher, deliveryId: d.deliveryId },
+        trigger: {
+          source: "github",
+          repository: d.repository,
+          commit: d.commit,
+          pusher: d.pusher,
+          deliveryId: d.deliveryId,
+        },
       });
       releases.push(started);
       started.then(
-        (o) => log(`release ${d.tag} (delivery ${d.deliveryId}): ${o.status} in ${o.durationMs} ms — pourover show ${o.executionId.split(":").pop()}`),
+        (o) =>
+          log(
+            `release ${d.tag} (delivery ${d.deliveryId}): ${o.status} in ${o.durationMs} ms — pourover show ${o.executionId.split(":").pop()}`,
+          ),
         (e) => log(`release ${d.tag} crashed: ${(e as Error).message}`),
       );
     },
@@ -51,7 +62,11 @@ export async function startWebhookServer(opts: {
     const body = await readCapped(req, DEFAULT_MAX_BODY_BYTES);
     const response =
       body === null
-        ? { statusCode: 413, headers: { "content-type": "application/json" }, body: JSON.stringify({ message: "payload too large" }) }
+        ? {
+            statusCode: 413,
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ message: "payload too large" }),
+          }
         : await receiveGithubWebhook(
             { method: req.method ?? "GET", headers: req.headers as Record<string, string | undefined>, body },
             { config: opts.config, secrets: async () => [opts.secret], publisher, deliveries },
@@ -100,7 +115,12 @@ function readCapped(req: IncomingMessage, cap: number): Promise<string | null> {
 }
 
 /** CLI entry: runs until interrupted. */
-export async function serveWebhook(opts: { config: AppConfig; configDir: string; stateDir: string; port?: string | undefined }): Promise<number> {
+export async function serveWebhook(opts: {
+  config: AppConfig;
+  configDir: string;
+  stateDir: string;
+  port?: string | undefined;
+}): Promise<number> {
   const secret = process.env.POUROVER_WEBHOOK_SECRET;
   if (!secret) {
     process.stderr.write("pourover: serve needs the webhook secret in POUROVER_WEBHOOK_SECRET\n");
@@ -111,8 +131,15 @@ export async function serveWebhook(opts: { config: AppConfig; configDir: string;
     process.stderr.write(`pourover: --port must be a port number, got "${opts.port}"\n`);
     return 2;
   }
-  const server = await startWebhookServer({ ...opts, secret, port, log: (l) => process.stdout.write(`${l}\n`) });
-  process.stdout.write(`pourover: webhook for ${opts.config.app} (${opts.config.source.repo}) on ${server.url} — Ctrl-C to stop\n`);
+  const server = await startWebhookServer({
+    ...opts,
+    secret,
+    port,
+    log: (l) => process.stdout.write(`${l}\n`),
+  });
+  process.stdout.write(
+    `pourover: webhook for ${opts.config.app} (${opts.config.source.repo}) on ${server.url} — Ctrl-C to stop\n`,
+  );
   await new Promise<void>((resolve) => {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);

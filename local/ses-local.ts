@@ -1,6 +1,6 @@
+import { mkdir, writeFile } from "node:fs/promises";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { SESv2Client } from "@aws-sdk/client-sesv2";
 import { SesMailer } from "../shared/adapters/aws/ses-mailer.js";
@@ -14,7 +14,9 @@ export interface SesLocal {
 /** Starts aws-ses-v2-local in process on 127.0.0.1 (never all interfaces) on a free port. */
 export async function startSesLocal(): Promise<SesLocal> {
   const mod = (await import("aws-ses-v2-local")) as unknown as {
-    default: ((c: { host: string; port: number }) => Promise<Server>) | { default: (c: { host: string; port: number }) => Promise<Server> };
+    default:
+      | ((c: { host: string; port: number }) => Promise<Server>)
+      | { default: (c: { host: string; port: number }) => Promise<Server> };
   };
   const start = typeof mod.default === "function" ? mod.default : mod.default.default;
   const server = await start({ host: "127.0.0.1", port: 0 });
@@ -57,7 +59,10 @@ export class OutboxMailer implements Mailer {
   async send(message: EmailMessage): Promise<{ messageId: string }> {
     const { messageId } = await this.inner.send(message);
     await mkdir(this.outbox, { recursive: true });
-    const base = join(this.outbox, `${new Date().toISOString().replaceAll(":", "-")}-${slug(message.subject)}`);
+    const base = join(
+      this.outbox,
+      `${new Date().toISOString().replaceAll(":", "-")}-${slug(message.subject)}`,
+    );
     const res = await fetch(`${this.endpoint}/get-emlContent?messageId=${encodeURIComponent(messageId)}`);
     if (res.ok) {
       const body = (await res.json()) as { body: { data: number[] } };

@@ -5,6 +5,9 @@ import { requireEnv } from "../../shared/config/lambda-env.js";
 import { type ClaimReleaseInput, claimRelease } from "./claim-release.js";
 
 const env = requireEnv("LEDGER_TABLE_NAME");
-const deps = { ledger: new DynamoDbLedger(new DynamoDBClient({}), env.LEDGER_TABLE_NAME), clock: { now: () => new Date() } };
+const deps = {
+  ledger: new DynamoDbLedger(new DynamoDBClient({}), env.LEDGER_TABLE_NAME),
+  clock: { now: () => new Date() },
+};
 
 export const handler = middy<ClaimReleaseInput>().handler((event) => claimRelease(event, deps));

@@ -29,7 +29,8 @@ export async function evaluateScan(
   deps: { reports: ReportStore; clock: Clock },
 ): Promise<ScanResult> {
   const parsed = InputSchema.safeParse(rawInput);
-  if (!parsed.success) throw new InvalidInputError(`EvaluateScan input: ${zodProblems(parsed.error).join("; ")}`);
+  if (!parsed.success)
+    throw new InvalidInputError(`EvaluateScan input: ${zodProblems(parsed.error).join("; ")}`);
   const input = parsed.data;
   const exported = new Map((input.build.exported ?? []).map((v) => [v.Name, v.Value]));
   const reportUri = exported.get("REPORT_URI");
@@ -39,11 +40,16 @@ export async function evaluateScan(
       `${input.service.name}: the scan of build ${input.build.buildId} produced no usable report (scanner exit code ${exitCode ?? "unknown"})`,
     );
   }
-  const report = parseTrivyReport(await deps.reports.read(reportUri), `${input.service.name} report ${reportUri}`);
+  const report = parseTrivyReport(
+    await deps.reports.read(reportUri),
+    `${input.service.name} report ${reportUri}`,
+  );
   const today = deps.clock.now().toISOString().slice(0, 10);
   const verdict = applyScanPolicy(report, input.scan, today);
   const digest =
-    input.trigger.source === "ecr" ? input.trigger.digest : exported.get("IMAGE_DIGEST") || reportDigest(report);
+    input.trigger.source === "ecr"
+      ? input.trigger.digest
+      : exported.get("IMAGE_DIGEST") || reportDigest(report);
   const scannedBy = exported.get("SCANNED_BY");
   return {
     service: input.service.name,

@@ -5,6 +5,9 @@ import { requireEnv } from "../../shared/config/lambda-env.js";
 import { evaluateScan } from "./evaluate-scan.js";
 
 const env = requireEnv("REPORTS_BUCKET_NAME");
-const deps = { reports: new S3ReportStore(new S3Client({}), env.REPORTS_BUCKET_NAME), clock: { now: () => new Date() } };
+const deps = {
+  reports: new S3ReportStore(new S3Client({}), env.REPORTS_BUCKET_NAME),
+  clock: { now: () => new Date() },
+};
 
 export const handler = middy().handler((event: unknown) => evaluateScan(event, deps));

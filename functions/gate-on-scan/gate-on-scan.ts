@@ -9,11 +9,15 @@ export function gateOnScan(input: { scans?: ScanResult[] }): GateResult {
   const rejected = scans.filter((s) => s.verdict !== "PASSED");
   if (rejected.length > 0) {
     const lines = rejected.map((s) => {
-      const ids = s.blocking.map((f) => `${f.id} (${f.severity}, ${f.pkg} ${f.installed}${f.fixed ? ` → ${f.fixed}` : ""})`);
+      const ids = s.blocking.map(
+        (f) => `${f.id} (${f.severity}, ${f.pkg} ${f.installed}${f.fixed ? ` → ${f.fixed}` : ""})`,
+      );
       const more = s.blockingOmitted > 0 ? ` and ${s.blockingOmitted} more` : "";
       return `${s.service}: ${ids.join(", ")}${more}`;
     });
-    throw new ScanPolicyRejectedError(`scan policy rejected ${rejected.length} of ${scans.length} images: ${lines.join("; ")}`);
+    throw new ScanPolicyRejectedError(
+      `scan policy rejected ${rejected.length} of ${scans.length} images: ${lines.join("; ")}`,
+    );
   }
   return {
     images: scans.map((s) => ({ service: s.service, ...s.image })),

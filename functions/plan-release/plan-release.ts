@@ -6,7 +6,9 @@ import { InvalidInputError } from "../../shared/domain/errors.js";
 export function planRelease(rawRequest: unknown, config: AppConfig): ReleasePlan {
   const request = parseReleaseRequest(rawRequest);
   if (request.app !== config.app) {
-    throw new InvalidInputError(`release is for app "${request.app}" but this pipeline serves "${config.app}"`);
+    throw new InvalidInputError(
+      `release is for app "${request.app}" but this pipeline serves "${config.app}"`,
+    );
   }
   const trigger = request.trigger;
   const services = config.services.map((service) => ({
@@ -18,7 +20,9 @@ export function planRelease(rawRequest: unknown, config: AppConfig): ReleasePlan
     context: service.context,
   }));
   if (trigger.source === "ecr" && !config.services.some((s) => s.repository === trigger.repository)) {
-    throw new InvalidInputError(`ECR repository "${trigger.repository}" is not one of ${config.app}'s services`);
+    throw new InvalidInputError(
+      `ECR repository "${trigger.repository}" is not one of ${config.app}'s services`,
+    );
   }
   const sourceVersion = trigger.source !== "ecr" && trigger.commit ? trigger.commit : request.tag;
   return {
@@ -34,7 +38,10 @@ export function planRelease(rawRequest: unknown, config: AppConfig): ReleasePlan
       allowIds: config.scan.allow.map((a) => a.id).join(","),
     },
     dev: {
-      targets: Object.entries(config.dev.instanceTags).map(([key, value]) => ({ Key: `tag:${key}`, Values: [value] })),
+      targets: Object.entries(config.dev.instanceTags).map(([key, value]) => ({
+        Key: `tag:${key}`,
+        Values: [value],
+      })),
       composeFile: config.dev.composeFile,
       healthUrls: config.dev.healthUrls.join(" "),
       timeoutSeconds: config.dev.timeoutSeconds,

@@ -15,12 +15,22 @@ const deps = {
     async publish(e: { source: string; detailType: string; detail: Record<string, unknown> }) {
       const out = await events.send(
         new PutEventsCommand({
-          Entries: [{ EventBusName: env.EVENT_BUS_NAME, Source: e.source, DetailType: e.detailType, Detail: JSON.stringify(e.detail) }],
+          Entries: [
+            {
+              EventBusName: env.EVENT_BUS_NAME,
+              Source: e.source,
+              DetailType: e.detailType,
+              Detail: JSON.stringify(e.detail),
+            },
+          ],
         }),
       );
-      if (out.FailedEntryCount) throw new Error(`EventBridge rejected the outcome event: ${out.Entries?.[0]?.ErrorCode}`);
+      if (out.FailedEntryCount)
+        throw new Error(`EventBridge rejected the outcome event: ${out.Entries?.[0]?.ErrorCode}`);
     },
   },
 };
 
-export const handler = middy<{ release: ReleaseState; executionId: string }>().handler((event) => recordOutcome(event, deps));
+export const handler = middy<{ release: ReleaseState; executionId: string }>().handler((event) =>
+  recordOutcome(event, deps),
+);

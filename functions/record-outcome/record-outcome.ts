@@ -21,14 +21,29 @@ export async function recordOutcome(
   const error = release.error ? describeError(release.error) : undefined;
   const summary = {
     images: release.gate?.images ?? [],
-    pullRequest: release.pullRequest ? { branch: release.pullRequest.branch, url: release.pullRequest.url, commit: release.pullRequest.commit } : null,
+    pullRequest: release.pullRequest
+      ? {
+          branch: release.pullRequest.branch,
+          url: release.pullRequest.url,
+          commit: release.pullRequest.commit,
+        }
+      : null,
     deploy: release.deploy?.result ?? null,
-    rejected: (release.scans ?? []).filter((s) => s.verdict === "REJECTED").map((s) => ({ service: s.service, ids: s.blocking.map((b) => b.id) })),
+    rejected: (release.scans ?? [])
+      .filter((s) => s.verdict === "REJECTED")
+      .map((s) => ({ service: s.service, ids: s.blocking.map((b) => b.id) })),
     error: error ?? null,
     notified: !release.notificationError,
     notificationError: release.notificationError ? describeError(release.notificationError).message : null,
   };
-  await deps.ledger.record({ app: release.app, tag: release.tag, executionId: input.executionId, status, finishedAt, summary });
+  await deps.ledger.record({
+    app: release.app,
+    tag: release.tag,
+    executionId: input.executionId,
+    status,
+    finishedAt,
+    summary,
+  });
   await deps.events.publish({
     source: "pourover.pipeline",
     detailType: status === "SUCCEEDED" ? "Release Succeeded" : "Release Failed",

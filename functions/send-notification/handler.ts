@@ -5,6 +5,10 @@ import { bundledAppConfig } from "../../shared/config/lambda-env.js";
 import { executionConsoleUrl } from "../../shared/domain/console-url.js";
 import { type SendNotificationInput, sendNotification } from "./send-notification.js";
 
-const deps = { config: bundledAppConfig(), mailer: new SesMailer(new SESv2Client({})), executionUrl: executionConsoleUrl };
+const deps = {
+  config: bundledAppConfig(),
+  mailer: new SesMailer(new SESv2Client({})),
+  executionUrl: executionConsoleUrl,
+};
 
 export const handler = middy<SendNotificationInput>().handler((event) => sendNotification(event, deps));

@@ -17,7 +17,11 @@ const artifacts = new S3ArtifactStore(new S3Client({}), env.ARTIFACTS_BUCKET_NAM
 
 const CredentialsSchema = z.union([
   z.object({ token: z.string().min(1) }),
-  z.object({ appId: z.coerce.string(), installationId: z.coerce.number().int(), privateKey: z.string().min(1) }),
+  z.object({
+    appId: z.coerce.string(),
+    installationId: z.coerce.number().int(),
+    privateKey: z.string().min(1),
+  }),
 ]);
 
 let repo: ManifestRepository | undefined;
@@ -28,14 +32,22 @@ async function manifestRepository(): Promise<ManifestRepository> {
   const out = await secrets.send(new GetSecretValueCommand({ SecretId: env.GITHUB_CREDENTIALS_SECRET_ARN }));
   const parsed = CredentialsSchema.safeParse(JSON.parse(out.SecretString ?? "{}"));
   // Never echo the secret: say only which shape was expected.
-  if (!parsed.success) throw new Error('GitHub credentials secret must be {"token"} or {"appId","installationId","privateKey"}');
+  if (!parsed.success)
+    throw new Error('GitHub credentials secret must be {"token"} or {"appId","installationId","privateKey"}');
   const creds = parsed.data;
-  const octokit = createGithubClient("token" in creds ? { kind: "token", token: creds.token } : { kind: "app", ...creds });
+  const octokit = createGithubClient(
+    "token" in creds ? { kind: "token", token: creds.token } : { kind: "app", ...creds },
+  );
   const [owner = "", name = ""] = config.manifests.repo.split("/");
   repo = new GithubManifestRepository(octokit, { owner, repo: name });
   return repo;
 }
 
 export const handler = middy().handler(async (event: unknown) =>
-  updateManifests(event, { config, repo: await manifestRepository(), artifacts, executionUrl: executionConsoleUrl }),
+  updateManifests(event, {
+    config,
+    repo: await manifestRepository(),
+    artifacts,
+    executionUrl: executionConsoleUrl,
+  }),
 );

@@ -13,7 +13,14 @@ const InputSchema = z.object({
   force: z.boolean().default(false),
   executionId: z.string(),
   images: z
-    .array(z.object({ service: z.string(), repository: z.string(), tag: z.string(), digest: z.string().optional() }))
+    .array(
+      z.object({
+        service: z.string(),
+        repository: z.string(),
+        tag: z.string(),
+        digest: z.string().optional(),
+      }),
+    )
     .min(1),
   scans: z.array(z.custom<ScanResult>()).default([]),
 });
@@ -31,7 +38,8 @@ export interface UpdateManifestsDeps {
  */
 export async function updateManifests(rawInput: unknown, deps: UpdateManifestsDeps): Promise<PullRequestRef> {
   const parsed = InputSchema.safeParse(rawInput);
-  if (!parsed.success) throw new InvalidInputError(`UpdateManifests input: ${zodProblems(parsed.error).join("; ")}`);
+  if (!parsed.success)
+    throw new InvalidInputError(`UpdateManifests input: ${zodProblems(parsed.error).join("; ")}`);
   const input = parsed.data;
   const { manifests, dev } = deps.config;
   const paths = manifests.files.map((f) => f.path);
@@ -41,13 +49,22 @@ export async function updateManifests(rawInput: unknown, deps: UpdateManifestsDe
     throw new ManifestInvalidError(`${manifests.repo}@${manifests.baseBranch} lacks ${missing.join(", ")}`);
   }
 
-  const updates = input.images.map(({ repository, tag, digest }) => ({ repository, tag, ...(digest ? { digest } : {}) }));
+  const updates = input.images.map(({ repository, tag, digest }) => ({
+    repository,
+    tag,
+    ...(digest ? { digest } : {}),
+  }));
   const changed: { path: string; content: string }[] = [];
   const changes: ImageChange[] = [];
   let composeText = files[dev.composeFile] ?? null;
   for (const file of manifests.files) {
     const text = files[file.path] as string;
-    const result = editImages(text, updates, { kind: file.kind, pin: manifests.pin, force: input.force, path: file.path });
+    const result = editImages(text, updates, {
+      kind: file.kind,
+      pin: manifests.pin,
+      force: input.force,
+      path: file.path,
+    });
     if (result.changes.length === 0) continue;
     changed.push({ path: file.path, content: result.text });
     changes.push(...result.changes);
@@ -58,10 +75,21 @@ export async function updateManifests(rawInput: unknown, deps: UpdateManifestsDe
   }
 
   const branch = `release/${input.app}/${input.tag}`;
-  const composeObject = await deps.artifacts.put(`releases/${input.app}/${input.tag}/${dev.composeFile}`, composeText);
+  const composeObject = await deps.artifacts.put(
+    `releases/${input.app}/${input.tag}/${dev.composeFile}`,
+    composeText,
+  );
   if (changed.length === 0) {
     // The base branch already pins exactly these images: nothing to commit, nothing to review.
-    return { branch, commit: null, url: null, number: null, changedFiles: [], composeObject, unchanged: true };
+    return {
+      branch,
+      commit: null,
+      url: null,
+      number: null,
+      changedFiles: [],
+      composeObject,
+      unchanged: true,
+    };
   }
   const published = await deps.repo.publish({
     baseBranch: manifests.baseBranch,

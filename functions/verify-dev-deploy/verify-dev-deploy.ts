@@ -20,12 +20,18 @@ export async function verifyDevDeploy(
   if (!input.commandId) throw new InvalidInputError("VerifyDev: commandId is required");
   const invocations = await deps.reader.read(input.commandId);
   if (invocations.length === 0) {
-    throw new NoDevInstancesError(`no dev instance matched the configured tags for ${input.app} ${input.tag}`);
+    throw new NoDevInstancesError(
+      `no dev instance matched the configured tags for ${input.app} ${input.tag}`,
+    );
   }
   if (invocations.some((i) => RUNNING.has(i.status))) {
     throw new DevDeployInProgressError(`dev deploy ${input.commandId} still running`);
   }
-  const instances = invocations.map((i) => ({ instanceId: i.instanceId, status: i.status, summary: lastLine(i.output) }));
+  const instances = invocations.map((i) => ({
+    instanceId: i.instanceId,
+    status: i.status,
+    summary: lastLine(i.output),
+  }));
   const failed = instances.filter((i) => i.status !== "Success");
   if (failed.length > 0) {
     throw new DevDeployFailedError(

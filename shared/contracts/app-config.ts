@@ -8,7 +8,10 @@ const severity = z.enum(["CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN"]);
 const relativePath = z
   .string()
   .min(1)
-  .refine((p) => !p.startsWith("/") && !p.split("/").includes(".."), "must be a relative path inside the repo");
+  .refine(
+    (p) => !p.startsWith("/") && !p.split("/").includes(".."),
+    "must be a relative path inside the repo",
+  );
 
 export const ServiceConfigSchema = z.strictObject({
   name,

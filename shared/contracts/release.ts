@@ -1,10 +1,11 @@
 import { z } from "zod";
-import type { ScanPolicy } from "./app-config.js";
 import { InvalidInputError } from "../domain/errors.js";
+import type { ScanPolicy } from "./app-config.js";
 import { zodProblems } from "./zod-problems.js";
 
 /** A `v`-prefixed semantic version tag: v1.2.3, v1.2.3-rc.1. */
-export const TAG_PATTERN = /^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$/;
+export const TAG_PATTERN =
+  /^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$/;
 
 export const DIGEST_PATTERN = /^sha256:[a-f0-9]{64}$/;
 
@@ -13,7 +14,10 @@ export const TriggerSchema = z.discriminatedUnion("source", [
     source: z.literal("github"),
     repository: z.string(),
     /** null for a `create` event, whose payload has no sha: CodeBuild then builds the tag itself. */
-    commit: z.string().regex(/^[a-f0-9]{40}$/).nullable(),
+    commit: z
+      .string()
+      .regex(/^[a-f0-9]{40}$/)
+      .nullable(),
     pusher: z.string(),
     deliveryId: z.string(),
   }),
@@ -120,7 +124,9 @@ export function parseReleaseRequest(raw: unknown): ReleaseRequest {
 }
 
 /** Parses the major.minor.patch(-pre) of a tag for ordering; null when it is not semver. */
-export function parseVersion(tag: string): { major: number; minor: number; patch: number; pre: string } | null {
+export function parseVersion(
+  tag: string,
+): { major: number; minor: number; patch: number; pre: string } | null {
   const m = TAG_PATTERN.exec(tag);
   if (!m) return null;
   return { major: Number(m[1]), minor: Number(m[2]), patch: Number(m[3]), pre: m[4] ?? "" };

@@ -587,8 +587,37 @@ interface Frame {
 }
 
 const BAD_CHARS = /[\t\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufeff]|\r(?!\n)/;
-/** Plain scalars starting with these are not simple strings (indicators, numbers, null, bools). */
-const NOT_SIMPLE_START = /^[-?:,[\]{}#&*!|>'"%@`+.~0-9]|^(?:null|true|false|y|n|yes|no|on|off)$/i;
+/** Plain scalars cannot start with an indicator ("-", "?", ":" only when followed by a space). */
+const INDICATOR_START = /^(?:[,[\]{}#&*!|>'"%@`]|[-?:](?: |$))/;
+/** Plain scalars that the YAML 1.2 core schema reads as null, a boolean or a number. */
+const NOT_A_STRING =
+  /^(?:~|null|Null|NULL|true|True|TRUE|false|False|FALSE|[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+|[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$/;
+/** Single-line flow collections already checked with `yaml` (healthcheck tests, ports, ...). */
+const flowChecked = new Map<string, boolean>();
+const FLOW_CACHE_LIMIT = 2048;
+
+/** A one-line flow collection (`[a, "b"] # c`) with nothing we would edit inside. */
+function flowIsSimple(rest: string): boolean {
+  let ok = flowChecked.get(rest);
+  if (ok === undefined) {
+    ok = false;
+    if (!/image|[&*!]|\\/.test(rest)) {
+      const doc = parseDocument(rest, { prettyErrors: false });
+      const contents = doc.contents;
+      ok = doc.errors.length === 0 && (isSeq(contents) || isMap(contents)) && contents.flow === true;
+    }
+    if (flowChecked.size >= FLOW_CACHE_LIMIT) flowChecked.clear();
+    flowChecked.set(rest, ok);
+  }
+  return ok;
+}
+
+/** A value from `from` to the end of the line: a scalar, "flow", undefined (empty) or null (bail). */
+function scanValue(text: string, from: number, lineEnd: number): ScalarToken | "flow" | null | undefined {
+  const first = text[from];
+  if (first === "[" || first === "{") return flowIsSimple(text.slice(from, lineEnd)) ? "flow" : null;
+  return scanScalar(text, from, lineEnd);
+}
 
 interface ScalarToken {
   value: string;
@@ -608,7 +637,12 @@ function scanScalar(text: string, from: number, lineEnd: number): ScalarToken | 
     let i = close + 1;
     while (i < lineEnd && text.charCodeAt(i) === 32) i++;
     if (i < lineEnd && (text[i] !== "#" || i === close + 1)) return null;
-    return { value, start: from, end: close + 1, style: first === '"' ? Scalar.QUOTE_DOUBLE : Scalar.QUOTE_SINGLE };
+    return {
+      value,
+      start: from,
+      end: close + 1,
+      style: first === '"' ? Scalar.QUOTE_DOUBLE : Scalar.QUOTE_SINGLE,
+    };
   }
   let end = lineEnd;
   const hash = text.indexOf(" #", from);
@@ -616,7 +650,7 @@ function scanScalar(text: string, from: number, lineEnd: number): ScalarToken | 
   while (end > from && text.charCodeAt(end - 1) === 32) end--;
   if (end === from) return undefined; // empty: a comment or nothing
   const value = text.slice(from, end);
-  if (NOT_SIMPLE_START.test(value) || value.includes(": ") || value.endsWith(":")) return null;
+  if (INDICATOR_START.test(value) || value.includes(": ") || value.endsWith(":")) return null;
   return { value, start: from, end, style: Scalar.PLAIN };
 }
 
@@ -689,11 +723,27 @@ export function scanFast(text: string, kind: EditOptions["kind"]): FastSite[] | 
     const dash = ch === "-" && (c + 1 === lineEnd || text[c + 1] === " ");
     let top = stack[stack.length - 1];
     if (!top) {
-      stack.push({ indent, seq: dash, path: "", keys: dash ? undefined : new Set(), index: -1, pending: null, sameIndent: false });
+      stack.push({
+        indent,
+        seq: dash,
+        path: "",
+        keys: dash ? undefined : new Set(),
+        index: -1,
+        pending: null,
+        sameIndent: false,
+      });
     } else if (top.pending !== null && indent > top.indent) {
       const path = `${top.path}\n${top.pending}`;
       top.pending = null;
-      stack.push({ indent, seq: dash, path, keys: dash ? undefined : new Set(), index: -1, pending: null, sameIndent: false });
+      stack.push({
+        indent,
+        seq: dash,
+        path,
+        keys: dash ? undefined : new Set(),
+        index: -1,
+        pending: null,
+        sameIndent: false,
+      });
     } else if (top.pending !== null && !top.seq && dash && indent === top.indent) {
       const path = `${top.path}\n${top.pending}`;
       top.pending = null;
@@ -722,7 +772,7 @@ export function scanFast(text: string, kind: EditOptions["kind"]): FastSite[] | 
       if (text[keyAt] === "-" && (keyAt + 1 === lineEnd || text[keyAt + 1] === " ")) return null;
       const colon = findKeyColon(text, keyAt, lineEnd);
       if (colon === -1) {
-        if (scanScalar(text, keyAt, lineEnd) === null) return null;
+        if (scanValue(text, keyAt, lineEnd) === null) return null;
         pos = next;
         continue;
       }
@@ -743,17 +793,20 @@ export function scanFast(text: string, kind: EditOptions["kind"]): FastSite[] | 
     const colon = findKeyColon(text, keyAt, lineEnd);
     if (colon === -1) return null;
     const key = text.slice(keyAt, colon);
-    if (NOT_SIMPLE_START.test(key) || key.includes(" #") || key === "<<") return null;
+    if (INDICATOR_START.test(key) || NOT_A_STRING.test(key) || key.includes(" #") || key === "<<") return null;
     const keys = top.keys as Set<string>;
     if (keys.has(key)) return null;
     keys.add(key);
     let v = colon + 1;
     while (v < lineEnd && text.charCodeAt(v) === 32) v++;
-    const value = v === lineEnd ? undefined : scanScalar(text, v, lineEnd);
+    const value = v === lineEnd ? undefined : scanValue(text, v, lineEnd);
     if (value === null) return null;
     if (value === undefined) {
       top.pending = key;
-    } else {
+    } else if (value !== "flow") {
+      if ((key === "image" || key === "kind") && value.style === Scalar.PLAIN && NOT_A_STRING.test(value.value)) {
+        return null;
+      }
       if (stack.length === 1) {
         if (key === "kind") docKind = value.value;
         if (key === "images" || (key === "kind" && value.value === "List")) return null;

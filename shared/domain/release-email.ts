@@ -20,7 +20,8 @@ function failureKind(release: ReleaseState): { headline: string; next: string } 
     case "ScanPolicyRejectedError": {
       const rejected = (release.scans ?? []).filter((s) => s.verdict === "REJECTED");
       const bySeverity = new Map<string, number>();
-      for (const s of rejected) for (const f of s.blocking) bySeverity.set(f.severity, (bySeverity.get(f.severity) ?? 0) + 1);
+      for (const s of rejected)
+        for (const f of s.blocking) bySeverity.set(f.severity, (bySeverity.get(f.severity) ?? 0) + 1);
       const counts = [...bySeverity].map(([sev, n]) => `${n} ${sev.toLowerCase()}`).join(", ");
       return {
         headline: `blocked: ${counts || "scan policy"} vulnerabilit${[...bySeverity.values()].reduce((a, b) => a + b, 0) === 1 ? "y" : "ies"}`,
@@ -29,15 +30,24 @@ function failureKind(release: ReleaseState): { headline: string; next: string } 
     }
     case "ScanFailedError":
     case "States.TaskFailed":
-      return { headline: "build or scan failed", next: "Open the build logs from the execution; retry by pushing the tag again once fixed." };
+      return {
+        headline: "build or scan failed",
+        next: "Open the build logs from the execution; retry by pushing the tag again once fixed.",
+      };
     case "ManifestConflictError":
     case "VersionRegressionError":
     case "ManifestInvalidError":
-      return { headline: "manifest update failed", next: "Check the manifests repository; a newer version may already be pinned (use force to roll back on purpose)." };
+      return {
+        headline: "manifest update failed",
+        next: "Check the manifests repository; a newer version may already be pinned (use force to roll back on purpose).",
+      };
     case "DevDeployFailedError":
     case "NoDevInstancesError":
     case "DevDeployInProgressError":
-      return { headline: "dev deploy failed", next: "The dev host was rolled back where possible; see the per-instance results below." };
+      return {
+        headline: "dev deploy failed",
+        next: "The dev host was rolled back where possible; see the per-instance results below.",
+      };
     case "ReleaseAlreadyClaimedError":
       return { headline: "duplicate", next: "Nothing to do." };
     default:
@@ -89,7 +99,8 @@ export function renderReleaseEmail(ctx: EmailContext): RenderedEmail {
     if (scan.verdict !== "REJECTED") continue;
     add(`${scan.service} blocked by:`, `<h3>${escapeHtml(scan.service)} blocked by</h3>`);
     const rows = scan.blocking.map(
-      (f) => `${f.id} ${f.severity} ${f.pkg} ${f.installed}${f.fixed ? ` (fixed in ${f.fixed})` : " (no fix yet)"} ${f.title}`,
+      (f) =>
+        `${f.id} ${f.severity} ${f.pkg} ${f.installed}${f.fixed ? ` (fixed in ${f.fixed})` : " (no fix yet)"} ${f.title}`,
     );
     if (scan.blockingOmitted > 0) rows.push(`… and ${scan.blockingOmitted} more in the report`);
     lines.push(...rows.map((row) => `  ${row}`));
@@ -103,7 +114,10 @@ export function renderReleaseEmail(ctx: EmailContext): RenderedEmail {
   if (r.deploy?.result) {
     for (const i of r.deploy.result.instances) add(`Dev ${i.instanceId}: ${i.status} ${i.summary}`);
   }
-  add(`Execution: ${ctx.executionUrl}`, `<p>Execution: <a href="${escapeHtml(ctx.executionUrl)}">${escapeHtml(ctx.executionUrl)}</a></p>`);
+  add(
+    `Execution: ${ctx.executionUrl}`,
+    `<p>Execution: <a href="${escapeHtml(ctx.executionUrl)}">${escapeHtml(ctx.executionUrl)}</a></p>`,
+  );
 
   return {
     subject,

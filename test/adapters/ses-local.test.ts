@@ -27,7 +27,9 @@ describe("SES through aws-ses-v2-local on 127.0.0.1 (real SDK calls)", () => {
       text: "plain",
       html: "<p>html</p>",
     });
-    const store = (await (await fetch(`${ses.endpoint}/store`)).json()) as { emails: { messageId: string; subject: string; destination: { to: string[] } }[] };
+    const store = (await (await fetch(`${ses.endpoint}/store`)).json()) as {
+      emails: { messageId: string; subject: string; destination: { to: string[] } }[];
+    };
     const got = store.emails.find((e) => e.messageId === messageId);
     expect(got?.subject).toBe("[coffeeshop] v1.0.0 released to dev");
     expect(got?.destination.to).toEqual(["dev-team@example.com", "oncall@example.com"]);
@@ -38,7 +40,9 @@ describe("SES through aws-ses-v2-local on 127.0.0.1 (real SDK calls)", () => {
 
   it("an unreachable SES is a retryable NotificationFailedError", async () => {
     const mailer = new OutboxMailer("http://127.0.0.1:9", dir.path, "us-east-1");
-    await expect(mailer.send({ from: "a@example.com", to: ["b@example.com"], subject: "s", text: "t", html: "h" })).rejects.toMatchObject({
+    await expect(
+      mailer.send({ from: "a@example.com", to: ["b@example.com"], subject: "s", text: "t", html: "h" }),
+    ).rejects.toMatchObject({
       name: "NotificationFailedError",
     });
   });

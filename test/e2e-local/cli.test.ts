@@ -12,7 +12,10 @@ const BIN = join(PROJECT_ROOT, "local", "bin", "pourover.js");
 
 async function pourover(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { cwd: PROJECT_ROOT, timeout: 60_000 });
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], {
+      cwd: PROJECT_ROOT,
+      timeout: 60_000,
+    });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code: number; stdout: string; stderr: string };
@@ -30,13 +33,20 @@ describe("npx pourover release (the installed bin, a real process)", () => {
     expect(first.code, first.stderr).toBe(0);
     const out = JSON.parse(first.stdout);
     expect(out).toMatchObject({ status: "SUCCEEDED", tag: "v1.0.0" });
-    expect(out.executionId).toMatch(/^arn:aws:states:us-east-1:\d{12}:execution:pourover-coffeeshop-release:coffeeshop-v1\.0\.0-/);
+    expect(out.executionId).toMatch(
+      /^arn:aws:states:us-east-1:\d{12}:execution:pourover-coffeeshop-release:coffeeshop-v1\.0\.0-/,
+    );
     expect(out.transitions).toBeGreaterThan(10);
     expect(out.states.map((s: { name: string }) => s.name)).toContain("UpdateManifests");
     expect(out.pullRequest.branch).toBe("release/coffeeshop/v1.0.0");
     expect(out.pullRequest.commit).toMatch(/^[a-f0-9]{40}$/);
     expect(out.pullRequest.changedFiles).toEqual(
-      expect.arrayContaining(["docker-compose.yml", ...["proxy", "product", "counter", "barista", "kitchen", "web"].map((s) => `k8s/${s}/deployment.yaml`)]),
+      expect.arrayContaining([
+        "docker-compose.yml",
+        ...["proxy", "product", "counter", "barista", "kitchen", "web"].map(
+          (s) => `k8s/${s}/deployment.yaml`,
+        ),
+      ]),
     );
     expect(out.emails).toHaveLength(1);
     expect(readFileSync(out.emails[0], "utf8")).toContain("Subject: [coffeeshop] v1.0.0");
@@ -53,7 +63,15 @@ describe("npx pourover release (the installed bin, a real process)", () => {
   });
 
   it("a CRITICAL vulnerability via --scan-report: FAILED, exit 1, no PR, a failure email naming the CVE", async () => {
-    const res = await pourover(["release", "v1.1.0", "--json", "--state-dir", stateDir, "--scan-report", `web=${CRITICAL_REPORT}`]);
+    const res = await pourover([
+      "release",
+      "v1.1.0",
+      "--json",
+      "--state-dir",
+      stateDir,
+      "--scan-report",
+      `web=${CRITICAL_REPORT}`,
+    ]);
     expect(res.code).toBe(1);
     const out = JSON.parse(res.stdout);
     expect(out.status).toBe("FAILED");
@@ -116,7 +134,14 @@ describe("bad input: one line, exit code 2 (in process)", () => {
   it("a file that is not a Trivy report is refused before anything runs", async () => {
     const bogus = join(dir.path, "not-trivy.json");
     writeFileSync(bogus, JSON.stringify({ SchemaVersion: 1, foo: "bar" }));
-    const res = await cli(["release", "v1.0.0", "--scan-report", `web=${bogus}`, "--state-dir", join(dir.path, "s")]);
+    const res = await cli([
+      "release",
+      "v1.0.0",
+      "--scan-report",
+      `web=${bogus}`,
+      "--state-dir",
+      join(dir.path, "s"),
+    ]);
     expect(res.code).toBe(2);
     expect(res.stderr).toContain("not a Trivy JSON report");
   });

@@ -1,9 +1,9 @@
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { LocalRuntime, type LocalRuntimeOptions, PROJECT_ROOT } from "../../local/runtime.js";
 import { loadConfigFile } from "../../shared/config/load-config-file.js";
 import type { AppConfig } from "../../shared/contracts/app-config.js";
-import { LocalRuntime, type LocalRuntimeOptions, PROJECT_ROOT } from "../../local/runtime.js";
 
 export const EXAMPLE_DIR = join(PROJECT_ROOT, "examples", "coffeeshop");
 export const CRITICAL_REPORT = join(PROJECT_ROOT, "test", "fixtures", "trivy", "web-critical.json");
@@ -40,7 +40,10 @@ export async function startRuntime(overrides: Partial<LocalRuntimeOptions> = {})
 export function manifestsSeedAt(tag: string, into: string): string {
   const seed = join(into, "seed");
   cpSync(join(EXAMPLE_DIR, "manifests"), seed, { recursive: true });
-  for (const file of ["docker-compose.yml", ...["proxy", "product", "counter", "barista", "kitchen", "web"].map((s) => `k8s/${s}/deployment.yaml`)]) {
+  for (const file of [
+    "docker-compose.yml",
+    ...["proxy", "product", "counter", "barista", "kitchen", "web"].map((s) => `k8s/${s}/deployment.yaml`),
+  ]) {
     const path = join(seed, file);
     writeFileSync(path, readFileSync(path, "utf8").replaceAll(":v0.0.1", `:${tag}`));
   }

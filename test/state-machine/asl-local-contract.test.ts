@@ -1,15 +1,24 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { NAMED_ERRORS } from "../../shared/domain/errors.js";
 import { ASL_PATH, type LocalRuntime, localSubstitutions } from "../../local/runtime.js";
+import { NAMED_ERRORS } from "../../shared/domain/errors.js";
 import { startRuntime } from "../helpers/local.js";
 
-type State = { Type: string; Resource?: string; Retry?: { ErrorEquals: string[] }[]; Catch?: { ErrorEquals: string[] }[]; ItemProcessor?: { States: Record<string, State> } };
+type State = {
+  Type: string;
+  Resource?: string;
+  Retry?: { ErrorEquals: string[] }[];
+  Catch?: { ErrorEquals: string[] }[];
+  ItemProcessor?: { States: Record<string, State> };
+};
 
 const asl = JSON.parse(readFileSync(ASL_PATH, "utf8")) as { States: Record<string, State> };
 
 function allStates(states: Record<string, State>): [string, State][] {
-  return Object.entries(states).flatMap(([name, s]) => [[name, s] as [string, State], ...(s.ItemProcessor ? allStates(s.ItemProcessor.States) : [])]);
+  return Object.entries(states).flatMap(([name, s]) => [
+    [name, s] as [string, State],
+    ...(s.ItemProcessor ? allStates(s.ItemProcessor.States) : []),
+  ]);
 }
 
 describe("ASL ↔ local engine contract", () => {
@@ -29,15 +38,22 @@ describe("ASL ↔ local engine contract", () => {
     expect(Object.keys(runtime.taskHandlers({}, [])).sort()).toEqual(tasks);
   });
 
-  it("every ${Placeholder} of the ASL has a local value, and no local value is unused", () => {
-    const placeholders = [...new Set([...readFileSync(ASL_PATH, "utf8").matchAll(/\$\{(\w+)\}/g)].map((m) => m[1]))].sort();
+  it("every placeholder of the ASL has a local value, and no local value is unused", () => {
+    const placeholders = [
+      ...new Set([...readFileSync(ASL_PATH, "utf8").matchAll(/\$\{(\w+)\}/g)].map((m) => m[1])),
+    ].sort();
     expect(Object.keys(localSubstitutions("us-east-1")).sort()).toEqual(placeholders);
   });
 
   it("every ErrorEquals name is a named error of the code, a States.* name, or a service integration error", () => {
-    const names = allStates(asl.States).flatMap(([, s]) => [...(s.Retry ?? []), ...(s.Catch ?? [])].flatMap((r) => r.ErrorEquals));
+    const names = allStates(asl.States).flatMap(([, s]) =>
+      [...(s.Retry ?? []), ...(s.Catch ?? [])].flatMap((r) => r.ErrorEquals),
+    );
     const known = new Set<string>(NAMED_ERRORS);
-    const unknown = names.filter((n) => !known.has(n) && !n.startsWith("States.") && !/^(Lambda|CodeBuild|Ssm)\.[A-Za-z]+Exception$/.test(n));
+    const unknown = names.filter(
+      (n) =>
+        !known.has(n) && !n.startsWith("States.") && !/^(Lambda|CodeBuild|Ssm)\.[A-Za-z]+Exception$/.test(n),
+    );
     expect(unknown).toEqual([]);
   });
 
@@ -53,8 +69,14 @@ describe("ASL ↔ local engine contract", () => {
 
   it("every pipeline Task's failure goes to NotifyFailure (except the notify and record states)", () => {
     for (const [name, s] of Object.entries(asl.States)) {
-      if (!["Task", "Map"].includes(s.Type) || ["NotifySuccess", "NotifyFailure", "RecordOutcome"].includes(name)) continue;
-      const catchAll = s.Catch?.find((c) => c.ErrorEquals.includes("States.ALL")) as { Next?: string } | undefined;
+      if (
+        !["Task", "Map"].includes(s.Type) ||
+        ["NotifySuccess", "NotifyFailure", "RecordOutcome"].includes(name)
+      )
+        continue;
+      const catchAll = s.Catch?.find((c) => c.ErrorEquals.includes("States.ALL")) as
+        | { Next?: string }
+        | undefined;
       expect(catchAll?.Next, name).toBe("NotifyFailure");
     }
   });

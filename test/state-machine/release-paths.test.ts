@@ -1,10 +1,10 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import type { DeployRunner } from "../../local/local-tasks.js";
 import { initManifestRepo } from "../../shared/adapters/local/git-manifest-repository.js";
 import type { ReleaseState } from "../../shared/contracts/release-state.js";
 import type { EmailMessage, Mailer } from "../../shared/ports/index.js";
-import type { DeployRunner } from "../../local/local-tasks.js";
 import { CRITICAL_REPORT, manifestsSeedAt, startRuntime } from "../helpers/local.js";
 
 /** Every path of DESIGN §4 through the real ASL in aws-local-stepfunctions, with local adapters. */
@@ -24,12 +24,26 @@ describe("release workflow paths (real ASL, local engine)", () => {
     expect(out.status).toBe("SUCCEEDED");
     expect(out.transitions).toBeLessThanOrEqual(40);
     expect(visited(out.states)).toEqual(
-      expect.arrayContaining(["ClaimRelease", "PlanRelease", "BuildScanPush", "EvaluateScan", "GateOnScan", "UpdateManifests", "DeployDev", "VerifyDev", "NotifySuccess", "RecordOutcome", "Released"]),
+      expect.arrayContaining([
+        "ClaimRelease",
+        "PlanRelease",
+        "BuildScanPush",
+        "EvaluateScan",
+        "GateOnScan",
+        "UpdateManifests",
+        "DeployDev",
+        "VerifyDev",
+        "NotifySuccess",
+        "RecordOutcome",
+        "Released",
+      ]),
     );
     expect(out.pullRequest?.branch).toBe("release/coffeeshop/v1.0.0");
     expect(out.pullRequest?.changedFiles).toHaveLength(7);
     expect(out.emails).toHaveLength(1);
-    expect(readFileSync(out.emails[0] as string, "utf8")).toContain("Subject: [coffeeshop] v1.0.0 ready: dev deploy was a dry run");
+    expect(readFileSync(out.emails[0] as string, "utf8")).toContain(
+      "Subject: [coffeeshop] v1.0.0 ready: dev deploy was a dry run",
+    );
     const record = await env.runtime.ledger.get("coffeeshop", "v1.0.0");
     expect(record?.status).toBe("SUCCEEDED");
     const state = out.output as ReleaseState;
@@ -133,7 +147,9 @@ describe("release workflow paths (real ASL, local engine)", () => {
   it("a FAILED release can be released again; a SUCCEEDED one cannot", async () => {
     const env = await startRuntime();
     stop = env.stop;
-    expect((await env.runtime.release({ tag: "v1.5.0", scanReports: { web: CRITICAL_REPORT } })).status).toBe("FAILED");
+    expect((await env.runtime.release({ tag: "v1.5.0", scanReports: { web: CRITICAL_REPORT } })).status).toBe(
+      "FAILED",
+    );
     expect((await env.runtime.release({ tag: "v1.5.0" })).status).toBe("SUCCEEDED");
     expect((await env.runtime.release({ tag: "v1.5.0" })).status).toBe("DUPLICATE");
   });

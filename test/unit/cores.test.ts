@@ -12,9 +12,21 @@ const config = exampleConfig();
 
 describe("PlanRelease", () => {
   it("resolves six services, their full repositories and the dev target from the config", () => {
-    const plan = planRelease({ app: "coffeeshop", tag: "v1.2.3", trigger: { source: "cli", pusher: "me" } }, config);
-    expect(plan.services.map((s) => s.name)).toEqual(["proxy", "product", "counter", "barista", "kitchen", "web"]);
-    expect(plan.services[5]?.repository).toBe("123456789012.dkr.ecr.us-east-1.amazonaws.com/go-coffeeshop-web");
+    const plan = planRelease(
+      { app: "coffeeshop", tag: "v1.2.3", trigger: { source: "cli", pusher: "me" } },
+      config,
+    );
+    expect(plan.services.map((s) => s.name)).toEqual([
+      "proxy",
+      "product",
+      "counter",
+      "barista",
+      "kitchen",
+      "web",
+    ]);
+    expect(plan.services[5]?.repository).toBe(
+      "123456789012.dkr.ecr.us-east-1.amazonaws.com/go-coffeeshop-web",
+    );
     expect(plan.dev.targets).toEqual([
       { Key: "tag:Environment", Values: ["dev"] },
       { Key: "tag:App", Values: ["coffeeshop"] },
@@ -26,17 +38,38 @@ describe("PlanRelease", () => {
   it("builds the tagged commit when the trigger names it", () => {
     const sha = "a".repeat(40);
     const plan = planRelease(
-      { app: "coffeeshop", tag: "v1.2.3", trigger: { source: "github", repository: "thangchung/go-coffeeshop", commit: sha, pusher: "me", deliveryId: "d1" } },
+      {
+        app: "coffeeshop",
+        tag: "v1.2.3",
+        trigger: {
+          source: "github",
+          repository: "thangchung/go-coffeeshop",
+          commit: sha,
+          pusher: "me",
+          deliveryId: "d1",
+        },
+      },
       config,
     );
     expect(plan.sourceVersion).toBe(sha);
   });
 
   it("refuses another app, a bad tag and an ECR repository that is not a service", () => {
-    expect(() => planRelease({ app: "other", tag: "v1.0.0", trigger: { source: "cli", pusher: "x" } }, config)).toThrow(/serves "coffeeshop"/);
-    expect(() => planRelease({ app: "coffeeshop", tag: "latest", trigger: { source: "cli", pusher: "x" } }, config)).toThrow(/v-prefixed/);
     expect(() =>
-      planRelease({ app: "coffeeshop", tag: "v1.0.0", trigger: { source: "ecr", repository: "nginx", digest: `sha256:${"b".repeat(64)}` } }, config),
+      planRelease({ app: "other", tag: "v1.0.0", trigger: { source: "cli", pusher: "x" } }, config),
+    ).toThrow(/serves "coffeeshop"/);
+    expect(() =>
+      planRelease({ app: "coffeeshop", tag: "latest", trigger: { source: "cli", pusher: "x" } }, config),
+    ).toThrow(/v-prefixed/);
+    expect(() =>
+      planRelease(
+        {
+          app: "coffeeshop",
+          tag: "v1.0.0",
+          trigger: { source: "ecr", repository: "nginx", digest: `sha256:${"b".repeat(64)}` },
+        },
+        config,
+      ),
     ).toThrow(/not one of coffeeshop's services/);
   });
 });
@@ -46,7 +79,19 @@ const scan = (service: string, verdict: "PASSED" | "REJECTED"): ScanResult => ({
   image: { repository: `r/${service}`, tag: "v1.0.0", digest: `sha256:${"c".repeat(64)}` },
   verdict,
   counts: {},
-  blocking: verdict === "REJECTED" ? [{ id: "CVE-2024-45337", pkg: "x/crypto", installed: "0.21.0", fixed: "0.31.0", severity: "CRITICAL", title: "t" }] : [],
+  blocking:
+    verdict === "REJECTED"
+      ? [
+          {
+            id: "CVE-2024-45337",
+            pkg: "x/crypto",
+            installed: "0.21.0",
+            fixed: "0.31.0",
+            severity: "CRITICAL",
+            title: "t",
+          },
+        ]
+      : [],
   blockingOmitted: 0,
   allowed: [],
   warnings: [],
@@ -70,24 +115,41 @@ describe("GateOnScan", () => {
 
 describe("VerifyDev", () => {
   const reader = (statuses: { status: string; output?: string }[]) => ({
-    read: async () => statuses.map((s, i) => ({ instanceId: `i-${i}`, status: s.status as never, output: s.output ?? "" })),
+    read: async () =>
+      statuses.map((s, i) => ({ instanceId: `i-${i}`, status: s.status as never, output: s.output ?? "" })),
   });
   it("running: 'retry after' as DevDeployInProgressError", async () => {
-    await expect(verifyDevDeploy({ commandId: "c" }, { reader: reader([{ status: "Success" }, { status: "InProgress" }]) })).rejects.toMatchObject({
+    await expect(
+      verifyDevDeploy(
+        { commandId: "c" },
+        { reader: reader([{ status: "Success" }, { status: "InProgress" }]) },
+      ),
+    ).rejects.toMatchObject({
       name: "DevDeployInProgressError",
     });
   });
   it("no invocation: NoDevInstancesError", async () => {
-    await expect(verifyDevDeploy({ commandId: "c" }, { reader: reader([]) })).rejects.toMatchObject({ name: "NoDevInstancesError" });
+    await expect(verifyDevDeploy({ commandId: "c" }, { reader: reader([]) })).rejects.toMatchObject({
+      name: "NoDevInstancesError",
+    });
   });
   it("a failed host: DevDeployFailedError with its last output line", async () => {
     await expect(
-      verifyDevDeploy({ commandId: "c" }, { reader: reader([{ status: "Failed", output: 'x\n{"status":"rolled-back"}' }]) }),
+      verifyDevDeploy(
+        { commandId: "c" },
+        { reader: reader([{ status: "Failed", output: 'x\n{"status":"rolled-back"}' }]) },
+      ),
     ).rejects.toThrow(/i-0 Failed \{"status":"rolled-back"\}/);
   });
   it("all succeeded: per-instance results, dry run detected", async () => {
-    const res = await verifyDevDeploy({ commandId: "c" }, { reader: reader([{ status: "Success", output: '{"status":"dry-run"}' }]) });
-    expect(res).toEqual({ instances: [{ instanceId: "i-0", status: "Success", summary: '{"status":"dry-run"}' }], dryRun: true });
+    const res = await verifyDevDeploy(
+      { commandId: "c" },
+      { reader: reader([{ status: "Success", output: '{"status":"dry-run"}' }]) },
+    );
+    expect(res).toEqual({
+      instances: [{ instanceId: "i-0", status: "Success", summary: '{"status":"dry-run"}' }],
+      dryRun: true,
+    });
   });
 });
 
@@ -102,14 +164,22 @@ describe("RecordOutcome", () => {
       return null;
     }
   }
-  const base: ReleaseState = { app: "coffeeshop", tag: "v1.0.0", trigger: { source: "cli", pusher: "me" }, force: false };
+  const base: ReleaseState = {
+    app: "coffeeshop",
+    tag: "v1.0.0",
+    trigger: { source: "cli", pusher: "me" },
+    force: false,
+  };
   const clock = { now: () => new Date("2026-11-26T10:00:00Z") };
 
   it("no error: SUCCEEDED and a Release Succeeded event; an email failure does not change that", async () => {
     const ledger = new MemoryLedger();
     const events: { detailType: string }[] = [];
     const res = await recordOutcome(
-      { release: { ...base, notificationError: { Error: "NotificationFailedError", Cause: "throttled" } }, executionId: "e1" },
+      {
+        release: { ...base, notificationError: { Error: "NotificationFailedError", Cause: "throttled" } },
+        executionId: "e1",
+      },
       { ledger, clock, events: { publish: async (e) => void events.push(e) } },
     );
     expect(res).toEqual({ status: "SUCCEEDED", finishedAt: "2026-11-26T10:00:00.000Z" });
@@ -125,6 +195,9 @@ describe("RecordOutcome", () => {
       { ledger, clock, events: { publish: async () => {} } },
     );
     expect(res.status).toBe("FAILED");
-    expect(ledger.entries[0]?.summary.error).toEqual({ name: "ScanPolicyRejectedError", message: "web: CVE-1" });
+    expect(ledger.entries[0]?.summary.error).toEqual({
+      name: "ScanPolicyRejectedError",
+      message: "web: CVE-1",
+    });
   });
 });

@@ -6,7 +6,13 @@ const hostile = '<script>alert("x")</script>';
 const release: ReleaseState = {
   app: "coffeeshop",
   tag: "v1.4.0",
-  trigger: { source: "github", repository: "o/r", commit: "a".repeat(40), pusher: `mallory${hostile}`, deliveryId: "d" },
+  trigger: {
+    source: "github",
+    repository: "o/r",
+    commit: "a".repeat(40),
+    pusher: `mallory${hostile}`,
+    deliveryId: "d",
+  },
   force: false,
   scans: [
     {
@@ -15,7 +21,14 @@ const release: ReleaseState = {
       verdict: "REJECTED",
       counts: { CRITICAL: 2 },
       blocking: [
-        { id: "CVE-2024-45337", pkg: "golang.org/x/crypto", installed: "0.21.0", fixed: "0.31.0", severity: "CRITICAL", title: `bypass ${hostile}` },
+        {
+          id: "CVE-2024-45337",
+          pkg: "golang.org/x/crypto",
+          installed: "0.21.0",
+          fixed: "0.31.0",
+          severity: "CRITICAL",
+          title: `bypass ${hostile}`,
+        },
         { id: "CVE-2024-0001", pkg: "libc", installed: "1", fixed: "", severity: "CRITICAL", title: "t" },
       ],
       blockingOmitted: 0,
@@ -25,7 +38,10 @@ const release: ReleaseState = {
       scannedBy: "trivy",
     },
   ],
-  error: { Error: "ScanPolicyRejectedError", Cause: JSON.stringify({ errorType: "ScanPolicyRejectedError", errorMessage: "web: CVE-2024-45337" }) },
+  error: {
+    Error: "ScanPolicyRejectedError",
+    Cause: JSON.stringify({ errorType: "ScanPolicyRejectedError", errorMessage: "web: CVE-2024-45337" }),
+  },
 };
 
 describe("release email", () => {
@@ -50,11 +66,20 @@ describe("release email", () => {
       ...release,
       scans: [],
       error: undefined,
-      deploy: { commandId: "c", result: { instances: [{ instanceId: "localhost", status: "Success", summary: "dry" }], dryRun: true } },
+      deploy: {
+        commandId: "c",
+        result: { instances: [{ instanceId: "localhost", status: "Success", summary: "dry" }], dryRun: true },
+      },
     };
-    expect(renderReleaseEmail({ outcome: "SUCCEEDED", release: ok, executionUrl: "u" }).subject).toBe("[coffeeshop] v1.4.0 ready: dev deploy was a dry run");
+    expect(renderReleaseEmail({ outcome: "SUCCEEDED", release: ok, executionUrl: "u" }).subject).toBe(
+      "[coffeeshop] v1.4.0 ready: dev deploy was a dry run",
+    );
     const real = { ...ok, deploy: { commandId: "c", result: { instances: [], dryRun: false } } };
-    expect(renderReleaseEmail({ outcome: "SUCCEEDED", release: real, executionUrl: "u" }).subject).toBe("[coffeeshop] v1.4.0 released to dev");
-    expect(renderReleaseEmail({ outcome: "FAILED", release: { ...release, tag: "" }, executionUrl: "u" }).subject).toContain("(no tag)");
+    expect(renderReleaseEmail({ outcome: "SUCCEEDED", release: real, executionUrl: "u" }).subject).toBe(
+      "[coffeeshop] v1.4.0 released to dev",
+    );
+    expect(
+      renderReleaseEmail({ outcome: "FAILED", release: { ...release, tag: "" }, executionUrl: "u" }).subject,
+    ).toContain("(no tag)");
   });
 });

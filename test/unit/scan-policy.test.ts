@@ -7,7 +7,12 @@ import { applyScanPolicy, MAX_BLOCKING_FINDINGS } from "../../shared/domain/scan
 import { parseTrivyReport, reportDigest } from "../../shared/domain/trivy-report.js";
 import { CRITICAL_REPORT, EXAMPLE_DIR } from "../helpers/local.js";
 
-const policy = (over: Partial<ScanPolicy> = {}): ScanPolicy => ({ failOn: ["CRITICAL", "HIGH"], ignoreUnfixed: false, allow: [], ...over });
+const policy = (over: Partial<ScanPolicy> = {}): ScanPolicy => ({
+  failOn: ["CRITICAL", "HIGH"],
+  ignoreUnfixed: false,
+  allow: [],
+  ...over,
+});
 const TODAY = "2026-11-26";
 const vuln = (id: string, severity: string, fixed?: string) => ({
   VulnerabilityID: id,
@@ -18,12 +23,27 @@ const vuln = (id: string, severity: string, fixed?: string) => ({
   Title: `title of ${id}`,
 });
 const report = (vulns: unknown[] | null, extra: Record<string, unknown> = {}) =>
-  parseTrivyReport(JSON.stringify({ SchemaVersion: 2, ArtifactName: "img", Results: [{ Target: "t", Class: "os-pkgs", Vulnerabilities: vulns }], ...extra }));
+  parseTrivyReport(
+    JSON.stringify({
+      SchemaVersion: 2,
+      ArtifactName: "img",
+      Results: [{ Target: "t", Class: "os-pkgs", Vulnerabilities: vulns }],
+      ...extra,
+    }),
+  );
 
 describe("Trivy report parsing", () => {
   it("accepts missing and null Results (an empty image)", () => {
-    expect(applyScanPolicy(parseTrivyReport('{"SchemaVersion":2,"ArtifactName":"x"}'), policy(), TODAY).verdict).toBe("PASSED");
-    expect(applyScanPolicy(parseTrivyReport('{"SchemaVersion":2,"ArtifactName":"x","Results":null}'), policy(), TODAY).verdict).toBe("PASSED");
+    expect(
+      applyScanPolicy(parseTrivyReport('{"SchemaVersion":2,"ArtifactName":"x"}'), policy(), TODAY).verdict,
+    ).toBe("PASSED");
+    expect(
+      applyScanPolicy(
+        parseTrivyReport('{"SchemaVersion":2,"ArtifactName":"x","Results":null}'),
+        policy(),
+        TODAY,
+      ).verdict,
+    ).toBe("PASSED");
   });
 
   it.each([
@@ -31,7 +51,10 @@ describe("Trivy report parsing", () => {
     ["schema version 1", '{"SchemaVersion":1,"ArtifactName":"x"}'],
     ["an npm package.json", '{"name":"x","version":"1.0.0"}'],
     ["Results not a list", '{"SchemaVersion":2,"ArtifactName":"x","Results":{}}'],
-    ["a vulnerability without id", '{"SchemaVersion":2,"ArtifactName":"x","Results":[{"Target":"t","Vulnerabilities":[{"Severity":"HIGH"}]}]}'],
+    [
+      "a vulnerability without id",
+      '{"SchemaVersion":2,"ArtifactName":"x","Results":[{"Target":"t","Vulnerabilities":[{"Severity":"HIGH"}]}]}',
+    ],
   ])("rejects %s as not a Trivy report", (_, text) => {
     expect(() => parseTrivyReport(text)).toThrow(InvalidScanReportError);
   });
@@ -71,7 +94,11 @@ describe("scan policy", () => {
 
   it("an allow-listed id passes and is listed; an entry expiring soon warns", () => {
     const r = report([vuln("CVE-3", "CRITICAL", "3.0")]);
-    const v = applyScanPolicy(r, policy({ allow: [{ id: "CVE-3", reason: "not reachable", expires: "2026-12-01" }] }), TODAY);
+    const v = applyScanPolicy(
+      r,
+      policy({ allow: [{ id: "CVE-3", reason: "not reachable", expires: "2026-12-01" }] }),
+      TODAY,
+    );
     expect(v.verdict).toBe("PASSED");
     expect(v.allowed).toEqual(["CVE-3"]);
     expect(v.warnings[0]).toContain("expires on 2026-12-01");
@@ -79,7 +106,11 @@ describe("scan policy", () => {
 
   it("an expired allow-list entry no longer allows, and says so", () => {
     const r = report([vuln("CVE-4", "CRITICAL", "4.0")]);
-    const v = applyScanPolicy(r, policy({ allow: [{ id: "CVE-4", reason: "old", expires: "2026-11-25" }] }), TODAY);
+    const v = applyScanPolicy(
+      r,
+      policy({ allow: [{ id: "CVE-4", reason: "old", expires: "2026-11-25" }] }),
+      TODAY,
+    );
     expect(v.verdict).toBe("REJECTED");
     expect(v.warnings[0]).toContain("expired");
   });

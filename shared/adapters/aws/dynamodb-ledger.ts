@@ -40,7 +40,9 @@ export class DynamoDbLedger implements ReleaseLedger {
       );
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) {
-        throw new ReleaseAlreadyClaimedError(`${entry.app} ${entry.tag} is already claimed by another execution`);
+        throw new ReleaseAlreadyClaimedError(
+          `${entry.app} ${entry.tag} is already claimed by another execution`,
+        );
       }
       throw error;
     }
@@ -75,7 +77,11 @@ export class DynamoDbLedger implements ReleaseLedger {
 
   async get(app: string, tag: string): Promise<LedgerRecord | null> {
     const out = await this.client.send(
-      new GetItemCommand({ TableName: this.tableName, Key: { pk: { S: `${app}#${tag}` } }, ConsistentRead: true }),
+      new GetItemCommand({
+        TableName: this.tableName,
+        Key: { pk: { S: `${app}#${tag}` } },
+        ConsistentRead: true,
+      }),
     );
     const item = out.Item;
     if (!item) return null;

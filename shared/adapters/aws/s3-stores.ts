@@ -11,7 +11,9 @@ export class S3ReportStore implements ReportStore {
   async read(location: string): Promise<string> {
     const prefix = `s3://${this.bucket}/`;
     if (!location.startsWith(prefix)) throw new Error(`report ${location} is not in the reports bucket`);
-    const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: location.slice(prefix.length) }));
+    const out = await this.client.send(
+      new GetObjectCommand({ Bucket: this.bucket, Key: location.slice(prefix.length) }),
+    );
     return (await out.Body?.transformToString("utf-8")) ?? "";
   }
 }

@@ -1,4 +1,4 @@
-import { SendEmailCommand, type SESv2Client } from "@aws-sdk/client-sesv2";
+import { type SESv2Client, SendEmailCommand } from "@aws-sdk/client-sesv2";
 import { NotificationFailedError } from "../../domain/errors.js";
 import type { EmailMessage, Mailer } from "../../ports/index.js";
 
@@ -15,7 +15,10 @@ export class SesMailer implements Mailer {
           Content: {
             Simple: {
               Subject: { Data: message.subject, Charset: "UTF-8" },
-              Body: { Text: { Data: message.text, Charset: "UTF-8" }, Html: { Data: message.html, Charset: "UTF-8" } },
+              Body: {
+                Text: { Data: message.text, Charset: "UTF-8" },
+                Html: { Data: message.html, Charset: "UTF-8" },
+              },
             },
           },
         }),
@@ -23,7 +26,9 @@ export class SesMailer implements Mailer {
       return { messageId: out.MessageId ?? "unknown" };
     } catch (error) {
       // Throttling, sandbox and transport errors: retryable by the workflow, recorded if they persist.
-      throw new NotificationFailedError(`SES did not accept the email: ${(error as Error).name}: ${(error as Error).message}`);
+      throw new NotificationFailedError(
+        `SES did not accept the email: ${(error as Error).name}: ${(error as Error).message}`,
+      );
     }
   }
 }

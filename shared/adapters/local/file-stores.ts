@@ -6,7 +6,8 @@ import type { ArtifactStore, EventPublisher, ReportStore } from "../../ports/ind
 /** Reads reports given as file:// URIs (where the local build stand-in put them). */
 export class FileReportStore implements ReportStore {
   async read(location: string): Promise<string> {
-    if (!location.startsWith("file://")) throw new Error(`local report store reads file:// URIs, got ${location}`);
+    if (!location.startsWith("file://"))
+      throw new Error(`local report store reads file:// URIs, got ${location}`);
     return readFile(fileURLToPath(location), "utf8");
   }
 }
@@ -33,7 +34,11 @@ export class DirectoryArtifactStore implements ArtifactStore {
 export class JsonLinesEventPublisher implements EventPublisher {
   constructor(private readonly file: string) {}
 
-  async publish(event: { source: string; detailType: string; detail: Record<string, unknown> }): Promise<void> {
+  async publish(event: {
+    source: string;
+    detailType: string;
+    detail: Record<string, unknown>;
+  }): Promise<void> {
     await mkdir(dirname(this.file), { recursive: true });
     await appendFile(this.file, `${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`);
   }

@@ -37,9 +37,9 @@ export class SqliteLedger implements ReleaseLedger {
       )
       .run({ ...entry, pk: `${entry.app}#${entry.tag}`, trig: JSON.stringify(entry.trigger) });
     if (result.changes === 0) {
-      const owner = this.db.prepare("SELECT execution_id, status FROM releases WHERE pk = ?").get(`${entry.app}#${entry.tag}`) as
-        | { execution_id: string; status: string }
-        | undefined;
+      const owner = this.db
+        .prepare("SELECT execution_id, status FROM releases WHERE pk = ?")
+        .get(`${entry.app}#${entry.tag}`) as { execution_id: string; status: string } | undefined;
       throw new ReleaseAlreadyClaimedError(
         `${entry.app} ${entry.tag} is already ${owner?.status.toLowerCase() ?? "claimed"} by ${owner?.execution_id ?? "another execution"}`,
       );
@@ -77,7 +77,9 @@ export class SqliteLedger implements ReleaseLedger {
 
   /** Every release tag ever claimed for the app, for `npm start` to pick the next patch version. */
   tags(app: string): string[] {
-    return (this.db.prepare("SELECT tag FROM releases WHERE app = ?").all(app) as { tag: string }[]).map((r) => r.tag);
+    return (this.db.prepare("SELECT tag FROM releases WHERE app = ?").all(app) as { tag: string }[]).map(
+      (r) => r.tag,
+    );
   }
 
   close(): void {
