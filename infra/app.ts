@@ -46,7 +46,11 @@ export interface BuildAppOptions {
 }
 
 /** Builds the app; exported so tests synthesize exactly what `cdk synth` does. */
-export function buildApp(options: BuildAppOptions = {}): { app: App; stack: PipelineStack; config: AppConfig } {
+export function buildApp(options: BuildAppOptions = {}): {
+  app: App;
+  stack: PipelineStack;
+  config: AppConfig;
+} {
   const app = new App({ context: options.context, outdir: options.outdir });
   const configFile = options.configFile ?? app.node.tryGetContext(CONFIG_CONTEXT_KEY);
   if (typeof configFile !== "string" || configFile.length === 0) {

@@ -99,7 +99,8 @@ export class PouroverFunction extends Construct {
         // The Node 24 runtime ships the AWS SDK v3: keep it out of the bundle.
         externalModules: ["@aws-sdk/*"],
         // CommonJS dependencies bundled into an ESM file still call `require`.
-        banner: "import { createRequire as __pouroverCreateRequire } from 'node:module';const require = __pouroverCreateRequire(import.meta.url);",
+        banner:
+          "import { createRequire as __pouroverCreateRequire } from 'node:module';const require = __pouroverCreateRequire(import.meta.url);",
         // The resolved app config is compiled into the bundle at build time rather than passed as a
         // Lambda environment variable: all variables of a function share a 4 KB limit, which a
         // six-service config with allow-lists and recipients can exceed. The handler still reads
@@ -112,13 +113,11 @@ export class PouroverFunction extends Construct {
       },
     });
 
-    Validations.of(this.role).acknowledge(
-      {
-        id: "AwsSolutions-IAM5[Resource::*]",
-        reason:
-          "X-Ray PutTraceSegments and PutTelemetryRecords support no resource-level permissions, so active tracing requires the wildcard resource by API design.",
-      },
-    );
+    Validations.of(this.role).acknowledge({
+      id: "AwsSolutions-IAM5[Resource::*]",
+      reason:
+        "X-Ray PutTraceSegments and PutTelemetryRecords support no resource-level permissions, so active tracing requires the wildcard resource by API design.",
+    });
   }
 
   /** Adds one ARN-scoped statement to the function's role. */

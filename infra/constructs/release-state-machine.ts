@@ -137,13 +137,16 @@ export class ReleaseStateMachine extends Construct {
       new iam.PolicyStatement({
         sid: "CodeBuildSyncManagedRule",
         actions: ["events:PutTargets", "events:PutRule", "events:DescribeRule"],
-        resources: [stack.formatArn({ service: "events", resource: "rule", resourceName: CODEBUILD_SYNC_RULE })],
+        resources: [
+          stack.formatArn({ service: "events", resource: "rule", resourceName: CODEBUILD_SYNC_RULE }),
+        ],
       }),
     );
 
     // DeployDev: aws-sdk:ssm:sendCommand with Targets by tag.
     const tagKeys = Object.keys(props.devInstanceTags);
-    if (tagKeys.length === 0) throw new Error("ReleaseStateMachine: dev.instanceTags must name at least one tag");
+    if (tagKeys.length === 0)
+      throw new Error("ReleaseStateMachine: dev.instanceTags must name at least one tag");
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: "SendDeployDocument",

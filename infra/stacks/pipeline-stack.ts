@@ -49,7 +49,8 @@ export const DEPLOY_PARAMETER_PATTERNS = {
   /** An S3 key under releases/, no `..` segment. */
   ComposeObject: "^(?!.*\\.\\.)releases/[A-Za-z0-9._/-]{1,900}$",
   /** Empty, or http(s) URLs separated by single spaces; no quotes, `$`, `;`, `&`, `|`, parentheses, backticks. */
-  HealthUrls: "^$|^https?://[A-Za-z0-9._~:/?#@%+=,-]{1,500}( https?://[A-Za-z0-9._~:/?#@%+=,-]{1,500}){0,19}$",
+  HealthUrls:
+    "^$|^https?://[A-Za-z0-9._~:/?#@%+=,-]{1,500}( https?://[A-Za-z0-9._~:/?#@%+=,-]{1,500}){0,19}$",
 } as const;
 
 export interface PipelineStackProps extends StackProps {
@@ -89,8 +90,12 @@ function readBuildspec(projectRoot: string, file: string): codebuild.BuildSpec {
   return codebuild.BuildSpec.fromObjectToYaml(parsed);
 }
 
-/** The document content with the artifacts bucket, registry and deploy script filled in. */
-function deployDocumentContent(projectRoot: string, bucketName: string, registry: string): Record<string, unknown> {
+/** The deploy document content with the artifacts bucket, registry and deploy script filled in. */
+export function deployDocumentContent(
+  projectRoot: string,
+  bucketName: string,
+  registry: string,
+): Record<string, unknown> {
   const raw = readFileSync(join(projectRoot, "infra", "ssm", "deploy-dev.yml"), "utf8");
   const script = readFileSync(join(projectRoot, "infra", "scripts", "deploy-dev.sh"), "utf8");
   if (script.includes("{{") || script.includes("POUROVER_DEPLOY_SCRIPT_EOF")) {
@@ -230,7 +235,11 @@ export class PipelineStack extends Stack {
           removalPolicy: dataRemoval,
           emptyOnDelete: dataRemoval !== RemovalPolicy.RETAIN,
           lifecycleRules: [
-            { description: "drop untagged layers", tagStatus: ecr.TagStatus.UNTAGGED, maxImageAge: Duration.days(14) },
+            {
+              description: "drop untagged layers",
+              tagStatus: ecr.TagStatus.UNTAGGED,
+              maxImageAge: Duration.days(14),
+            },
             {
               description: "keep the newest non-release images",
               tagStatus: ecr.TagStatus.ANY,
@@ -244,7 +253,10 @@ export class PipelineStack extends Stack {
     this.bus = new events.EventBus(this, "Bus", { eventBusName: `pourover-${config.app}` });
 
     // ---------------------------------------------------------------- Lambdas
-    const fn = (functionDir: string, extra: Partial<ConstructorParameters<typeof PouroverFunction>[2]> = {}) =>
+    const fn = (
+      functionDir: string,
+      extra: Partial<ConstructorParameters<typeof PouroverFunction>[2]> = {},
+    ) =>
       new PouroverFunction(this, pascalCase(functionDir), {
         functionDir,
         projectRoot,
@@ -280,7 +292,9 @@ export class PipelineStack extends Stack {
         "Reports are keyed by tag and service at run time, so the keys are unknown at deploy time; GetObject is limited to the app's reports prefix.",
     });
 
-    const gateOnScan = fn("gate-on-scan", { description: "Rejects the release when one image failed the policy" });
+    const gateOnScan = fn("gate-on-scan", {
+      description: "Rejects the release when one image failed the policy",
+    });
 
     const updateManifests = fn("update-manifests", {
       description: "One commit and one pull request pinning the release images",
@@ -362,12 +376,16 @@ export class PipelineStack extends Stack {
       REGISTRY: { value: registry },
     };
     const projectLogs = (name: string) =>
-      new logs.LogGroup(this, `${name}Logs`, { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
+      new logs.LogGroup(this, `${name}Logs`, {
+        retention: logRetention,
+        removalPolicy: RemovalPolicy.DESTROY,
+      });
     const buildLogs = projectLogs("BuildProject");
     const scanLogs = projectLogs("ScanProject");
 
     this.buildProject = new codebuild.Project(this, "BuildProject", {
-      description: "Pourover: clone at the tag's commit, docker build, Trivy scan, push to ECR only if it passed",
+      description:
+        "Pourover: clone at the tag's commit, docker build, Trivy scan, push to ECR only if it passed",
       buildSpec: readBuildspec(projectRoot, "build-scan-push.yml"),
       environment: {
         buildImage: codebuild.LinuxBuildImage.STANDARD_7_0,
@@ -436,7 +454,9 @@ export class PipelineStack extends Stack {
       project.addToRolePolicy(
         new iam.PolicyStatement({ actions: ["ecr:GetAuthorizationToken"], resources: ["*"] }),
       );
-      project.addToRolePolicy(new iam.PolicyStatement({ actions: ["s3:PutObject"], resources: [reportsArn] }));
+      project.addToRolePolicy(
+        new iam.PolicyStatement({ actions: ["s3:PutObject"], resources: [reportsArn] }),
+      );
       Validations.of(project).acknowledge({
         id: "AwsSolutions-IAM5[Resource::*]",
         reason:
@@ -458,11 +478,19 @@ export class PipelineStack extends Stack {
       }),
     );
     this.buildProject.addToRolePolicy(
-      new iam.PolicyStatement({ actions: ["secretsmanager:GetSecretValue"], resources: [githubCredentials.secretArn] }),
+      new iam.PolicyStatement({
+        actions: ["secretsmanager:GetSecretValue"],
+        resources: [githubCredentials.secretArn],
+      }),
     );
     this.scanProject.addToRolePolicy(
       new iam.PolicyStatement({
-        actions: ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability", "ecr:DescribeImages"],
+        actions: [
+          "ecr:BatchGetImage",
+          "ecr:GetDownloadUrlForLayer",
+          "ecr:BatchCheckLayerAvailability",
+          "ecr:DescribeImages",
+        ],
         resources: repoArns,
       }),
     );

@@ -46,6 +46,10 @@
  *   A missing tag, a digest-only reference, or a non-semver tag (`latest`, `v2`, `v2.0`, `14-alpine`)
  *   on either side is not comparable and is allowed.
  *
+ * Speed: a line scanner handles plain block-style files (most manifests and compose files) without
+ * building a YAML document, and hands anything else to `yaml` (see "fast path" below); both find the
+ * same images and produce the same bytes, which the differential tests check.
+ *
  * No change needed => the very same string is returned with no changes (`result.text === text`).
  * Invalid YAML => ManifestInvalidError naming the file, line and column.
  */
@@ -57,6 +61,7 @@ import {
   isScalar,
   isSeq,
   parseAllDocuments,
+  parseDocument,
   Scalar,
   type YAMLMap,
 } from "yaml";
@@ -126,6 +131,14 @@ interface Edit {
   start: number;
   end: number;
   text: string;
+}
+
+/** A field of a kustomize `images:` entry, with its source offsets. */
+interface Field {
+  value: Scalar;
+  keyStart: number;
+  valueStart: number;
+  valueEnd: number;
 }
 
 interface PendingChange {
@@ -330,7 +343,10 @@ class Editor {
       const k = pair.key;
       const name = isScalar(k) ? k.value : k;
       if (name === key) return this.deref(doc, pair.value);
-      if (name === "<<" || (isScalar(k) && k.source === "<<")) (merges ??= []).push(pair.value);
+      if (name === "<<" || (isScalar(k) && k.source === "<<")) {
+        merges ??= [];
+        merges.push(pair.value);
+      }
     }
     if (!merges || depth >= MAX_MERGE_DEPTH) return undefined;
     for (const merge of merges) {
@@ -395,23 +411,30 @@ class Editor {
   // ---- editing a kustomization images: entry --------------------------------------------
 
   private kustomizeEntry(doc: Document, entry: YAMLMap): void {
-    const field = (key: string): { key: Scalar; value: Scalar } | undefined => {
+    const field = (key: string): Field | undefined => {
       for (const pair of entry.items) {
         if (isScalar(pair.key) && pair.key.value === key && pair.key.range) {
           const value = this.deref(doc, pair.value);
-          if (isScalar(value) && value.range) return { key: pair.key, value };
+          if (isScalar(value) && value.range) {
+            return {
+              value,
+              keyStart: pair.key.range[0],
+              valueStart: value.range[0],
+              valueEnd: value.range[1],
+            };
+          }
           return undefined;
         }
       }
       return undefined;
     };
-    const str = (s: Scalar): string =>
-      s.type === Scalar.PLAIN && s.range ? this.text.slice(s.range[0], s.range[1]) : String(s.value ?? "");
+    const str = (f: Field): string =>
+      f.value.type === Scalar.PLAIN ? this.text.slice(f.valueStart, f.valueEnd) : String(f.value.value ?? "");
 
     const nameField = field("name");
     if (!nameField) return;
     const newNameField = field("newName");
-    const effective = parseImageReference(str((newNameField ?? nameField).value));
+    const effective = parseImageReference(str(newNameField ?? nameField));
     if (!effective || effective.tag !== null || effective.digest !== null) return;
     const prepared = this.byName.get(imageName(effective));
     if (!prepared) return;
@@ -421,17 +444,16 @@ class Editor {
     const pin = this.options.pin;
     const tagField = field("newTag");
     const digestField = field("digest");
-    const oldTag = tagField && tagField.value.value !== null ? str(tagField.value) : null;
-    const oldDigest = digestField && digestField.value.value !== null ? str(digestField.value) : null;
+    const oldTag = tagField && tagField.value.value !== null ? str(tagField) : null;
+    const oldDigest = digestField && digestField.value.value !== null ? str(digestField) : null;
     this.checkRegression(effective.repository, oldTag, update.tag);
 
     const digest = pin !== "tag" ? update.digest : undefined;
     const editsBefore = this.edits.length;
     // newTag
-    let tagAnchor =
-      newNameField && newNameField.key.range![0] > nameField.key.range![0] ? newNameField : nameField;
+    let tagAnchor = newNameField && newNameField.keyStart > nameField.keyStart ? newNameField : nameField;
     if (tagField) {
-      if (oldTag !== update.tag) this.replaceScalar(tagField.value, update.tag);
+      if (oldTag !== update.tag) this.replaceScalar(tagField, update.tag);
       tagAnchor = tagField;
     } else if (pin !== "digest" || digest === undefined) {
       this.insertAfter(entry, tagAnchor, "newTag", update.tag);
@@ -439,7 +461,7 @@ class Editor {
     // digest
     if (digest !== undefined) {
       if (digestField) {
-        if (oldDigest !== digest) this.replaceScalar(digestField.value, digest);
+        if (oldDigest !== digest) this.replaceScalar(digestField, digest);
       } else {
         this.insertAfter(entry, tagAnchor, "digest", digest);
       }
@@ -449,7 +471,7 @@ class Editor {
     if (this.edits.length === editsBefore) return;
     const base = { registry: effective.registry, repository: effective.repository };
     this.pending.push({
-      offset: nameField.key.range![0],
+      offset: nameField.keyStart,
       repository: update.repository,
       before: formatImageReference({ ...base, tag: oldTag, digest: oldDigest }),
       after: formatImageReference({
@@ -460,26 +482,22 @@ class Editor {
     });
   }
 
-  private replaceScalar(node: Scalar, value: string): void {
-    const [start, end] = node.range!;
+  private replaceScalar(field: Field, value: string): void {
+    const start = field.valueStart;
+    const end = field.valueEnd;
     // `newTag:` with no value: make sure a space separates the key's colon from what we write.
     const space = start === end && this.text[start - 1] === ":" ? " " : "";
-    this.edits.push({ start, end, text: space + styled(node.type, value) });
+    this.edits.push({ start, end, text: space + styled(field.value.type, value) });
   }
 
-  private insertAfter(
-    entry: YAMLMap,
-    anchor: { key: Scalar; value: Scalar },
-    key: string,
-    value: string,
-  ): void {
+  private insertAfter(entry: YAMLMap, anchor: Field, key: string, value: string): void {
     const text = this.text;
-    const valueEnd = anchor.value.range![1];
+    const valueEnd = anchor.valueEnd;
     if (entry.flow) {
       this.edits.push({ start: valueEnd, end: valueEnd, text: `, ${key}: "${value}"` });
       return;
     }
-    const keyStart = anchor.key.range![0];
+    const keyStart = anchor.keyStart;
     const lineStart = text.lastIndexOf("\n", keyStart - 1) + 1;
     const indent = " ".repeat(keyStart - lineStart);
     let lineEnd = text.indexOf("\n", valueEnd);
@@ -496,11 +514,11 @@ class Editor {
     this.edits.push({ start: lineEnd, end: lineEnd, text: `${eol}${indent}${key}: ${value}` });
   }
 
-  private removeLine(entry: YAMLMap, field: { key: Scalar; value: Scalar }): void {
+  private removeLine(entry: YAMLMap, field: Field): void {
     const text = this.text;
-    const keyStart = field.key.range![0];
+    const keyStart = field.keyStart;
     const lineStart = text.lastIndexOf("\n", keyStart - 1) + 1;
-    let lineEnd = text.indexOf("\n", field.value.range![1]);
+    let lineEnd = text.indexOf("\n", field.valueEnd);
     lineEnd = lineEnd === -1 ? text.length : lineEnd + 1;
     const line = text.slice(lineStart, lineEnd);
     const clean = /^[ ]*digest[ ]*:[^\n]*$/.test(line.replace(/\r?\n$/, ""));
@@ -586,6 +604,7 @@ interface Frame {
   sameIndent: boolean;
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it looks for.
 const BAD_CHARS = /[\t\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufeff]|\r(?!\n)/;
 /** Plain scalars cannot start with an indicator ("-", "?", ":" only when followed by a space). */
 const INDICATOR_START = /^(?:[,[\]{}#&*!|>'"%@`]|[-?:](?: |$))/;
@@ -630,6 +649,7 @@ interface ScalarToken {
 function scanScalar(text: string, from: number, lineEnd: number): ScalarToken | null | undefined {
   const first = text[from];
   if (first === '"' || first === "'") {
+    // The first closing quote (a missing one bails, so the search runs past this line once at most).
     const close = text.indexOf(first, from + 1);
     if (close === -1 || close >= lineEnd) return null;
     const value = text.slice(from + 1, close);
@@ -644,9 +664,14 @@ function scanScalar(text: string, from: number, lineEnd: number): ScalarToken | 
       style: first === '"' ? Scalar.QUOTE_DOUBLE : Scalar.QUOTE_SINGLE,
     };
   }
+  // A comment starts at " #"; search this line only (indexOf would run on to the end of the text).
   let end = lineEnd;
-  const hash = text.indexOf(" #", from);
-  if (hash !== -1 && hash < end) end = hash;
+  for (let i = from + 1; i < lineEnd; i++) {
+    if (text.charCodeAt(i) === 35 && text.charCodeAt(i - 1) === 32) {
+      end = i - 1;
+      break;
+    }
+  }
   while (end > from && text.charCodeAt(end - 1) === 32) end--;
   if (end === from) return undefined; // empty: a comment or nothing
   const value = text.slice(from, end);
@@ -710,8 +735,9 @@ export function scanFast(text: string, kind: EditOptions["kind"]): FastSite[] | 
       const after = text[c + 3];
       if (after === undefined || c + 3 === lineEnd || after === " ") {
         if (ch === ".") return null;
-        const rest = scanScalar(text, c + 4, lineEnd);
-        if (c + 3 < lineEnd && rest !== undefined) return null; // `--- value`
+        let r = c + 3;
+        while (r < lineEnd && text.charCodeAt(r) === 32) r++;
+        if (r < lineEnd && text[r] !== "#") return null; // `--- value`
         endDocument();
         pos = next;
         continue;
@@ -765,12 +791,13 @@ export function scanFast(text: string, kind: EditOptions["kind"]): FastSite[] | 
       keyAt = c + 1;
       while (keyAt < lineEnd && text.charCodeAt(keyAt) === 32) keyAt++;
       if (keyAt === lineEnd || text[keyAt] === "#") {
-        top.pending = String(top.index);
+        top.pending = `#${top.index}`;
         pos = next;
         continue;
       }
       if (text[keyAt] === "-" && (keyAt + 1 === lineEnd || text[keyAt + 1] === " ")) return null;
-      const colon = findKeyColon(text, keyAt, lineEnd);
+      const opener = text[keyAt];
+      const colon = opener === "[" || opener === "{" ? -1 : findKeyColon(text, keyAt, lineEnd);
       if (colon === -1) {
         if (scanValue(text, keyAt, lineEnd) === null) return null;
         pos = next;
@@ -780,7 +807,7 @@ export function scanFast(text: string, kind: EditOptions["kind"]): FastSite[] | 
       const frame: Frame = {
         indent: keyAt - pos,
         seq: false,
-        path: `${top.path}\n${top.index}`,
+        path: `${top.path}\n#${top.index}`,
         keys: new Set(),
         index: -1,
         pending: null,
@@ -793,18 +820,24 @@ export function scanFast(text: string, kind: EditOptions["kind"]): FastSite[] | 
     const colon = findKeyColon(text, keyAt, lineEnd);
     if (colon === -1) return null;
     const key = text.slice(keyAt, colon);
-    if (INDICATOR_START.test(key) || NOT_A_STRING.test(key) || key.includes(" #") || key === "<<") return null;
+    if (INDICATOR_START.test(key) || NOT_A_STRING.test(key) || key.includes(" #") || key.endsWith(" "))
+      return null;
+    if (key === "<<") return null;
     const keys = top.keys as Set<string>;
     if (keys.has(key)) return null;
     keys.add(key);
     let v = colon + 1;
     while (v < lineEnd && text.charCodeAt(v) === 32) v++;
-    const value = v === lineEnd ? undefined : scanValue(text, v, lineEnd);
+    const value = v === lineEnd || text[v] === "#" ? undefined : scanValue(text, v, lineEnd);
     if (value === null) return null;
     if (value === undefined) {
       top.pending = key;
     } else if (value !== "flow") {
-      if ((key === "image" || key === "kind") && value.style === Scalar.PLAIN && NOT_A_STRING.test(value.value)) {
+      if (
+        (key === "image" || key === "kind") &&
+        value.style === Scalar.PLAIN &&
+        NOT_A_STRING.test(value.value)
+      ) {
         return null;
       }
       if (stack.length === 1) {
@@ -824,14 +857,13 @@ export function scanFast(text: string, kind: EditOptions["kind"]): FastSite[] | 
 function findKeyColon(text: string, from: number, lineEnd: number): number {
   const first = text[from];
   if (first === '"' || first === "'") return -1;
-  let i = text.indexOf(":", from);
-  while (i !== -1 && i < lineEnd) {
-    if (i + 1 === lineEnd || text.charCodeAt(i + 1) === 32) return i === from ? -1 : i;
-    i = text.indexOf(":", i + 1);
+  for (let i = from; i < lineEnd; i++) {
+    if (text.charCodeAt(i) === 58 && (i + 1 === lineEnd || text.charCodeAt(i + 1) === 32))
+      return i === from ? -1 : i;
   }
   return -1;
 }
 
-/** Paths are keys joined by "\n", which no simple key contains. */
-const CONTAINER_IMAGE = /^(?:containers|initContainers|ephemeralContainers)\n\d+\nimage$/;
-const COMPOSE_IMAGE = /^\nservices\n[^\n]+\nimage$/;
+/** Paths are keys joined by "\n" (no simple key holds one); "#3" is item 3 (no simple key starts with "#"). */
+const CONTAINER_IMAGE = /^(?:containers|initContainers|ephemeralContainers)\n#\d+\nimage$/;
+const COMPOSE_IMAGE = /^\nservices\n[^\n#][^\n]*\nimage$/;

@@ -22,7 +22,9 @@ const aslText = readFileSync(ASL_FILE, "utf8");
 function filled(text: string): unknown {
   return JSON.parse(
     text.replace(/\$\{([A-Za-z0-9_]+)\}/g, (_m, name: string) =>
-      name.endsWith("FunctionArn") ? `arn:aws:lambda:us-east-1:123456789012:function:${name}` : `pourover-${name}`,
+      name.endsWith("FunctionArn")
+        ? `arn:aws:lambda:us-east-1:123456789012:function:${name}`
+        : `pourover-${name}`,
     ),
   );
 }
@@ -42,12 +44,14 @@ describe("release.asl.json contract", () => {
   });
 
   it("fails synth on a placeholder nobody fills, or one filled but unused", () => {
-    const extra = aslText.replace('"${BuildProjectName}"', '"${SomethingNew}"');
+    const extra = aslText.replace(`"\${BuildProjectName}"`, `"\${SomethingNew}"`);
     expect(() => assertPlaceholdersMatch(extra, RELEASE_PLACEHOLDERS)).toThrow(/nobody fills: SomethingNew/);
-    expect(() => assertPlaceholdersMatch(extra, RELEASE_PLACEHOLDERS)).toThrow(/not used by the ASL: BuildProjectName/);
+    expect(() => assertPlaceholdersMatch(extra, RELEASE_PLACEHOLDERS)).toThrow(
+      /not used by the ASL: BuildProjectName/,
+    );
   });
 
   it("does not take JSONPath expressions for placeholders", () => {
-    expect(aslPlaceholders('{"a.$": "$.plan.dev", "b": "${X}", "c": "${X}"}')).toEqual(["X"]);
+    expect(aslPlaceholders(`{"a.$": "$.plan.dev", "b": "\${X}", "c": "\${X}"}`)).toEqual(["X"]);
   });
 });

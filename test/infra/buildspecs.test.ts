@@ -14,7 +14,10 @@ interface Buildspec {
 
 const load = (file: string): Buildspec =>
   parseYaml(readFileSync(join(REPO_ROOT, "infra", "buildspecs", file), "utf8")) as Buildspec;
-const SPECS = { "build-scan-push.yml": load("build-scan-push.yml"), "scan-image.yml": load("scan-image.yml") };
+const SPECS = {
+  "build-scan-push.yml": load("build-scan-push.yml"),
+  "scan-image.yml": load("scan-image.yml"),
+};
 const commandsOf = (spec: Buildspec) =>
   Object.values(spec.phases)
     .flatMap((p) => p.commands)
@@ -25,7 +28,9 @@ describe.each(Object.entries(SPECS))("%s", (_name, spec) => {
   it("is a valid 0.2 buildspec run by bash, exporting IMAGE_DIGEST, REPORT_URI, SCAN_EXIT_CODE", () => {
     expect(String(spec.version)).toBe("0.2");
     expect(spec.env.shell).toBe("bash");
-    expect(spec.env["exported-variables"]).toEqual(expect.arrayContaining(["IMAGE_DIGEST", "REPORT_URI", "SCAN_EXIT_CODE"]));
+    expect(spec.env["exported-variables"]).toEqual(
+      expect.arrayContaining(["IMAGE_DIGEST", "REPORT_URI", "SCAN_EXIT_CODE"]),
+    );
     for (const phase of ["install", "pre_build", "build"]) {
       expect(spec.phases[phase]?.["on-failure"], phase).toBe("ABORT");
     }
@@ -33,8 +38,8 @@ describe.each(Object.entries(SPECS))("%s", (_name, spec) => {
 
   it("installs a pinned Trivy release and verifies its checksum", () => {
     const text = commandsOf(spec);
-    expect(text).toContain("trivy_${TRIVY_VERSION}_Linux-64bit.tar.gz");
-    expect(text).toContain("releases/download/v${TRIVY_VERSION}");
+    expect(text).toContain(`trivy_\${TRIVY_VERSION}_Linux-64bit.tar.gz`);
+    expect(text).toContain(`releases/download/v\${TRIVY_VERSION}`);
     expect(text).toContain("sha256sum -c");
   });
 
@@ -48,12 +53,12 @@ describe.each(Object.entries(SPECS))("%s", (_name, spec) => {
       "--scanners vuln",
       '--ignorefile "$WORK_DIR/.trivyignore"',
       "--ignore-unfixed",
-      "${POUROVER_APP}/${POUROVER_TAG}/${POUROVER_SERVICE}",
+      `\${POUROVER_APP}/\${POUROVER_TAG}/\${POUROVER_SERVICE}`,
       "trivy.json",
     ]) {
       expect(text, flag).toContain(flag);
     }
-    expect(text).toContain('s3://${REPORTS_BUCKET}/');
+    expect(text).toContain(`s3://\${REPORTS_BUCKET}/`);
   });
 
   it.skipIf(!HAS_SHELLCHECK)("its commands pass shellcheck", () => {
@@ -69,7 +74,8 @@ describe.each(Object.entries(SPECS))("%s", (_name, spec) => {
 
 describe("shellcheck availability", () => {
   it("is reported when missing", () => {
-    if (!HAS_SHELLCHECK) console.warn("shellcheck not installed: buildspec shellcheck skipped (apt-get install -y shellcheck)");
+    if (!HAS_SHELLCHECK)
+      console.warn("shellcheck not installed: buildspec shellcheck skipped (apt-get install -y shellcheck)");
     expect(true).toBe(true);
   });
 });
@@ -122,7 +128,9 @@ describe("build-scan-push gate", () => {
     const script = `${spec.phases.build?.commands.join("\n")}\necho "EXPORT SCAN_EXIT_CODE=$SCAN_EXIT_CODE IMAGE_DIGEST=$IMAGE_DIGEST REPORT_URI=$REPORT_URI"\n`;
     const result = spawnSync("bash", ["-c", script], { env, encoding: "utf8" });
     const log = existsSync(calls) ? readFileSync(calls, "utf8") : "";
-    const ignore = existsSync(join(work, ".trivyignore")) ? readFileSync(join(work, ".trivyignore"), "utf8") : "";
+    const ignore = existsSync(join(work, ".trivyignore"))
+      ? readFileSync(join(work, ".trivyignore"), "utf8")
+      : "";
     return { status: result.status, stdout: result.stdout, stderr: result.stderr, log, ignore };
   }
 
@@ -132,9 +140,13 @@ describe("build-scan-push gate", () => {
     expect(run.stdout).toContain(
       `EXPORT SCAN_EXIT_CODE=0 IMAGE_DIGEST=sha256:${"c".repeat(64)} REPORT_URI=s3://reports-bucket/coffeeshop/v1.2.3/web/trivy.json`,
     );
-    expect(run.log).toContain("docker push 123456789012.dkr.ecr.us-east-1.amazonaws.com/go-coffeeshop/web:v1.2.3");
+    expect(run.log).toContain(
+      "docker push 123456789012.dkr.ecr.us-east-1.amazonaws.com/go-coffeeshop/web:v1.2.3",
+    );
     expect(run.log).toContain("aws s3 cp --only-show-errors");
-    expect(run.log).toMatch(/trivy image --scanners vuln --severity CRITICAL,HIGH --ignore-unfixed --ignorefile/);
+    expect(run.log).toMatch(
+      /trivy image --scanners vuln --severity CRITICAL,HIGH --ignore-unfixed --ignorefile/,
+    );
     expect(run.ignore).toBe("CVE-2024-0001\n");
   });
 

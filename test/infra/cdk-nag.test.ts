@@ -48,7 +48,11 @@ describe("cdk-nag AwsSolutions", () => {
   });
 
   it("gives every acknowledgement a reason of at least 10 words", () => {
-    const acks = acknowledgements(app);
+    // aws-cdk-lib records its own acknowledgements (e.g. CloudFormation-Validate::W3045 on a log
+    // bucket); only ours are nag rule acknowledgements.
+    const all = acknowledgements(app);
+    for (const ack of all) expect(ack.id, ack.path).toMatch(/^(AwsSolutions-|CloudFormation-Validate::)/);
+    const acks = all.filter((a) => a.id.startsWith("AwsSolutions-"));
     expect(acks.length).toBeGreaterThan(0);
     for (const ack of acks) {
       expect(ack.id, ack.path).toMatch(/^AwsSolutions-[A-Z]+\d+(\[.+\])?$/);
@@ -59,7 +63,8 @@ describe("cdk-nag AwsSolutions", () => {
 
   it("acknowledges IAM5 only for specific findings, never a whole rule", () => {
     for (const ack of acknowledgements(app)) {
-      if (ack.id.startsWith("AwsSolutions-IAM5")) expect(ack.id).toMatch(/^AwsSolutions-IAM5\[(Resource|Action)::.+\]$/);
+      if (ack.id.startsWith("AwsSolutions-IAM5"))
+        expect(ack.id).toMatch(/^AwsSolutions-IAM5\[(Resource|Action)::.+\]$/);
     }
   });
 });

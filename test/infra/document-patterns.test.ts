@@ -1,8 +1,10 @@
-import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
-import { DEPLOY_PARAMETER_PATTERNS } from "../../infra/stacks/pipeline-stack.js";
+import { DEPLOY_PARAMETER_PATTERNS, deployDocumentContent } from "../../infra/stacks/pipeline-stack.js";
 import { REPO_ROOT } from "./synth-helper.js";
 
 const doc = parseYaml(readFileSync(join(REPO_ROOT, "infra", "ssm", "deploy-dev.yml"), "utf8")) as {
@@ -24,7 +26,7 @@ const VALID: Record<Name, string[]> = {
 };
 
 /** Shell metacharacters an attacker would need; each is tried alone and inside a valid value. */
-const INJECTIONS = [";", "$(id)", "`id`", "\n", "&&", "|", "'", '"', "${IFS}", "\\", ">", "<", "\r"];
+const INJECTIONS = [";", "$(id)", "`id`", "\n", "&&", "|", "'", '"', `\${IFS}`, "\\", ">", "<", "\r"];
 
 function matches(name: Name, value: string): boolean {
   return new RegExp(doc.parameters[name]?.allowedPattern as string).test(value);
@@ -66,4 +68,47 @@ describe("deploy document allowedPattern", () => {
     expect(matches("HealthUrls", "http://a  http://b")).toBe(false);
     expect(matches("HealthUrls", " http://a")).toBe(false);
   });
+});
+
+describe("deploy document commands", () => {
+  const content = deployDocumentContent(
+    REPO_ROOT,
+    "pourover-reports-bucket",
+    "123456789012.dkr.ecr.us-east-1.amazonaws.com",
+  ) as {
+    mainSteps: { inputs: { runCommand: string[] } }[];
+  };
+  const commands = content.mainSteps[0]?.inputs.runCommand ?? [];
+
+  it("uses every parameter only inside single quotes", () => {
+    const uses = commands.join("\n").match(/.?\{\{ *[A-Za-z]+ *\}\}.?/g) ?? [];
+    expect(uses).toHaveLength(4);
+    for (const use of uses) expect(use).toMatch(/^'.*'$/);
+  });
+
+  it("embeds the deploy script and fills the bucket and registry", () => {
+    const text = commands.join("\n");
+    expect(text).toContain(`s3://pourover-reports-bucket/\${COMPOSE_OBJECT}`);
+    expect(text).toContain("--registry '123456789012.dkr.ecr.us-east-1.amazonaws.com'");
+    expect(text).toContain(readFileSync(join(REPO_ROOT, "infra", "scripts", "deploy-dev.sh"), "utf8").trim());
+  });
+
+  it.skipIf(spawnSync("shellcheck", ["--version"]).status !== 0)(
+    "passes shellcheck once SSM fills in valid values",
+    () => {
+      const values: Record<string, string> = {
+        App: "coffeeshop",
+        Tag: "v1.2.3",
+        ComposeObject: "releases/coffeeshop/v1.2.3/docker-compose.yml",
+        HealthUrls: "http://localhost:5000/health",
+      };
+      const script = commands
+        .join("\n")
+        .replace(/\{\{ *([A-Za-z]+) *\}\}/g, (_m, name: string) => values[name] ?? "");
+      const file = join(mkdtempSync(join(tmpdir(), "ssm-doc-")), "run.sh");
+      writeFileSync(file, `${script}\n`);
+      const result = spawnSync("shellcheck", ["-s", "bash", file], { encoding: "utf8" });
+      expect(result.stdout + result.stderr).toBe("");
+    },
+  );
 });

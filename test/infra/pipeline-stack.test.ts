@@ -7,7 +7,14 @@ import { loadAppConfig } from "../../infra/app.js";
 import { RELEASE_PLACEHOLDERS } from "../../infra/constructs/release-state-machine.js";
 import { DEPLOY_PARAMETER_PATTERNS } from "../../infra/stacks/pipeline-stack.js";
 import { InvalidInputError } from "../../shared/domain/errors.js";
-import { FIXTURE_CONFIG, type Json, REPO_ROOT, resourcesOf, SYNTH_TIMEOUT_MS, synthPipeline } from "./synth-helper.js";
+import {
+  FIXTURE_CONFIG,
+  type Json,
+  REPO_ROOT,
+  resourcesOf,
+  SYNTH_TIMEOUT_MS,
+  synthPipeline,
+} from "./synth-helper.js";
 
 let template: Template;
 let outdir: string;
@@ -30,7 +37,9 @@ function only(type: string, predicate: (r: Json) => boolean = () => true): [stri
 }
 
 function logicalIdOfFunction(prefix: string): string {
-  const [id] = only("AWS::Lambda::Function", (r) => JSON.stringify(r.Properties.Role).includes(`${prefix}Role`));
+  const [id] = only("AWS::Lambda::Function", (r) =>
+    JSON.stringify(r.Properties.Role).includes(`${prefix}Role`),
+  );
   return id;
 }
 
@@ -80,7 +89,10 @@ describe("event bus and rules", () => {
   });
 
   it("matches verified tag pushes on the pipeline bus, exactly", () => {
-    const [, rule] = only("AWS::Events::Rule", (r) => r.Properties.EventPattern.source[0] === "pourover.webhook");
+    const [, rule] = only(
+      "AWS::Events::Rule",
+      (r) => r.Properties.EventPattern.source[0] === "pourover.webhook",
+    );
     expect(rule.Properties.EventPattern).toEqual({
       source: ["pourover.webhook"],
       "detail-type": ["Release Tag Pushed"],
@@ -105,16 +117,21 @@ describe("event bus and rules", () => {
   });
 
   it("turns a webhook event into the release request", () => {
-    const [, rule] = only("AWS::Events::Rule", (r) => r.Properties.EventPattern.source[0] === "pourover.webhook");
+    const [, rule] = only(
+      "AWS::Events::Rule",
+      (r) => r.Properties.EventPattern.source[0] === "pourover.webhook",
+    );
     const target = rule.Properties.Targets[0];
-    expect(renderInput(target.InputTransformer, {
-      "$.detail.app": "coffeeshop",
-      "$.detail.tag": "v1.2.3",
-      "$.detail.repository": "thangchung/go-coffeeshop",
-      "$.detail.commit": "a".repeat(40),
-      "$.detail.pusher": "octocat",
-      "$.detail.deliveryId": "d-1",
-    })).toEqual({
+    expect(
+      renderInput(target.InputTransformer, {
+        "$.detail.app": "coffeeshop",
+        "$.detail.tag": "v1.2.3",
+        "$.detail.repository": "thangchung/go-coffeeshop",
+        "$.detail.commit": "a".repeat(40),
+        "$.detail.pusher": "octocat",
+        "$.detail.deliveryId": "d-1",
+      }),
+    ).toEqual({
       app: "coffeeshop",
       tag: "v1.2.3",
       trigger: {
@@ -132,11 +149,13 @@ describe("event bus and rules", () => {
     const [, rule] = only("AWS::Events::Rule", (r) => r.Properties.EventPattern.source[0] === "aws.ecr");
     const target = rule.Properties.Targets[0];
     const digest = `sha256:${"b".repeat(64)}`;
-    expect(renderInput(target.InputTransformer, {
-      "$.detail.image-tag": "v2.0.0",
-      "$.detail.repository-name": "go-coffeeshop/web",
-      "$.detail.image-digest": digest,
-    })).toEqual({
+    expect(
+      renderInput(target.InputTransformer, {
+        "$.detail.image-tag": "v2.0.0",
+        "$.detail.repository-name": "go-coffeeshop/web",
+        "$.detail.image-digest": digest,
+      }),
+    ).toEqual({
       app: "coffeeshop",
       tag: "v2.0.0",
       trigger: { source: "ecr", repository: "go-coffeeshop/web", digest },
@@ -170,7 +189,11 @@ describe("event bus and rules", () => {
         }),
       );
       expect(statements).toContainEqual(
-        expect.objectContaining({ Effect: "Allow", Action: "sqs:SendMessage", Principal: { Service: "events.amazonaws.com" } }),
+        expect.objectContaining({
+          Effect: "Allow",
+          Action: "sqs:SendMessage",
+          Principal: { Service: "events.amazonaws.com" },
+        }),
       );
     }
     expect(dlqs.size).toBe(2);
@@ -192,7 +215,9 @@ describe("state machine", () => {
     expect(Object.keys(subs).sort()).toEqual([...RELEASE_PLACEHOLDERS].sort());
     expect(subs.ClaimReleaseFunctionArn).toEqual(getAtt(logicalIdOfFunction("ClaimRelease")));
     expect(subs.VerifyDevFunctionArn).toEqual(getAtt(logicalIdOfFunction("VerifyDevDeploy")));
-    expect(subs.BuildProjectName).toEqual({ Ref: only("AWS::CodeBuild::Project", (r) => r.Properties.Environment.PrivilegedMode)[0] });
+    expect(subs.BuildProjectName).toEqual({
+      Ref: only("AWS::CodeBuild::Project", (r) => r.Properties.Environment.PrivilegedMode)[0],
+    });
     expect(subs.DeployDocumentName).toEqual({ Ref: only("AWS::SSM::Document")[0] });
     // DefinitionBody.fromFile ships the ASL file unchanged as an asset; CloudFormation substitutes.
     const key = String(sm.Properties.DefinitionS3Location.Key);
@@ -219,7 +244,8 @@ describe("state machine", () => {
     for (const s of statements) {
       for (const action of asArray(s.Action as string | string[])) expect(action).not.toMatch(/\*/);
       if (asArray(s.Resource).includes("*")) {
-        for (const action of asArray(s.Action as string | string[])) expect(wildcardOk.has(action), action).toBe(true);
+        for (const action of asArray(s.Action as string | string[]))
+          expect(wildcardOk.has(action), action).toBe(true);
       }
     }
     const bySid = (sid: string) => statements.find((s) => s.Sid === sid);
@@ -301,7 +327,10 @@ describe("Lambda functions", () => {
   it("passes each function exactly the env it reads", () => {
     const env = (name: string) =>
       Object.keys(
-        template.toJSON().Resources[logicalIdOfFunction(name)].Properties.Environment.Variables as Record<string, Json>,
+        template.toJSON().Resources[logicalIdOfFunction(name)].Properties.Environment.Variables as Record<
+          string,
+          Json
+        >,
       )
         .filter((k) => !["POWERTOOLS_SERVICE_NAME", "NODE_OPTIONS"].includes(k))
         .sort();
@@ -312,7 +341,11 @@ describe("Lambda functions", () => {
     expect(env("UpdateManifests")).toEqual(["ARTIFACTS_BUCKET_NAME", "GITHUB_CREDENTIALS_SECRET_ARN"]);
     expect(env("SendNotification")).toEqual(["SES_FROM"]);
     expect(env("RecordOutcome")).toEqual(["EVENT_BUS_NAME", "LEDGER_TABLE_NAME"]);
-    expect(env("ReceiveGithubWebhook")).toEqual(["EVENT_BUS_NAME", "LEDGER_TABLE_NAME", "WEBHOOK_SECRET_ARN"]);
+    expect(env("ReceiveGithubWebhook")).toEqual([
+      "EVENT_BUS_NAME",
+      "LEDGER_TABLE_NAME",
+      "WEBHOOK_SECRET_ARN",
+    ]);
   });
 
   it("scopes each function's grants to ARNs (only X-Ray and ListCommandInvocations use '*')", () => {
@@ -320,13 +353,17 @@ describe("Lambda functions", () => {
       for (const s of statementsOfRole(`${name}Role`)) {
         for (const action of asArray(s.Action as string | string[])) expect(action).not.toMatch(/\*/);
         if (asArray(s.Resource).includes("*")) {
-          expect(asArray(s.Action).every((a: string) => a.startsWith("xray:") || a === "ssm:ListCommandInvocations")).toBe(
-            true,
-          );
+          expect(
+            asArray(s.Action).every(
+              (a: string) => a.startsWith("xray:") || a === "ssm:ListCommandInvocations",
+            ),
+          ).toBe(true);
         }
       }
     }
-    const sesStatement = statementsOfRole("SendNotificationRole").find((s) => asArray(s.Action).includes("ses:SendEmail"));
+    const sesStatement = statementsOfRole("SendNotificationRole").find((s) =>
+      asArray(s.Action).includes("ses:SendEmail"),
+    );
     expect(JSON.stringify(sesStatement.Resource)).toContain(":identity/example.com");
     const manifests = statementsOfRole("UpdateManifestsRole").find((s) => s.Action === "s3:PutObject");
     expect(JSON.stringify(manifests.Resource)).toContain("/releases/*");
@@ -355,7 +392,10 @@ describe("storage", () => {
   });
 
   it("reports bucket: encrypted, public access blocked, SSL only, reports expire, access logs", () => {
-    const [bucketId, bucket] = only("AWS::S3::Bucket", (b) => b.Properties.LoggingConfiguration !== undefined);
+    const [bucketId, bucket] = only(
+      "AWS::S3::Bucket",
+      (b) => b.Properties.LoggingConfiguration !== undefined,
+    );
     expect(bucket.Properties.BucketEncryption.ServerSideEncryptionConfiguration[0]).toMatchObject({
       ServerSideEncryptionByDefault: { SSEAlgorithm: "AES256" },
     });
@@ -368,7 +408,9 @@ describe("storage", () => {
     expect(bucket.Properties.LifecycleConfiguration.Rules).toContainEqual(
       expect.objectContaining({ Prefix: "coffeeshop/", ExpirationInDays: 180, Status: "Enabled" }),
     );
-    const [, policy] = only("AWS::S3::BucketPolicy", (p) => JSON.stringify(p.Properties.Bucket).includes(bucketId));
+    const [, policy] = only("AWS::S3::BucketPolicy", (p) =>
+      JSON.stringify(p.Properties.Bucket).includes(bucketId),
+    );
     expect(policy.Properties.PolicyDocument.Statement).toContainEqual(
       expect.objectContaining({ Effect: "Deny", Condition: { Bool: { "aws:SecureTransport": "false" } } }),
     );
@@ -396,7 +438,8 @@ describe("storage", () => {
 });
 
 describe("CodeBuild", () => {
-  const build = () => only("AWS::CodeBuild::Project", (p) => p.Properties.Environment.PrivilegedMode === true);
+  const build = () =>
+    only("AWS::CodeBuild::Project", (p) => p.Properties.Environment.PrivilegedMode === true);
   const scan = () => only("AWS::CodeBuild::Project", (p) => p.Properties.Environment.PrivilegedMode !== true);
 
   it("two NO_SOURCE projects with inline buildspecs, KMS encryption and CloudWatch logs", () => {
@@ -412,7 +455,12 @@ describe("CodeBuild", () => {
 
   it("pushes to ECR only in the configured repositories and writes S3 only under the reports prefix", () => {
     const repoIds = resourcesOf(template, "AWS::ECR::Repository").map(([id]) => getAtt(id));
-    const pushActions = ["ecr:PutImage", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload"];
+    const pushActions = [
+      "ecr:PutImage",
+      "ecr:InitiateLayerUpload",
+      "ecr:UploadLayerPart",
+      "ecr:CompleteLayerUpload",
+    ];
     for (const [projectId, statementsFor] of [
       ["BuildProject", true],
       ["ScanProject", false],
@@ -423,7 +471,8 @@ describe("CodeBuild", () => {
         if (actions.some((a) => a.startsWith("ecr:") && a !== "ecr:GetAuthorizationToken")) {
           expect(s.Resource).toEqual(repoIds);
         }
-        if (actions.includes("ecr:GetAuthorizationToken")) expect(actions).toEqual(["ecr:GetAuthorizationToken"]);
+        if (actions.includes("ecr:GetAuthorizationToken"))
+          expect(actions).toEqual(["ecr:GetAuthorizationToken"]);
         if (actions.some((a) => a.startsWith("s3:"))) {
           expect(actions).toEqual(["s3:PutObject"]);
           expect(JSON.stringify(s.Resource)).toContain("/coffeeshop/*");

@@ -13,7 +13,13 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { parseVersion, TAG_PATTERN } from "../../shared/contracts/release.js";
 import { VersionRegressionError } from "../../shared/domain/errors.js";
-import { type EditOptions, editImages, type ImageUpdate } from "../../shared/domain/image-editor.js";
+import {
+  type EditOptions,
+  editImages,
+  editImagesWithYaml,
+  type ImageUpdate,
+  scanFast,
+} from "../../shared/domain/image-editor.js";
 import { parseImageReference } from "../../shared/domain/image-reference.js";
 
 const SEED = resolve(dirname(fileURLToPath(import.meta.url)), "../../../shared/corpus/seed");
@@ -289,4 +295,37 @@ describe.skipIf(!present)("seed: a six-service release of go-coffeshop", () => {
       expect(editImages(out.text, updates, { kind: kindOf(file), pin: "tag+digest" }).text).toBe(out.text);
     },
   );
+});
+
+describe.skipIf(!present)("seed: the line scanner and yaml agree on every file", () => {
+  const files = present
+    ? [...walk(APP), ...walk(join(SEED, "thangchung-go-coffeeshop")), ...walk(BUMPS)].filter((f) =>
+        /\.ya?ml/.test(basename(f)),
+      )
+    : [];
+  const updates: ImageUpdate[] = [
+    ...SERVICES.map((s) => ({ repository: `${ECR}/go-coffeeshop-${s}`, tag: "v9.0.0", digest: DIGEST })),
+    ...SERVICES.map((s) => ({ repository: `go-coffeeshop-${s}`, tag: "v9.0.0", digest: DIGEST })),
+    { repository: "postgres", tag: "15-alpine" },
+    { repository: "rabbitmq", tag: "3.13-management-alpine" },
+  ];
+
+  it.each(files.map((f) => [relative(SEED, f), f] as const))("%s", (_rel, file) => {
+    const text = readFileSync(file, "utf8");
+    for (const kind of ["kubernetes", "compose"] as const) {
+      const options: EditOptions = { kind, pin: "tag+digest", path: file };
+      expect(editImages(text, updates, options)).toEqual(editImagesWithYaml(text, updates, options));
+    }
+  });
+
+  it("the compose files and deployments of the app take the fast path", () => {
+    const common = files.filter((f) => /docker-compose|-deployment\.yaml$/.test(basename(f)));
+    expect(common.length).toBeGreaterThan(40);
+    for (const file of common) {
+      expect([relative(SEED, file), scanFast(readFileSync(file, "utf8"), kindOf(file)) !== null]).toEqual([
+        relative(SEED, file),
+        true,
+      ]);
+    }
+  });
 });

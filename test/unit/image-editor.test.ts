@@ -1,7 +1,14 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ManifestInvalidError, VersionRegressionError } from "../../shared/domain/errors.js";
-import { type EditOptions, editImages, type ImageUpdate } from "../../shared/domain/image-editor.js";
+import {
+  type EditOptions,
+  editImages,
+  editImagesWithYaml,
+  type ImageUpdate,
+  type PinMode,
+  scanFast,
+} from "../../shared/domain/image-editor.js";
 
 const D1 = `sha256:${"1".repeat(64)}`;
 const D2 = `sha256:${"2".repeat(64)}`;
@@ -73,7 +80,8 @@ describe("editImages: matching", () => {
     expect(out.changes[0]?.before).toBe(`${ECR}/web`);
   });
 
-  it("a value that is not an image reference (${VAR}) is left alone", () => {
+  it("a value that is not an image reference (compose interpolation) is left alone", () => {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: compose interpolation, not a template.
     const text = "services:\n  web:\n    image: ${REGISTRY}/web:${TAG}\n";
     expect(editImages(text, [web()], COMPOSE)).toEqual({ text, changes: [] });
   });
@@ -576,5 +584,383 @@ describe("editImages: property", () => {
       ),
       { numRuns: 300 },
     );
+  });
+});
+
+// ---- differential: the line scanner (fast path) against `yaml` --------------------------------
+
+type Tree = { map: [string, Tree][] } | { seq: Tree[] } | { leaf: string };
+
+const KEYS = [
+  "spec",
+  "template",
+  "containers",
+  "initContainers",
+  "image",
+  "name",
+  "services",
+  "kind",
+  "jobTemplate",
+  "env",
+  "a.b/c",
+  "x",
+];
+const SIMPLE_LEAVES = [
+  "web:v1.0.0",
+  "web-canary:v1.0.0",
+  `${ECR}/web:v1.2.3@${D1}`,
+  "localhost:5000/web",
+  '"web:v1.0.0"',
+  "'web:v0.1.0'",
+  "web:v1.0.0 # c",
+  "'web:v1.0.0' #c",
+  "Deployment",
+  "Pod",
+  "CronJob",
+  "42",
+  "1.35.0 (HEAD)",
+  "-Xmx512m",
+  '"a # b"',
+  "[CMD, pg_isready]",
+  '{a: 1, "b": [2]}',
+  "http://x:80/y",
+];
+const ODD_LEAVES = [
+  "a: b",
+  "null",
+  "~",
+  "[{name: a, image: web:v1.0.0}]",
+  "&anchor web:v1.0.0",
+  "*anchor",
+  "|",
+  "!!str web:v1.0.0",
+  '"web\\x3av1"',
+  "'it''s'",
+  '"unclosed',
+  "web:v1.0.0\t# tab",
+];
+
+const leaf: fc.Arbitrary<Tree> = fc
+  .oneof(
+    { arbitrary: fc.constantFrom(...SIMPLE_LEAVES), weight: 40 },
+    { arbitrary: fc.constantFrom(...ODD_LEAVES), weight: 1 },
+  )
+  .map((l) => ({ leaf: l }));
+const trees = fc.letrec<{ node: Tree; root: Tree }>((tie) => ({
+  root: fc.record({
+    map: fc.uniqueArray(fc.tuple(fc.constantFrom(...KEYS), tie("node")), {
+      minLength: 1,
+      maxLength: 5,
+      selector: ([key]) => key,
+    }),
+  }),
+  node: fc.oneof(
+    { depthSize: "small", withCrossShrink: true },
+    leaf,
+    fc.record({
+      map: fc.uniqueArray(fc.tuple(fc.constantFrom(...KEYS), tie("node")), {
+        minLength: 1,
+        maxLength: 4,
+        selector: ([key]) => key,
+      }),
+    }),
+    fc.record({ seq: fc.array(tie("node"), { minLength: 1, maxLength: 3 }) }),
+  ),
+}));
+const tree: fc.Arbitrary<Tree> = fc.oneof(
+  { arbitrary: trees.root, weight: 4 },
+  { arbitrary: trees.node, weight: 1 },
+);
+
+interface Style {
+  sameIndentSeq: boolean;
+  step: number;
+  comments: boolean;
+}
+
+function render(node: Tree, indent: number, style: Style, out: string[]): void {
+  const pad = " ".repeat(indent);
+  if ("leaf" in node) {
+    out.push(`${pad}${node.leaf}`);
+    return;
+  }
+  if ("map" in node) {
+    for (const [key, value] of node.map) {
+      if ("leaf" in value) out.push(`${pad}${key}: ${value.leaf}`);
+      else {
+        out.push(`${pad}${key}:${style.comments ? " # open" : ""}`);
+        const childIndent = "seq" in value && style.sameIndentSeq ? indent : indent + style.step;
+        render(value, childIndent, style, out);
+      }
+    }
+    return;
+  }
+  for (const item of node.seq) {
+    if ("leaf" in item) out.push(`${pad}- ${item.leaf}`);
+    else if ("map" in item) {
+      const inner: string[] = [];
+      render(item, indent + 2, style, inner);
+      out.push(`${pad}- ${(inner[0] ?? "").trimStart()}`, ...inner.slice(1));
+    } else {
+      out.push(`${pad}-`);
+      render(item, indent + style.step, style, out);
+    }
+  }
+}
+
+const JUNK = [
+  "image: web:v0.0.1",
+  "",
+  "# comment",
+  "  # indented comment",
+  "---",
+  "--- # doc",
+  "...",
+  "\tkey: tab",
+  "   odd: indent",
+  "%YAML 1.2",
+  "- stray",
+  "key: dup",
+];
+
+function outcome(fn: () => unknown): unknown {
+  try {
+    return fn();
+  } catch (error) {
+    return { error: (error as Error).name, message: (error as Error).message.replace(/ at line.*/, "") };
+  }
+}
+
+describe("editImages: the fast path agrees with yaml", () => {
+  it("on generated documents, valid or not", () => {
+    let fast = 0;
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.tuple(
+            tree,
+            fc.record({ sameIndentSeq: fc.boolean(), step: fc.constantFrom(2, 4), comments: fc.boolean() }),
+          ),
+          {
+            minLength: 1,
+            maxLength: 3,
+          },
+        ),
+        fc.oneof(
+          { arbitrary: fc.constant([] as [number, string][]), weight: 3 },
+          {
+            arbitrary: fc.array(fc.tuple(fc.nat(), fc.constantFrom(...JUNK)), { minLength: 1, maxLength: 2 }),
+            weight: 1,
+          },
+        ),
+        fc.boolean(),
+        fc.constantFrom("kubernetes", "compose") as fc.Arbitrary<"kubernetes" | "compose">,
+        fc.constantFrom("tag", "tag+digest", "digest") as fc.Arbitrary<PinMode>,
+        (docs, junk, crlf, kind, pin) => {
+          const lines: string[] = [];
+          docs.forEach(([t, style], i) => {
+            if (i > 0) lines.push("---");
+            render(t, 0, style, lines);
+          });
+          for (const [at, line] of junk) lines.splice(at % (lines.length + 1), 0, line);
+          const eol = crlf ? "\r\n" : "\n";
+          const text = lines.join(eol) + eol;
+          const updates = [web("v1.5.0", D2), { repository: `${ECR}/web`, tag: "v1.5.0", digest: D2 }];
+          const options: EditOptions = { kind, pin, path: "gen.yaml" };
+          if (scanFast(text, kind) !== null) fast++;
+          expect(outcome(() => editImages(text, updates, options))).toEqual(
+            outcome(() => editImagesWithYaml(text, updates, options)),
+          );
+        },
+      ),
+      { numRuns: 1000 },
+    );
+    // The comparison means something only if the fast path took a fair share of the inputs.
+    expect(fast).toBeGreaterThan(200);
+  });
+
+  it("on generated workloads and compose files (all on the fast path)", () => {
+    const imageLeaf = fc.constantFrom(...SIMPLE_LEAVES.filter((l) => l.includes("web")));
+    const container = fc
+      .tuple(
+        fc.constantFrom("a", "b", "web"),
+        imageLeaf,
+        fc.subarray([
+          ["ports", { leaf: "[80, 443]" }],
+          ["args", { seq: [{ leaf: "-Xmx512m" }, { leaf: '"a # b"' }] }],
+          [
+            "env",
+            {
+              seq: [
+                {
+                  map: [
+                    ["name", { leaf: "X" }],
+                    ["value", { leaf: "'1'" }],
+                  ],
+                },
+              ],
+            },
+          ],
+        ] as [string, Tree][]),
+        fc.boolean(),
+      )
+      .map(([name, image, extra, imageFirst]): Tree => {
+        const own: [string, Tree][] = [["name", { leaf: name }], ...extra];
+        return {
+          map: imageFirst ? [["image", { leaf: image }], ...own] : [...own, ["image", { leaf: image }]],
+        };
+      });
+    const lists = fc.uniqueArray(
+      fc.tuple(
+        fc.constantFrom("containers", "initContainers", "ephemeralContainers"),
+        fc.array(container, { minLength: 1, maxLength: 3 }),
+      ),
+      { minLength: 1, maxLength: 3, selector: ([list]) => list },
+    );
+    const workload = fc
+      .tuple(fc.constantFrom("Deployment", "StatefulSet", "Job", "CronJob", "Pod", "Service"), lists)
+      .map(([kind, ls]): Tree => {
+        const podSpec: Tree = { map: ls.map(([list, items]): [string, Tree] => [list, { seq: items }]) };
+        const template: Tree = {
+          map: [
+            ["metadata", { map: [["labels", { map: [["app", { leaf: "web" }]] }]] }],
+            ["spec", podSpec],
+          ],
+        };
+        const spec: Tree =
+          kind === "Pod"
+            ? podSpec
+            : kind === "CronJob"
+              ? {
+                  map: [
+                    ["schedule", { leaf: '"*/5 * * * *"' }],
+                    ["jobTemplate", { map: [["spec", { map: [["template", template]] }]] }],
+                  ],
+                }
+              : {
+                  map: [
+                    ["replicas", { leaf: "2" }],
+                    ["template", template],
+                  ],
+                };
+        return {
+          map: [
+            ["apiVersion", { leaf: "apps/v1" }],
+            ["kind", { leaf: kind }],
+            ["spec", spec],
+          ],
+        };
+      });
+    const compose = fc
+      .uniqueArray(fc.tuple(fc.constantFrom("web", "api", "db", "worker"), imageLeaf, fc.boolean()), {
+        minLength: 1,
+        maxLength: 4,
+        selector: ([name]) => name,
+      })
+      .map(
+        (services): Tree => ({
+          map: [
+            ["version", { leaf: '"3.8"' }],
+            [
+              "services",
+              {
+                map: services.map(([name, image, build]): [string, Tree] => [
+                  name,
+                  {
+                    map: [
+                      ...(build
+                        ? ([["build", { map: [["context", { leaf: "." }]] }]] as [string, Tree][])
+                        : []),
+                      ["image", { leaf: image }],
+                    ],
+                  },
+                ]),
+              },
+            ],
+          ],
+        }),
+      );
+    let changed = 0;
+    fc.assert(
+      fc.property(
+        fc.array(workload, { minLength: 1, maxLength: 3 }),
+        compose,
+        fc.record({ sameIndentSeq: fc.boolean(), step: fc.constantFrom(2, 4), comments: fc.boolean() }),
+        fc.boolean(),
+        fc.constantFrom("tag", "tag+digest", "digest") as fc.Arbitrary<PinMode>,
+        (workloads, composeTree, style, crlf, pin) => {
+          const eol = crlf ? "\r\n" : "\n";
+          const k8s: string[] = [];
+          workloads.forEach((w, i) => {
+            if (i > 0) k8s.push(style.comments ? "--- # next" : "---");
+            render(w, 0, style, k8s);
+          });
+          const composeLines: string[] = [];
+          render(composeTree, 0, style, composeLines);
+          const updates = [web("v1.5.0", D2), { repository: `${ECR}/web`, tag: "v1.5.0", digest: D2 }];
+          for (const [kind, lines] of [
+            ["kubernetes", k8s],
+            ["compose", composeLines],
+          ] as const) {
+            const text = lines.join(eol) + eol;
+            expect(scanFast(text, kind)).not.toBeNull();
+            const options: EditOptions = { kind, pin, path: "gen.yaml", force: true };
+            const fast = editImages(text, updates, options);
+            expect(fast).toEqual(editImagesWithYaml(text, updates, options));
+            changed += fast.changes.length;
+          }
+        },
+      ),
+      { numRuns: 400 },
+    );
+    expect(changed).toBeGreaterThan(400);
+  });
+
+  it("on every hand-written case of this file", () => {
+    // Inputs the fast path must hand to yaml (or treat exactly like it).
+    const tricky = [
+      "services:\n  web:\n    image : web:v1.0.0\n",
+      "services:\n  web:\n    image: web:v1.0.0\n    image: web:v1.0.0\n",
+      "services:\n- image: web:v1.0.0\n",
+      "services:\n  web:\n    image: web:v1.0.0\n      continued\n",
+      "services:\n  web:\n    image: 'web:v1.0.0'x\n",
+      'services:\n  web:\n    image: "web:v1.0.0"#c\n',
+      "services:\n  web:\n    image: web:v1.0.0\n   odd: 1\n",
+      "services:\n  web:\n    image: web:v1.0.0\r  x: 1\n",
+      "\ufeffservices:\n  web:\n    image: web:v1.0.0\n",
+      "services:\n  1:\n    image: web:v1.0.0\n  01:\n    image: web:v1.0.0\n",
+      "--- !!map\nservices:\n  web:\n    image: web:v1.0.0\n",
+      "services:\n  web:\n    image: web:v1.0.0\n...\nservices:\n  web:\n    image: web:v1.0.0\n",
+      "kind: Pod\nspec:\n  containers:\n  - name: a\n    image: 12\n",
+      'services:\n  web:\n    image: "web:v1.0.0" # say "hi"\n',
+      "services:\n  web:\n    image: 'web:v1.0.0' # it's\n",
+      "services:\n  web:\n    image: \"web:v1.0.0\n",
+      "services:\n  web:\n    image: web:v1.0.0 #c: d\n    x: a#b: c\n",
+      "services:\n  web:\n    image: web:v1.0.0\n  api:\n  - image: web:v1.0.0\n",
+    ];
+    for (const text of tricky) {
+      for (const kind of ["kubernetes", "compose"] as const) {
+        const options: EditOptions = { kind, pin: "tag", force: true, path: "t.yaml" };
+        expect(outcome(() => editImages(text, [web()], options))).toEqual(
+          outcome(() => editImagesWithYaml(text, [web()], options)),
+        );
+      }
+    }
+    const texts = [
+      deployment("web:v1.0.0"),
+      deployment("'web:v1.0.0' # c").replace(/\n/g, "\r\n"),
+      "services:\n  web:\n    build: .\n    image: web:v1.0.0\n    healthcheck:\n      test: [CMD, x]\n",
+      'kind: Pod\nspec:\n  containers:\n  - name: a\n    image: web:v1.0.0\n  - name: b\n    image: "web:v0.9.0"\n',
+      "kind: CronJob\nspec:\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          initContainers:\n            - image: web # c\n",
+    ];
+    for (const text of texts) {
+      for (const kind of ["kubernetes", "compose"] as const) {
+        expect(scanFast(text, kind)).not.toBeNull();
+        const options: EditOptions = { kind, pin: "tag+digest", force: true };
+        expect(editImages(text, [web("v2.0.0", D1)], options)).toEqual(
+          editImagesWithYaml(text, [web("v2.0.0", D1)], options),
+        );
+      }
+    }
   });
 });

@@ -54,6 +54,7 @@ describe("parseImageReference", () => {
 
   it.each([
     [""],
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: compose interpolation, not a template.
     ["${REGISTRY}/web:${TAG}"],
     ["Web"],
     ["web:"],
