@@ -150,8 +150,6 @@ interface PendingChange {
 
 export function editImages(text: string, updates: ImageUpdate[], options: EditOptions): EditResult {
   const byName = prepareUpdates(updates);
-  if (byName.size === 0) return { text, changes: [] };
-
   const fast = scanFast(text, options.kind);
   if (fast) {
     const editor = new Editor(text, byName, options);
@@ -189,9 +187,7 @@ function editWithYaml(text: string, byName: Map<string, PreparedUpdate>, options
  * @internal
  */
 export function editImagesWithYaml(text: string, updates: ImageUpdate[], options: EditOptions): EditResult {
-  const byName = prepareUpdates(updates);
-  if (byName.size === 0) return { text, changes: [] };
-  return editWithYaml(text, byName, options);
+  return editWithYaml(text, prepareUpdates(updates), options);
 }
 
 function prepareUpdates(updates: ImageUpdate[]): Map<string, PreparedUpdate> {
