@@ -5,34 +5,16 @@
  * The app config comes from the context key `pourover:config` (a YAML file path, relative to the
  * working directory); a config that fails the schema fails synth with one line per bad field.
  */
-import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { App, Validations } from "aws-cdk-lib";
 import { AwsSolutionsChecks } from "cdk-nag";
-import { parse as parseYaml } from "yaml";
-import { type AppConfig, parseAppConfig } from "../shared/contracts/app-config.js";
+import { loadConfigFile } from "../shared/config/load-config-file.js";
+import type { AppConfig } from "../shared/contracts/app-config.js";
 import { InvalidInputError } from "../shared/domain/errors.js";
 import { PipelineStack } from "./stacks/pipeline-stack.js";
 
 export const CONFIG_CONTEXT_KEY = "pourover:config";
-
-/** Reads and validates a config file; throws InvalidInputError (one line per problem). */
-export function loadAppConfig(file: string): AppConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (error) {
-    throw new InvalidInputError(`${file}: cannot read the config (${(error as Error).message})`);
-  }
-  let raw: unknown;
-  try {
-    raw = parseYaml(text);
-  } catch (error) {
-    throw new InvalidInputError(`${file}: not valid YAML: ${(error as Error).message.split("\n")[0]}`);
-  }
-  return parseAppConfig(raw, file);
-}
 
 export interface BuildAppOptions {
   /** @default the `pourover:config` context value */
@@ -56,7 +38,7 @@ export function buildApp(options: BuildAppOptions = {}): {
   if (typeof configFile !== "string" || configFile.length === 0) {
     throw new InvalidInputError(`context "${CONFIG_CONTEXT_KEY}" must name the app config file (YAML)`);
   }
-  const config = loadAppConfig(resolve(configFile));
+  const config = loadConfigFile(resolve(configFile));
   const stack = new PipelineStack(app, `Pourover-${config.app}`, {
     config,
     description: `Pourover release pipeline for ${config.app}`,

@@ -18,6 +18,7 @@ const USAGE = `usage:
   pourover config [--app <name>] [--config <file>] [--json]
   pourover executions [--state-dir <dir>] [--json]
   pourover show <executionId> [--state-dir <dir>] [--json]
+  pourover event <file> [--app <name>] [--state-dir <dir>] [--json]   feed EventBridge event(s) through the pipeline's rules
   pourover serve [--port <n>] [--app <name>] [--state-dir <dir>]   (secret from POUROVER_WEBHOOK_SECRET)`;
 
 /** Bad usage or input: one line on stderr, exit code 2. */
@@ -231,6 +232,46 @@ async function show(positionals: string[], flags: Flags): Promise<number> {
   return 0;
 }
 
+/** Routes each event of the file (one event or a list) through the deployed rule patterns. */
+async function event(positionals: string[], flags: Flags): Promise<number> {
+  const file = positionals[0];
+  if (!file) throw new UsageError("event needs a file holding an EventBridge event (or a JSON list of them)");
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(resolve(file), "utf8"));
+  } catch (error) {
+    throw new UsageError(`${file}: not a readable JSON file (${(error as Error).message})`);
+  }
+  const { config, configDir } = resolveConfig(flags);
+  const events = Array.isArray(parsed) ? parsed : [parsed];
+  const { routeEvent } = await import("./event-rules.js");
+  const routed = events.map((e) => routeEvent(e, config));
+  const runtime = await LocalRuntime.start({ config, configDir, stateDir: stateDirOf(flags) });
+  try {
+    for (const r of routed) {
+      const t = r?.request.trigger;
+      if (t?.source === "ecr") runtime.images.record(t.repository, r?.request.tag ?? "", t.digest);
+    }
+    const outcomes = await Promise.all(
+      routed.map((r) => (r ? runtime.release({ tag: r.request.tag, trigger: r.request.trigger }) : null)),
+    );
+    const results = outcomes.map((o, i) =>
+      o
+        ? { rule: routed[i]?.rule, status: o.status, executionId: o.executionId, tag: o.tag }
+        : { rule: null, status: "NO_RULE_MATCHED" },
+    );
+    if (flags.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+    else
+      for (const r of results)
+        process.stdout.write(
+          `${r.status.padEnd(16)} ${r.rule ?? "(no rule matched: nothing started)"} ${"tag" in r ? r.tag : ""}\n`,
+        );
+    return outcomes.some((o) => o?.status === "FAILED") ? 1 : 0;
+  } finally {
+    await runtime.close();
+  }
+}
+
 async function config(flags: Flags): Promise<number> {
   const { config } = resolveConfig(flags);
   process.stdout.write(
@@ -261,6 +302,8 @@ export async function main(argv: string[]): Promise<number> {
         return await executions(flags);
       case "show":
         return await show(rest, flags);
+      case "event":
+        return await event(rest, flags);
       case "serve":
         return await serveWebhook({ ...resolveConfig(flags), stateDir: stateDirOf(flags), port: flags.port });
       default:

@@ -7,7 +7,7 @@ import { promisify } from "node:util";
 import type { AppConfig } from "../shared/contracts/app-config.js";
 import { InvalidInputError } from "../shared/domain/errors.js";
 import { parseTrivyReport, reportDigest } from "../shared/domain/trivy-report.js";
-import type { DeployStatusReader, InstanceDeployStatus } from "../shared/ports/index.js";
+import type { DeployStatusReader, ImageRegistry, InstanceDeployStatus } from "../shared/ports/index.js";
 
 const run = promisify(execFile);
 
@@ -135,5 +135,32 @@ export class LocalDeployCommands implements DeployStatusReader {
     const result = this.results.get(commandId);
     if (!result) throw new InvalidInputError(`unknown command ${commandId}`);
     return result;
+  }
+}
+
+/**
+ * Stands in for ECR: digests of images pushed in ECR events fed to `pourover event`, else the digest
+ * recorded in the service's labelled sample report (no registry is asked).
+ */
+export class LocalImageRegistry implements ImageRegistry {
+  private readonly pushed = new Map<string, string>();
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly configDir: string,
+  ) {}
+
+  record(repository: string, tag: string, digest: string): void {
+    this.pushed.set(`${repository}:${tag}`, digest);
+  }
+
+  async digestOf(repository: string, tag: string): Promise<string | null> {
+    const pushed = this.pushed.get(`${repository}:${tag}`);
+    if (pushed) return pushed;
+    const sample = this.config.services.find((s) => s.repository === repository)?.sampleScanReport;
+    if (!sample) return null;
+    return (
+      reportDigest(parseTrivyReport(await readFile(resolve(this.configDir, sample), "utf8"), sample)) ?? null
+    );
   }
 }

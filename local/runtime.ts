@@ -30,6 +30,7 @@ import { type ExecutionRecord, toExecutionHistory } from "./history.js";
 import {
   type DeployRunner,
   LocalDeployCommands,
+  LocalImageRegistry,
   localBuildAndScan,
   scriptDeployRunner,
 } from "./local-tasks.js";
@@ -127,7 +128,12 @@ export class LocalRuntime {
     private readonly manifestsDir: string,
     private readonly closeSes: () => Promise<void>,
     readonly sesEndpoint: string | null,
-  ) {}
+  ) {
+    this.images = new LocalImageRegistry(options.config, options.configDir);
+  }
+
+  /** ECR as seen locally: `pourover event` records the pushes it is fed. */
+  readonly images: LocalImageRegistry;
 
   static async start(options: LocalRuntimeOptions): Promise<LocalRuntime> {
     const layout = stateDirLayout(options.stateDir);
@@ -186,7 +192,8 @@ export class LocalRuntime {
       this.sesEndpoint
         ? `SES → aws-ses-v2-local on ${this.sesEndpoint}; copies in ${stateDirLayout(this.options.stateDir).outbox}`
         : "SES → a test mailer",
-      `EventBridge → events appended to ${stateDirLayout(this.options.stateDir).events}`,
+      `EventBridge → the pipeline's rule patterns matched in process; outcome events appended to ${stateDirLayout(this.options.stateDir).events}`,
+      "ECR (ECR-triggered releases) → digests from the ECR events given to `pourover event`, else from the sample reports",
     ];
   }
 
@@ -212,7 +219,7 @@ export class LocalRuntime {
     const notify: TaskHandler = (input) => sendNotification(input as never, { config, mailer, executionUrl });
     return {
       ClaimRelease: (input) => claimRelease(input as never, { ledger: this.ledger, clock }),
-      PlanRelease: async (input) => planRelease(input, config),
+      PlanRelease: (input) => planRelease(input, config, { registry: this.images }),
       BuildScanPush: (input) => build(input as never),
       ScanImage: (input) => build(input as never),
       EvaluateScan: (input) => evaluateScan(input, { reports: new FileReportStore(), clock }),

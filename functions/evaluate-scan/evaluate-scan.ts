@@ -10,8 +10,12 @@ import type { Clock, ReportStore } from "../../shared/ports/index.js";
 const InputSchema = z.object({
   app: z.string(),
   tag: z.string(),
-  service: z.object({ name: z.string(), repository: z.string(), tag: z.string() }),
-  trigger: z.object({ source: z.string(), digest: z.string().optional() }),
+  service: z.object({
+    name: z.string(),
+    repository: z.string(),
+    tag: z.string(),
+    digest: z.string().optional(),
+  }),
   scan: AppConfigSchema.shape.scan,
   build: z.object({
     buildId: z.string(),
@@ -46,10 +50,8 @@ export async function evaluateScan(
   );
   const today = deps.clock.now().toISOString().slice(0, 10);
   const verdict = applyScanPolicy(report, input.scan, today);
-  const digest =
-    input.trigger.source === "ecr"
-      ? input.trigger.digest
-      : exported.get("IMAGE_DIGEST") || reportDigest(report);
+  // An image scanned in ECR keeps the digest it was planned with; a built one has the pushed digest.
+  const digest = input.service.digest || exported.get("IMAGE_DIGEST") || reportDigest(report);
   const scannedBy = exported.get("SCANNED_BY");
   return {
     service: input.service.name,

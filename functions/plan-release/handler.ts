@@ -1,7 +1,10 @@
+import { ECRClient } from "@aws-sdk/client-ecr";
 import middy from "@middy/core";
+import { EcrImageRegistry } from "../../shared/adapters/aws/ecr-registry.js";
 import { bundledAppConfig } from "../../shared/config/lambda-env.js";
 import { planRelease } from "./plan-release.js";
 
 const config = bundledAppConfig();
+const deps = { registry: new EcrImageRegistry(new ECRClient({})) };
 
-export const handler = middy().handler(async (event: unknown) => planRelease(event, config));
+export const handler = middy().handler(async (event: unknown) => planRelease(event, config, deps));

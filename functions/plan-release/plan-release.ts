@@ -1,9 +1,22 @@
 import { type AppConfig, imageRepository } from "../../shared/contracts/app-config.js";
-import { parseReleaseRequest, type ReleasePlan } from "../../shared/contracts/release.js";
-import { InvalidInputError } from "../../shared/domain/errors.js";
+import {
+  type PlannedService,
+  parseReleaseRequest,
+  type ReleasePlan,
+} from "../../shared/contracts/release.js";
+import { ImagesNotReadyError, InvalidInputError } from "../../shared/domain/errors.js";
+import type { ImageRegistry } from "../../shared/ports/index.js";
 
-/** Resolves what this release touches from the app config. Pure. */
-export function planRelease(rawRequest: unknown, config: AppConfig): ReleasePlan {
+/**
+ * Resolves what this release touches from the app config. A tag release builds every service; an
+ * ECR-triggered release scans the pushed images by digest, and waits (ImagesNotReadyError, retried
+ * by the workflow) until every service image of the tag is in the registry.
+ */
+export async function planRelease(
+  rawRequest: unknown,
+  config: AppConfig,
+  deps: { registry: ImageRegistry },
+): Promise<ReleasePlan> {
   const request = parseReleaseRequest(rawRequest);
   if (request.app !== config.app) {
     throw new InvalidInputError(
@@ -11,7 +24,7 @@ export function planRelease(rawRequest: unknown, config: AppConfig): ReleasePlan
     );
   }
   const trigger = request.trigger;
-  const services = config.services.map((service) => ({
+  let services: PlannedService[] = config.services.map((service) => ({
     name: service.name,
     repository: imageRepository(config, service),
     ecrRepository: service.repository,
@@ -19,10 +32,27 @@ export function planRelease(rawRequest: unknown, config: AppConfig): ReleasePlan
     dockerfile: service.dockerfile,
     context: service.context,
   }));
-  if (trigger.source === "ecr" && !config.services.some((s) => s.repository === trigger.repository)) {
-    throw new InvalidInputError(
-      `ECR repository "${trigger.repository}" is not one of ${config.app}'s services`,
+  if (trigger.source === "ecr") {
+    if (!config.services.some((s) => s.repository === trigger.repository)) {
+      throw new InvalidInputError(
+        `ECR repository "${trigger.repository}" is not one of ${config.app}'s services`,
+      );
+    }
+    services = await Promise.all(
+      services.map(async (s) => ({
+        ...s,
+        digest:
+          s.ecrRepository === trigger.repository
+            ? trigger.digest
+            : ((await deps.registry.digestOf(s.ecrRepository, request.tag)) ?? ""),
+      })),
     );
+    const missing = services.filter((s) => !s.digest).map((s) => `${s.ecrRepository}:${request.tag}`);
+    if (missing.length > 0) {
+      throw new ImagesNotReadyError(
+        `waiting for ${missing.length} of ${services.length} images of ${request.tag}: ${missing.join(", ")}`,
+      );
+    }
   }
   const sourceVersion = trigger.source !== "ecr" && trigger.commit ? trigger.commit : request.tag;
   return {

@@ -177,7 +177,9 @@ if (process.env.AWS_LAMBDA_FUNCTION_NAME !== undefined) {
 }
 
 function fromEnvironment(): ReturnType<typeof createHandler> {
-  const env = loadWebhookEnv(process.env);
+  // POUROVER_CONFIG is written out literally: esbuild's `define` inlines the bundled config only
+  // where the exact expression `process.env.POUROVER_CONFIG` appears (see PouroverFunction).
+  const env = loadWebhookEnv({ ...process.env, POUROVER_CONFIG: process.env.POUROVER_CONFIG });
   return createHandler({
     config: env.config,
     secrets: cachedWebhookSecrets(new SecretsManagerClient({}), env.webhookSecretArn),

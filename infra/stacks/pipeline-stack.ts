@@ -278,7 +278,14 @@ export class PipelineStack extends Stack {
     });
     claimRelease.allow(["dynamodb:PutItem", "dynamodb:GetItem"], [this.ledger.tableArn]);
 
-    const planRelease = fn("plan-release", { description: "Resolves services, repositories and dev target" });
+    const planRelease = fn("plan-release", {
+      description:
+        "Resolves services, repositories and dev target; waits for all images of an ECR-triggered tag",
+    });
+    planRelease.allow(
+      ["ecr:DescribeImages"],
+      this.repositories.map((r) => r.repositoryArn),
+    );
 
     const evaluateScan = fn("evaluate-scan", {
       description: "Parses a Trivy report and applies the scan policy",

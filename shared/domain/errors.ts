@@ -29,6 +29,15 @@ export class ScanPolicyRejectedError extends PouroverError {
   override readonly name = "ScanPolicyRejectedError" as const;
 }
 
+/**
+ * An ECR-triggered release waits for every service image of the tag: until they are all pushed this
+ * is "running, retry after". When the retries run out, the message lists the missing images.
+ */
+export class ImagesNotReadyError extends PouroverError {
+  override readonly name = "ImagesNotReadyError" as const;
+  override readonly retryable = true;
+}
+
 /** The scanner or the build crashed: not a verdict about vulnerabilities, and worth a retry. */
 export class ScanFailedError extends PouroverError {
   override readonly name = "ScanFailedError" as const;
@@ -85,6 +94,7 @@ export class NotificationFailedError extends PouroverError {
 export const NAMED_ERRORS = [
   "InvalidInputError",
   "ReleaseAlreadyClaimedError",
+  "ImagesNotReadyError",
   "ScanPolicyRejectedError",
   "ScanFailedError",
   "InvalidScanReportError",

@@ -51,7 +51,10 @@
  * same images and produce the same bytes, which the differential tests check.
  *
  * No change needed => the very same string is returned with no changes (`result.text === text`).
- * Invalid YAML => ManifestInvalidError naming the file, line and column.
+ * Invalid YAML => ManifestInvalidError naming the file, line and column (even with no updates).
+ * An update whose repository is not a bare image name, whose tag is not a docker tag, or whose
+ * digest does not match DIGEST_PATTERN => InvalidInputError. Two updates for the same repository:
+ * the later one wins.
  */
 
 import {
@@ -575,11 +578,13 @@ class Editor {
 //
 // Parsing with `yaml` costs about 1 ms per 100-line file on these machines, over the budget of
 // 1,000 files a second. Most manifests are plain block YAML, so a line scanner handles that subset
-// and hands everything else to `yaml`: flow collections, anchors, aliases, tags, merge keys, block
-// and multi-line scalars, escapes, tabs, directives, kustomizations, `kind: List`, duplicate or
-// non-string keys, and any indentation it does not fully understand. It never accepts what `yaml`
-// would reject (it bails instead), and it finds exactly the image values `yaml` would find: the
-// differential test in image-editor.test.ts checks both paths against each other.
+// and hands everything else to `yaml`: anchors, aliases, tags, merge keys, block and multi-line
+// scalars, escapes, tabs, BOM, directives, `...`, kustomizations, `kind: List`, quoted, duplicate or
+// non-string keys, multi-line flow collections, and any indentation it does not fully understand.
+// One-line flow collections (`test: ["CMD", "pg_isready"]`) are checked with `yaml` (cached) and
+// accepted only when the word "image" does not occur in them. It never accepts what `yaml` would
+// reject (it bails instead), and it finds exactly the image values `yaml` would find: the
+// differential tests (generated documents, the seed corpus) check both paths against each other.
 
 interface FastSite {
   value: string;

@@ -33,6 +33,11 @@ export interface LedgerRecord extends ClaimEntry {
   summary?: Record<string, unknown>;
 }
 
+/** The image registry (ECR): which digest a tag points to, or null when it is not pushed yet. */
+export interface ImageRegistry {
+  digestOf(repository: string, tag: string): Promise<string | null>;
+}
+
 /** Publishes events on the pipeline's bus. */
 export interface EventPublisher {
   publish(event: { source: string; detailType: string; detail: Record<string, unknown> }): Promise<void>;

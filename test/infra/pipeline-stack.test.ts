@@ -3,9 +3,9 @@ import { join } from "node:path";
 import type { Template } from "aws-cdk-lib/assertions";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
-import { loadAppConfig } from "../../infra/app.js";
 import { RELEASE_PLACEHOLDERS } from "../../infra/constructs/release-state-machine.js";
 import { DEPLOY_PARAMETER_PATTERNS } from "../../infra/stacks/pipeline-stack.js";
+import { loadConfigFile as loadAppConfig } from "../../shared/config/load-config-file.js";
 import { InvalidInputError } from "../../shared/domain/errors.js";
 import {
   FIXTURE_CONFIG,

@@ -9,13 +9,18 @@ import type { LedgerRecord, OutcomeEntry, ReleaseLedger } from "../../shared/por
 import { exampleConfig } from "../helpers/local.js";
 
 const config = exampleConfig();
+const registry = (digests: Record<string, string>) => ({
+  digestOf: async (repo: string) => digests[repo] ?? null,
+});
+const noRegistry = registry({});
 
 describe("PlanRelease", () => {
-  it("resolves six services, their full repositories and the dev target from the config", () => {
-    const plan = planRelease(
-      { app: "coffeeshop", tag: "v1.2.3", trigger: { source: "cli", pusher: "me" } },
-      config,
-    );
+  const cli = { source: "cli" as const, pusher: "me" };
+
+  it("resolves six services, their full repositories and the dev target from the config", async () => {
+    const plan = await planRelease({ app: "coffeeshop", tag: "v1.2.3", trigger: cli }, config, {
+      registry: noRegistry,
+    });
     expect(plan.services.map((s) => s.name)).toEqual([
       "proxy",
       "product",
@@ -35,42 +40,58 @@ describe("PlanRelease", () => {
     expect(plan.sourceVersion).toBe("v1.2.3");
   });
 
-  it("builds the tagged commit when the trigger names it", () => {
+  it("builds the tagged commit when the trigger names it, the tag when it does not (create event)", async () => {
     const sha = "a".repeat(40);
-    const plan = planRelease(
-      {
-        app: "coffeeshop",
-        tag: "v1.2.3",
-        trigger: {
-          source: "github",
-          repository: "thangchung/go-coffeeshop",
-          commit: sha,
-          pusher: "me",
-          deliveryId: "d1",
-        },
-      },
+    const github = {
+      source: "github" as const,
+      repository: "thangchung/go-coffeeshop",
+      pusher: "me",
+      deliveryId: "d1",
+    };
+    const withSha = await planRelease(
+      { app: "coffeeshop", tag: "v1.2.3", trigger: { ...github, commit: sha } },
       config,
+      { registry: noRegistry },
     );
-    expect(plan.sourceVersion).toBe(sha);
+    expect(withSha.sourceVersion).toBe(sha);
+    const noSha = await planRelease(
+      { app: "coffeeshop", tag: "v1.2.3", trigger: { ...github, commit: null } },
+      config,
+      { registry: noRegistry },
+    );
+    expect(noSha.sourceVersion).toBe("v1.2.3");
   });
 
-  it("refuses another app, a bad tag and an ECR repository that is not a service", () => {
-    expect(() =>
-      planRelease({ app: "other", tag: "v1.0.0", trigger: { source: "cli", pusher: "x" } }, config),
-    ).toThrow(/serves "coffeeshop"/);
-    expect(() =>
-      planRelease({ app: "coffeeshop", tag: "latest", trigger: { source: "cli", pusher: "x" } }, config),
-    ).toThrow(/v-prefixed/);
-    expect(() =>
-      planRelease(
-        {
-          app: "coffeeshop",
-          tag: "v1.0.0",
-          trigger: { source: "ecr", repository: "nginx", digest: `sha256:${"b".repeat(64)}` },
-        },
-        config,
-      ),
-    ).toThrow(/not one of coffeeshop's services/);
+  it("an ECR-triggered release waits until every service image of the tag is pushed, then pins each by its own digest", async () => {
+    const d = (c: string) => `sha256:${c.repeat(64)}`;
+    const ecr = { source: "ecr" as const, repository: "go-coffeeshop-web", digest: d("1") };
+    const partial = registry({ "go-coffeeshop-proxy": d("2") });
+    await expect(
+      planRelease({ app: "coffeeshop", tag: "v2.0.0", trigger: ecr }, config, { registry: partial }),
+    ).rejects.toMatchObject({
+      name: "ImagesNotReadyError",
+      message: expect.stringContaining("waiting for 4 of 6 images of v2.0.0: go-coffeeshop-product:v2.0.0"),
+    });
+    const all = registry(Object.fromEntries(config.services.map((s, i) => [s.repository, d(String(i + 2))])));
+    const plan = await planRelease({ app: "coffeeshop", tag: "v2.0.0", trigger: ecr }, config, {
+      registry: all,
+    });
+    expect(plan.services.find((s) => s.name === "web")?.digest).toBe(d("1"));
+    expect(plan.services.find((s) => s.name === "proxy")?.digest).toBe(d("2"));
+  });
+
+  it("refuses another app, a bad tag and an ECR repository that is not a service", async () => {
+    const deps = { registry: noRegistry };
+    await expect(planRelease({ app: "other", tag: "v1.0.0", trigger: cli }, config, deps)).rejects.toThrow(
+      /serves "coffeeshop"/,
+    );
+    await expect(
+      planRelease({ app: "coffeeshop", tag: "latest", trigger: cli }, config, deps),
+    ).rejects.toThrow(/v-prefixed/);
+    const nginx = { source: "ecr" as const, repository: "nginx", digest: `sha256:${"b".repeat(64)}` };
+    await expect(
+      planRelease({ app: "coffeeshop", tag: "v1.0.0", trigger: nginx }, config, deps),
+    ).rejects.toThrow(/not one of coffeeshop's services/);
   });
 });
 

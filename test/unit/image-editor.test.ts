@@ -501,6 +501,11 @@ describe("editImages: invalid input", () => {
     );
   });
 
+  it("invalid YAML is reported even when there is nothing to update", () => {
+    expect(() => editImages("a: [\n", [], K8S)).toThrowError(ManifestInvalidError);
+    expect(() => editImages("a: 1\na: 2\n", [web()], COMPOSE)).toThrowError(/Map keys must be unique/);
+  });
+
   it("an invalid document among valid ones fails the file", () => {
     const text = `${deployment("web:v1.0.0")}---\nkey: value\n  bad indent: x\n`;
     expect(() => editImages(text, [web()], K8S)).toThrowError(ManifestInvalidError);
@@ -934,7 +939,7 @@ describe("editImages: the fast path agrees with yaml", () => {
       "kind: Pod\nspec:\n  containers:\n  - name: a\n    image: 12\n",
       'services:\n  web:\n    image: "web:v1.0.0" # say "hi"\n',
       "services:\n  web:\n    image: 'web:v1.0.0' # it's\n",
-      "services:\n  web:\n    image: \"web:v1.0.0\n",
+      'services:\n  web:\n    image: "web:v1.0.0\n',
       "services:\n  web:\n    image: web:v1.0.0 #c: d\n    x: a#b: c\n",
       "services:\n  web:\n    image: web:v1.0.0\n  api:\n  - image: web:v1.0.0\n",
     ];
