@@ -1,19 +1,12 @@
 import type { ScanPolicy } from "../contracts/app-config.js";
-import type { ScanFinding } from "../contracts/release.js";
+import type { ScanFinding, ScanResult } from "../contracts/release.js";
 import type { TrivyReport } from "./trivy-report.js";
 
 /** Keeps the state payload far below Step Functions' 256 KB limit even for six services. */
 export const MAX_BLOCKING_FINDINGS = 20;
 const EXPIRY_WARNING_DAYS = 14;
 
-export interface PolicyVerdict {
-  verdict: "PASSED" | "REJECTED";
-  counts: Record<string, number>;
-  blocking: ScanFinding[];
-  blockingOmitted: number;
-  allowed: string[];
-  warnings: string[];
-}
+export type PolicyVerdict = Pick<ScanResult, "verdict" | "counts" | "blocking" | "blockingOmitted" | "allowed" | "warnings">;
 
 /**
  * Applies the app's scan policy to a parsed Trivy report. `today` is an ISO date (YYYY-MM-DD): an
