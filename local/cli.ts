@@ -320,6 +320,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (process.argv[1] && /(cli\.ts|pourover(\.js)?)$/.test(process.argv[1])) {
+// `tsx local/cli.ts ...` runs it directly; the `pourover` bin imports the bundle and calls main().
+if (process.argv[1]?.endsWith("cli.ts")) {
   process.exitCode = await main(process.argv.slice(2));
 }

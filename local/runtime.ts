@@ -1,8 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join, resolve } from "node:path";
 import "../shared/polyfills.js";
 import { StateMachine } from "aws-local-stepfunctions";
 import { claimRelease } from "../functions/claim-release/claim-release.js";
@@ -34,10 +33,10 @@ import {
   localBuildAndScan,
   scriptDeployRunner,
 } from "./local-tasks.js";
+import { ASL_PATH, PROJECT_ROOT } from "./paths.js";
 import { OutboxMailer, startSesLocal } from "./ses-local.js";
 
-export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-export const ASL_PATH = join(PROJECT_ROOT, "state-machines", "release.asl.json");
+export { ASL_PATH, PROJECT_ROOT } from "./paths.js";
 
 /** Values the local engine puts where the CDK construct puts real ARNs and names. */
 export function localSubstitutions(region: string): Record<string, string> {

@@ -1,0 +1,132 @@
+import { existsSync } from "node:fs";
+import { stateDirLayout } from "../shared/adapters/local/file-stores.js";
+import { SqliteLedger } from "../shared/adapters/local/sqlite-ledger.js";
+import { InvalidInputError } from "../shared/domain/errors.js";
+import { formatDuration } from "../shared/domain/release-email.js";
+import type { LedgerRecord } from "../shared/ports/index.js";
+
+/** One release as `pourover releases` reports it: the ledger record plus what follows from it. */
+export interface ReleaseView {
+  app: string;
+  tag: string;
+  status: LedgerRecord["status"];
+  executionId: string;
+  claimedAt: string;
+  finishedAt: string | null;
+  /** Claim to recorded outcome. The push time itself is not in the request, so it is not counted. */
+  leadTimeMs: number | null;
+  trigger: LedgerRecord["trigger"];
+  images: { service: string; repository: string; tag: string; digest?: string }[];
+  pullRequest: { branch: string; url: string | null; commit: string | null } | null;
+  dryRun: boolean;
+  error: { name: string; message: string } | null;
+  notified: boolean | null;
+}
+
+export function toReleaseView(r: LedgerRecord): ReleaseView {
+  const s = (r.summary ?? {}) as {
+    images?: ReleaseView["images"];
+    pullRequest?: ReleaseView["pullRequest"];
+    deploy?: { dryRun?: boolean } | null;
+    error?: ReleaseView["error"];
+    notified?: boolean;
+  };
+  const lead = r.finishedAt ? Date.parse(r.finishedAt) - Date.parse(r.claimedAt) : Number.NaN;
+  return {
+    app: r.app,
+    tag: r.tag,
+    status: r.status,
+    executionId: r.executionId,
+    claimedAt: r.claimedAt,
+    finishedAt: r.finishedAt ?? null,
+    leadTimeMs: Number.isFinite(lead) && lead >= 0 ? lead : null,
+    trigger: r.trigger,
+    images: s.images ?? [],
+    pullRequest: s.pullRequest ?? null,
+    dryRun: s.deploy?.dryRun === true,
+    error: s.error ?? null,
+    notified: typeof s.notified === "boolean" ? s.notified : null,
+  };
+}
+
+/**
+ * `pourover releases [<tag>]`: the local release record. Without a tag: what is on dev now per app
+ * and every release with its lead time; with a tag: what that release contained.
+ */
+export async function releasesCommand(
+  opts: { stateDir: string; app?: string; tag?: string; json: boolean },
+  write: (text: string) => void,
+): Promise<number> {
+  const file = stateDirLayout(opts.stateDir).ledger;
+  if (!existsSync(file)) {
+    if (opts.tag) throw new InvalidInputError(`no local releases in ${opts.stateDir}`);
+    write(opts.json ? `${JSON.stringify({ onDev: {}, releases: [] }, null, 2)}\n` : `no local releases in ${opts.stateDir}\n`);
+    return 0;
+  }
+  const ledger = new SqliteLedger(file);
+  try {
+    if (opts.tag) {
+      const app = opts.app ?? "coffeeshop";
+      const record = await ledger.get(app, opts.tag);
+      if (!record) throw new InvalidInputError(`no release ${app} ${opts.tag} in ${opts.stateDir}`);
+      const view = toReleaseView(record);
+      write(opts.json ? `${JSON.stringify(view, null, 2)}\n` : describeRelease(view));
+      return 0;
+    }
+    const releases = ledger.list(opts.app).map(toReleaseView);
+    const apps = opts.app ? [opts.app] : [...new Set(releases.map((r) => r.app))].sort();
+    const onDev: Record<string, ReleaseView | null> = {};
+    for (const app of apps) {
+      const latest = await ledger.latestSucceeded(app);
+      onDev[app] = latest ? toReleaseView(latest) : null;
+    }
+    if (opts.json) {
+      write(`${JSON.stringify({ onDev, releases }, null, 2)}\n`);
+      return 0;
+    }
+    const lines: string[] = [];
+    for (const app of apps) {
+      const d = onDev[app];
+      lines.push(
+        d
+          ? `${app} on dev now: ${d.tag} (finished ${d.finishedAt}, lead time ${lead(d)}${d.dryRun ? "; the dev deploy was a DRY RUN, nothing runs there" : ""})`
+          : `${app} on dev now: nothing released successfully yet`,
+      );
+    }
+    if (releases.length === 0) lines.push("no releases recorded");
+    else {
+      lines.push("", `${"APP".padEnd(14)}${"TAG".padEnd(12)}${"STATUS".padEnd(11)}${"CLAIMED".padEnd(26)}${"LEAD TIME".padEnd(11)}PR`);
+      for (const r of releases) {
+        lines.push(
+          `${r.app.padEnd(14)}${r.tag.padEnd(12)}${r.status.padEnd(11)}${r.claimedAt.padEnd(26)}${lead(r).padEnd(11)}${r.pullRequest ? `${r.pullRequest.branch}${r.pullRequest.commit ? ` @ ${r.pullRequest.commit.slice(0, 12)}` : ""}` : "-"}`,
+        );
+      }
+      lines.push("", "details: pourover releases <tag> [--app <name>] [--json]");
+    }
+    write(`${lines.join("\n")}\n`);
+    return 0;
+  } finally {
+    ledger.close();
+  }
+}
+
+const lead = (r: ReleaseView) => (r.leadTimeMs === null ? "-" : formatDuration(r.leadTimeMs));
+
+function describeRelease(r: ReleaseView): string {
+  const t = r.trigger as { source?: string; pusher?: string; repository?: string; digest?: string };
+  const lines = [
+    `${r.app} ${r.tag}: ${r.status}${r.dryRun ? " (dev deploy was a dry run)" : ""}`,
+    `  execution:  ${r.executionId}`,
+    `  trigger:    ${t.source ?? "unknown"}${t.pusher ? ` by ${t.pusher}` : ""}${t.repository ? ` (${t.repository}${t.digest ? `@${t.digest}` : ""})` : ""}`,
+    `  claimed:    ${r.claimedAt}`,
+    `  finished:   ${r.finishedAt ?? "-"}`,
+    `  lead time:  ${lead(r)} (claim to recorded outcome)`,
+    ...(r.pullRequest
+      ? [`  pull request: ${r.pullRequest.url ?? r.pullRequest.branch}${r.pullRequest.commit ? ` @ ${r.pullRequest.commit}` : ""}`]
+      : []),
+    ...(r.images.length ? ["  images:", ...r.images.map((i) => `    ${i.service.padEnd(10)} ${i.repository}:${i.tag}${i.digest ? `@${i.digest}` : ""}`)] : []),
+    ...(r.error ? [`  error: ${r.error.name}: ${r.error.message}`] : []),
+    ...(r.notified === false ? ["  email: NOT sent (see the ledger's notificationError)"] : []),
+  ];
+  return `${lines.join("\n")}\n`;
+}
