@@ -108,7 +108,12 @@ export const COLD_START_ENV: Readonly<Record<string, string>> = {
   ARTIFACTS_BUCKET_NAME: "pourover-bench-artifacts",
   GITHUB_CREDENTIALS_SECRET_ARN: "arn:aws:secretsmanager:us-east-1:123456789012:secret:bench-github",
   WEBHOOK_SECRET_ARN: "arn:aws:secretsmanager:us-east-1:123456789012:secret:bench-webhook",
+  STATE_MACHINE_ARN: "arn:aws:states:us-east-1:123456789012:stateMachine:bench",
+  LOOKBACK_HOURS: "24",
+  SETTLE_MINUTES: "10",
+  MAX_STARTS: "10",
   POWERTOOLS_SERVICE_NAME: "pourover-bench",
+  POWERTOOLS_METRICS_NAMESPACE: "Pourover",
   NODE_OPTIONS: "--enable-source-maps",
 };
 

@@ -12,9 +12,14 @@ import { AwsSolutionsChecks } from "cdk-nag";
 import { loadConfigFile } from "../shared/config/load-config-file.js";
 import type { AppConfig } from "../shared/contracts/app-config.js";
 import { InvalidInputError } from "../shared/domain/errors.js";
+import { PLATFORM_CONTEXT_KEY, platformConfigFromContext } from "./constructs/platform/platform-config.js";
+import { DEV_HOST_CONTEXT_KEY, DevHostStack, devHostFromContext } from "./stacks/dev-host-stack.js";
 import { PipelineStack } from "./stacks/pipeline-stack.js";
+import { PlatformStack } from "./stacks/platform-stack.js";
 
 export const CONFIG_CONTEXT_KEY = "pourover:config";
+/** Optional context value: the address subscribed to the alarm topic. */
+export const ALARM_EMAIL_CONTEXT_KEY = "pourover:alarmEmail";
 
 export interface BuildAppOptions {
   /** @default the `pourover:config` context value */
@@ -32,6 +37,10 @@ export function buildApp(options: BuildAppOptions = {}): {
   app: App;
   stack: PipelineStack;
   config: AppConfig;
+  /** Only when the `pourover:platform` context is set (docs/prod-platform.md). */
+  platform?: PlatformStack;
+  /** Only when the `pourover:devHost` context is set (README, "Dev host"). */
+  devHost?: DevHostStack;
 } {
   const app = new App({ context: options.context, outdir: options.outdir });
   const configFile = options.configFile ?? app.node.tryGetContext(CONFIG_CONTEXT_KEY);
@@ -39,12 +48,36 @@ export function buildApp(options: BuildAppOptions = {}): {
     throw new InvalidInputError(`context "${CONFIG_CONTEXT_KEY}" must name the app config file (YAML)`);
   }
   const config = loadConfigFile(resolve(configFile));
+  const alarmEmail: unknown = app.node.tryGetContext(ALARM_EMAIL_CONTEXT_KEY);
+  if (
+    alarmEmail !== undefined &&
+    (typeof alarmEmail !== "string" || !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(alarmEmail))
+  ) {
+    throw new InvalidInputError(`context "${ALARM_EMAIL_CONTEXT_KEY}" must be an email address`);
+  }
   const stack = new PipelineStack(app, `Pourover-${config.app}`, {
     config,
+    alarmEmail: typeof alarmEmail === "string" ? alarmEmail : undefined,
     description: `Pourover release pipeline for ${config.app}`,
   });
+  const platformConfig = platformConfigFromContext(app.node.tryGetContext(PLATFORM_CONTEXT_KEY));
+  const platform = platformConfig
+    ? new PlatformStack(app, `Pourover-${platformConfig.app}-platform`, {
+        config: platformConfig,
+        description: `Pourover prod platform for ${platformConfig.app}: EKS, Argo CD, Traefik, RDS`,
+      })
+    : undefined;
+  const devHostContext: unknown = app.node.tryGetContext(DEV_HOST_CONTEXT_KEY);
+  const devHost = devHostContext
+    ? new DevHostStack(app, `Pourover-${config.app}-dev-host`, {
+        config,
+        ...devHostFromContext(devHostContext),
+        artifactsBucket: stack.bucket,
+        description: `Pourover dev host for ${config.app}: SSM only, no SSH`,
+      })
+    : undefined;
   if (options.nag ?? true) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-  return { app, stack, config };
+  return { app, stack, config, platform, devHost };
 }
 
 function main(): void {

@@ -18,6 +18,8 @@ const USAGE = `usage:
   pourover config [--app <name>] [--config <file>] [--json]
   pourover executions [--state-dir <dir>] [--json]
   pourover show <executionId> [--state-dir <dir>] [--json]
+  pourover releases [<tag>] [--app <name>] [--state-dir <dir>] [--json]   what is on dev now, lead times, what a release contained
+  pourover status <tag> [--app <name>] [--state-machine-arn <arn>] [--region <r>] [--json]   the release's execution in AWS
   pourover event <file> [--app <name>] [--state-dir <dir>] [--json]   feed EventBridge event(s) through the pipeline's rules
   pourover serve [--port <n>] [--app <name>] [--state-dir <dir>]   (secret from POUROVER_WEBHOOK_SECRET)`;
 
@@ -36,6 +38,8 @@ const options = {
   force: { type: "boolean" },
   next: { type: "boolean" },
   port: { type: "string" },
+  region: { type: "string" },
+  "state-machine-arn": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -304,6 +308,13 @@ export async function main(argv: string[]): Promise<number> {
         return await show(rest, flags);
       case "event":
         return await event(rest, flags);
+      case "releases":
+        return await (await import("./releases.js")).releasesCommand(
+          { stateDir: stateDirOf(flags), app: flags.app, tag: rest[0], json: flags.json ?? false },
+          (text) => process.stdout.write(text),
+        );
+      case "status":
+        return await (await import("./status.js")).statusCommand(rest, flags);
       case "serve":
         return await serveWebhook({ ...resolveConfig(flags), stateDir: stateDirOf(flags), port: flags.port });
       default:

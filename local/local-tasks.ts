@@ -4,6 +4,7 @@ import { copyFile, mkdir, readFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
+import { SCANNER_ERROR_EXIT_CODE } from "../functions/describe-build-failure/describe-build-failure.js";
 import type { AppConfig } from "../shared/contracts/app-config.js";
 import { InvalidInputError } from "../shared/domain/errors.js";
 import { parseTrivyReport, reportDigest } from "../shared/domain/trivy-report.js";
@@ -18,6 +19,36 @@ export interface BuildOutput {
 
 type BuildParams = { EnvironmentVariablesOverride?: { Name: string; Value: string }[] };
 
+/** Test knobs of the stand-in, per service: the exit code its "scanner" reports. */
+export interface LocalBuildOverride {
+  /** 0 passes, 10 is Trivy's policy exit code; anything else is a scanner crash and the build FAILS. */
+  scannerExitCode: number;
+}
+
+/** Trivy's exit code for findings at or above the severity (the buildspecs' TRIVY_VULN_EXIT_CODE). */
+const TRIVY_VULN_EXIT_CODE = 10;
+
+/**
+ * A failed CodeBuild `.sync` task carries the Build JSON in its Cause; the stand-in fails the same way,
+ * saying in the phase context that nothing ran in CodeBuild.
+ */
+function failedBuild(service: string, phase: "INSTALL" | "BUILD", message: string): Error {
+  const cause = {
+    Id: `local:${randomUUID()}`,
+    BuildStatus: "FAILED",
+    Phases: [
+      {
+        PhaseType: phase,
+        PhaseStatus: "FAILED",
+        Contexts: [{ StatusCode: "COMMAND_EXECUTION_ERROR", Message: message }],
+      },
+    ],
+    Environment: { EnvironmentVariables: [{ Name: "POUROVER_SERVICE", Value: service }] },
+    Logs: {},
+  };
+  return Object.assign(new Error(JSON.stringify(cause)), { name: "States.TaskFailed" });
+}
+
 /**
  * Stands in for CodeBuild's build+scan: no image is built, scanned or pushed here. The verdict comes
  * from the Trivy report given with --scan-report, or from the example's labelled sample report, and
@@ -28,6 +59,7 @@ export function localBuildAndScan(opts: {
   configDir: string;
   reportsDir: string;
   scanReports: Record<string, string>;
+  overrides?: Record<string, LocalBuildOverride>;
 }) {
   return async (params: BuildParams): Promise<BuildOutput> => {
     const env = new Map((params.EnvironmentVariablesOverride ?? []).map((v) => [v.Name, v.Value]));
@@ -36,11 +68,19 @@ export function localBuildAndScan(opts: {
     const sample = opts.config.services.find((s) => s.name === service)?.sampleScanReport;
     const source = given ? resolve(given) : sample ? resolve(opts.configDir, sample) : null;
     if (!source) {
-      throw Object.assign(
-        new Error(`${service}: no scanner on this machine and no --scan-report ${service}=<file>`),
-        {
-          name: "States.TaskFailed",
-        },
+      throw failedBuild(
+        service,
+        "INSTALL",
+        `local stand-in: no scanner on this machine and no --scan-report ${service}=<file>`,
+      );
+    }
+    const exitCode = opts.overrides?.[service]?.scannerExitCode ?? 0;
+    if (exitCode !== 0 && exitCode !== TRIVY_VULN_EXIT_CODE) {
+      // As the buildspecs do: a scanner failure exits SCANNER_ERROR_EXIT_CODE and fails the build.
+      throw failedBuild(
+        service,
+        "BUILD",
+        `local stand-in (nothing was scanned): the scanner exit code was overridden to ${exitCode}, a scanner error. Reason: exit status ${SCANNER_ERROR_EXIT_CODE}`,
       );
     }
     const target = join(
@@ -55,7 +95,7 @@ export function localBuildAndScan(opts: {
     const digest = reportDigest(parseTrivyReport(await readFile(target, "utf8"), source));
     const exported = [
       { Name: "REPORT_URI", Value: pathToFileURL(target).href },
-      { Name: "SCAN_EXIT_CODE", Value: "0" },
+      { Name: "SCAN_EXIT_CODE", Value: exitCode === TRIVY_VULN_EXIT_CODE ? "1" : "0" },
       { Name: "SCANNED_BY", Value: given ? "report-file" : "sample-report" },
       ...(digest ? [{ Name: "IMAGE_DIGEST", Value: digest }] : []),
     ];

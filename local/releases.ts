@@ -60,7 +60,11 @@ export async function releasesCommand(
   const file = stateDirLayout(opts.stateDir).ledger;
   if (!existsSync(file)) {
     if (opts.tag) throw new InvalidInputError(`no local releases in ${opts.stateDir}`);
-    write(opts.json ? `${JSON.stringify({ onDev: {}, releases: [] }, null, 2)}\n` : `no local releases in ${opts.stateDir}\n`);
+    write(
+      opts.json
+        ? `${JSON.stringify({ onDev: {}, releases: [] }, null, 2)}\n`
+        : `no local releases in ${opts.stateDir}\n`,
+    );
     return 0;
   }
   const ledger = new SqliteLedger(file);
@@ -95,7 +99,10 @@ export async function releasesCommand(
     }
     if (releases.length === 0) lines.push("no releases recorded");
     else {
-      lines.push("", `${"APP".padEnd(14)}${"TAG".padEnd(12)}${"STATUS".padEnd(11)}${"CLAIMED".padEnd(26)}${"LEAD TIME".padEnd(11)}PR`);
+      lines.push(
+        "",
+        `${"APP".padEnd(14)}${"TAG".padEnd(12)}${"STATUS".padEnd(11)}${"CLAIMED".padEnd(26)}${"LEAD TIME".padEnd(11)}PR`,
+      );
       for (const r of releases) {
         lines.push(
           `${r.app.padEnd(14)}${r.tag.padEnd(12)}${r.status.padEnd(11)}${r.claimedAt.padEnd(26)}${lead(r).padEnd(11)}${r.pullRequest ? `${r.pullRequest.branch}${r.pullRequest.commit ? ` @ ${r.pullRequest.commit.slice(0, 12)}` : ""}` : "-"}`,
@@ -122,9 +129,18 @@ function describeRelease(r: ReleaseView): string {
     `  finished:   ${r.finishedAt ?? "-"}`,
     `  lead time:  ${lead(r)} (claim to recorded outcome)`,
     ...(r.pullRequest
-      ? [`  pull request: ${r.pullRequest.url ?? r.pullRequest.branch}${r.pullRequest.commit ? ` @ ${r.pullRequest.commit}` : ""}`]
+      ? [
+          `  pull request: ${r.pullRequest.url ?? r.pullRequest.branch}${r.pullRequest.commit ? ` @ ${r.pullRequest.commit}` : ""}`,
+        ]
       : []),
-    ...(r.images.length ? ["  images:", ...r.images.map((i) => `    ${i.service.padEnd(10)} ${i.repository}:${i.tag}${i.digest ? `@${i.digest}` : ""}`)] : []),
+    ...(r.images.length
+      ? [
+          "  images:",
+          ...r.images.map(
+            (i) => `    ${i.service.padEnd(10)} ${i.repository}:${i.tag}${i.digest ? `@${i.digest}` : ""}`,
+          ),
+        ]
+      : []),
     ...(r.error ? [`  error: ${r.error.name}: ${r.error.message}`] : []),
     ...(r.notified === false ? ["  email: NOT sent (see the ledger's notificationError)"] : []),
   ];

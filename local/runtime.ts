@@ -4,11 +4,14 @@ import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import "../shared/polyfills.js";
 import { StateMachine } from "aws-local-stepfunctions";
+import { acquireDevLock } from "../functions/acquire-dev-lock/acquire-dev-lock.js";
 import { claimRelease } from "../functions/claim-release/claim-release.js";
+import { describeBuildFailure } from "../functions/describe-build-failure/describe-build-failure.js";
 import { evaluateScan } from "../functions/evaluate-scan/evaluate-scan.js";
 import { gateOnScan } from "../functions/gate-on-scan/gate-on-scan.js";
 import { planRelease } from "../functions/plan-release/plan-release.js";
 import { recordOutcome } from "../functions/record-outcome/record-outcome.js";
+import { releaseDevLock } from "../functions/release-dev-lock/release-dev-lock.js";
 import { sendNotification } from "../functions/send-notification/send-notification.js";
 import { updateManifests } from "../functions/update-manifests/update-manifests.js";
 import { verifyDevDeploy } from "../functions/verify-dev-deploy/verify-dev-deploy.js";
@@ -19,15 +22,17 @@ import {
   stateDirLayout,
 } from "../shared/adapters/local/file-stores.js";
 import { GitManifestRepository, initManifestRepo } from "../shared/adapters/local/git-manifest-repository.js";
+import { SqliteDevLock } from "../shared/adapters/local/sqlite-dev-lock.js";
 import { SqliteLedger } from "../shared/adapters/local/sqlite-ledger.js";
 import type { AppConfig } from "../shared/contracts/app-config.js";
 import type { Trigger } from "../shared/contracts/release.js";
 import type { ReleaseState } from "../shared/contracts/release-state.js";
-import type { Mailer } from "../shared/ports/index.js";
+import type { DevLock, Mailer } from "../shared/ports/index.js";
 import type { EventLog } from "./event-log.js";
 import { type ExecutionRecord, toExecutionHistory } from "./history.js";
 import {
   type DeployRunner,
+  type LocalBuildOverride,
   LocalDeployCommands,
   LocalImageRegistry,
   localBuildAndScan,
@@ -46,8 +51,11 @@ export function localSubstitutions(region: string): Record<string, string> {
     PlanReleaseFunctionArn: fn("plan-release"),
     EvaluateScanFunctionArn: fn("evaluate-scan"),
     GateOnScanFunctionArn: fn("gate-on-scan"),
+    DescribeBuildFailureFunctionArn: fn("describe-build-failure"),
     UpdateManifestsFunctionArn: fn("update-manifests"),
     VerifyDevFunctionArn: fn("verify-dev-deploy"),
+    AcquireDevLockFunctionArn: fn("acquire-dev-lock"),
+    ReleaseDevLockFunctionArn: fn("release-dev-lock"),
     SendNotificationFunctionArn: fn("send-notification"),
     RecordOutcomeFunctionArn: fn("record-outcome"),
     BuildProjectName: "pourover-local-build-scan-push",
@@ -81,6 +89,10 @@ export interface LocalRuntimeOptions {
   /** Replace a port for tests: a mailer that fails, a deploy runner that reports a failed host. */
   mailer?: Mailer;
   deployRunner?: DeployRunner;
+  /** Replace the dev lock (tests): by default a table in the SQLite ledger file. */
+  devLock?: DevLock;
+  /** Per service, the exit code the build+scan stand-in's scanner reports (tests: a scanner crash). */
+  buildOverrides?: Record<string, LocalBuildOverride>;
 }
 
 export interface ReleaseOptions {
@@ -129,6 +141,15 @@ export class LocalRuntime {
     readonly sesEndpoint: string | null,
   ) {
     this.images = new LocalImageRegistry(options.config, options.configDir);
+  }
+
+  private sqliteDevLock: SqliteDevLock | undefined;
+
+  /** The dev lock (`devlock#<app>` in DynamoDB): a table of the SQLite ledger file locally. */
+  get devLock(): DevLock {
+    if (this.options.devLock) return this.options.devLock;
+    this.sqliteDevLock ??= new SqliteDevLock(stateDirLayout(this.options.stateDir).ledger);
+    return this.sqliteDevLock;
   }
 
   /** ECR as seen locally: `pourover event` records the pushes it is fed. */
@@ -204,7 +225,13 @@ export class LocalRuntime {
     const artifacts = new DirectoryArtifactStore(layout.artifacts);
     const deploys = new LocalDeployCommands();
     const executionUrl = (id: string) => `pourover show ${id.split(":").pop()} --state-dir ${stateDir}`;
-    const build = localBuildAndScan({ config, configDir, reportsDir: layout.reports, scanReports });
+    const build = localBuildAndScan({
+      config,
+      configDir,
+      reportsDir: layout.reports,
+      scanReports,
+      ...(this.options.buildOverrides ? { overrides: this.options.buildOverrides } : {}),
+    });
     const events = new JsonLinesEventPublisher(layout.events);
     const mailer: Mailer = {
       send: async (message) => {
@@ -223,6 +250,9 @@ export class LocalRuntime {
       ScanImage: (input) => build(input as never),
       EvaluateScan: (input) => evaluateScan(input, { reports: new FileReportStore(), clock }),
       GateOnScan: async (input) => gateOnScan(input as never),
+      // No CodeBuild here: the caught Cause (the stand-in's Build JSON) is all there is to describe.
+      DescribeBuildFailure: (input) =>
+        describeBuildFailure(input, { builds: { describe: async () => null } }),
       UpdateManifests: (input) =>
         updateManifests(input, { config, repo: this.manifestsRepo, artifacts, executionUrl }),
       DeployDev: (input) => {
@@ -237,6 +267,9 @@ export class LocalRuntime {
         });
       },
       VerifyDev: (input) => verifyDevDeploy(input as never, { reader: deploys }),
+      AcquireDevLock: (input) => acquireDevLock(input, { lock: this.devLock, clock }),
+      ReleaseDevLock: (input) => releaseDevLock(input, { lock: this.devLock }),
+      ReleaseDevLockAfterFailure: (input) => releaseDevLock(input, { lock: this.devLock }),
       NotifySuccess: notify,
       NotifyFailure: notify,
       RecordOutcome: (input) => recordOutcome(input as never, { ledger: this.ledger, events, clock }),
@@ -260,10 +293,7 @@ export class LocalRuntime {
     const scanReports = opts.scanReports ?? {};
     const emails: string[] = [];
     const handlers = this.taskHandlers(scanReports, emails);
-    const definition = loadDefinition(localSubstitutions(region));
-    const machine = new StateMachine(definition as never, {
-      validationOptions: { checkArn: true, checkPaths: true },
-    });
+    const machine = this.stateMachine();
     // Retries keep their order and count; only the pauses shrink, so a local run stays fast.
     const retryIntervalOverrides = Object.fromEntries(Object.keys(handlers).map((k) => [k, 5]));
     const startedAt = new Date();
@@ -341,6 +371,22 @@ export class LocalRuntime {
     return outcome;
   }
 
+  private machine: StateMachine | undefined;
+
+  /**
+   * The workflow, validated once per runtime: validating the ASL costs the engine a second or two of
+   * CPU, and every execution of this runtime runs the same file.
+   */
+  private stateMachine(): StateMachine {
+    this.machine ??= new StateMachine(
+      loadDefinition(localSubstitutions(this.options.config.registry.region)) as never,
+      {
+        validationOptions: { checkArn: true, checkPaths: true },
+      },
+    );
+    return this.machine;
+  }
+
   /** The next patch version after every tag this machine has released: v0.1.0 first. */
   nextTag(): string {
     return nextPatch(this.ledger.tags(this.options.config.app));
@@ -348,6 +394,7 @@ export class LocalRuntime {
 
   async close(): Promise<void> {
     this.ledger.close();
+    this.sqliteDevLock?.close();
     await this.closeSes();
   }
 }

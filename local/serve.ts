@@ -59,12 +59,17 @@ export async function startWebhookServer(opts: {
     },
   };
   const server = createServer(async (req, res) => {
-    const body = await readCapped(req, DEFAULT_MAX_BODY_BYTES);
+    // A client that hangs up mid-body rejects the read; left unhandled, that ended the whole server.
+    const body = await readCapped(req, DEFAULT_MAX_BODY_BYTES).catch(() => undefined);
+    if (body === undefined) {
+      req.destroy();
+      return;
+    }
     const response =
       body === null
         ? {
             statusCode: 413,
-            headers: { "content-type": "application/json" },
+            headers: { "content-type": "application/json", connection: "close" },
             body: JSON.stringify({ message: "payload too large" }),
           }
         : await receiveGithubWebhook(
@@ -73,7 +78,6 @@ export async function startWebhookServer(opts: {
           );
     res.writeHead(response.statusCode, response.headers ?? {});
     res.end(response.body);
-    if (body === null) req.destroy();
   });
   await new Promise<void>((resolve) => server.listen(opts.port ?? 0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
@@ -91,6 +95,9 @@ export async function startWebhookServer(opts: {
   };
 }
 
+/** How much of an over-cap body is read and dropped before the connection is cut. */
+const MAX_DRAIN_BYTES = 64 * 1024 * 1024;
+
 /** The body as text, or null once it passes the cap (without buffering the rest). */
 function readCapped(req: IncomingMessage, cap: number): Promise<string | null> {
   return new Promise((resolve, reject) => {
@@ -100,9 +107,13 @@ function readCapped(req: IncomingMessage, cap: number): Promise<string | null> {
     req.on("data", (chunk: Buffer) => {
       size += chunk.length;
       if (size > cap) {
+        // Keep reading and dropping what the client still sends: closing a socket with unread data
+        // resets it, and under load the client saw ECONNRESET instead of the 413. A client that
+        // never stops sending is cut off.
+        if (!over) resolve(null);
         over = true;
-        req.pause();
-        resolve(null);
+        chunks.length = 0;
+        if (size > cap + MAX_DRAIN_BYTES) req.destroy();
         return;
       }
       chunks.push(chunk);

@@ -2,6 +2,7 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import middy from "@middy/core";
 import { DynamoDbLedger } from "../../shared/adapters/aws/dynamodb-ledger.js";
 import { requireEnv } from "../../shared/config/lambda-env.js";
+import { powertools } from "../../shared/observability/powertools.js";
 import { type ClaimReleaseInput, claimRelease } from "./claim-release.js";
 
 const env = requireEnv("LEDGER_TABLE_NAME");
@@ -10,4 +11,6 @@ const deps = {
   clock: { now: () => new Date() },
 };
 
-export const handler = middy<ClaimReleaseInput>().handler((event) => claimRelease(event, deps));
+export const handler = middy<ClaimReleaseInput>()
+  .use(powertools("pourover-claim-release").middleware)
+  .handler((event) => claimRelease(event, deps));

@@ -2,6 +2,7 @@ import { S3Client } from "@aws-sdk/client-s3";
 import middy from "@middy/core";
 import { S3ReportStore } from "../../shared/adapters/aws/s3-stores.js";
 import { requireEnv } from "../../shared/config/lambda-env.js";
+import { powertools } from "../../shared/observability/powertools.js";
 import { evaluateScan } from "./evaluate-scan.js";
 
 const env = requireEnv("REPORTS_BUCKET_NAME");
@@ -10,4 +11,6 @@ const deps = {
   clock: { now: () => new Date() },
 };
 
-export const handler = middy().handler((event: unknown) => evaluateScan(event, deps));
+export const handler = middy()
+  .use(powertools("pourover-evaluate-scan").middleware)
+  .handler((event: unknown) => evaluateScan(event, deps));

@@ -9,6 +9,7 @@ import middy from "@middy/core";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import { DynamoDeliveryDedupe } from "../../shared/adapters/aws/delivery-dedupe.js";
 import { EventBridgePublisher } from "../../shared/adapters/aws/eventbridge-publisher.js";
+import { loggerFor, loggerMiddleware } from "../../shared/observability/logger.js";
 import {
   receiveGithubWebhook,
   type WebhookConfig,
@@ -166,8 +167,12 @@ export function createHandler(deps: WebhookDeps) {
   });
 }
 
-const logLine = (entry: Record<string, unknown>): void => {
-  console.log(JSON.stringify({ level: entry.status === 500 ? "error" : "info", ...entry }));
+const logger = loggerFor("pourover-receive-github-webhook");
+/** The core's entries as Powertools JSON lines; the core never passes a body, secret or signature. */
+const logLine = ({ msg, ...fields }: Record<string, unknown>): void => {
+  const message = typeof msg === "string" ? msg : "webhook";
+  if (fields.status === 500) logger.error(message, fields);
+  else logger.info(message, fields);
 };
 
 let handlerInstance: ReturnType<typeof createHandler> | undefined;
@@ -187,7 +192,7 @@ function fromEnvironment(): ReturnType<typeof createHandler> {
     deliveries: new DynamoDeliveryDedupe(new DynamoDBClient({}), env.ledgerTableName),
     maxBodyBytes: env.maxBodyBytes,
     log: logLine,
-  });
+  }).use(loggerMiddleware(logger));
 }
 
 export const handler = (

@@ -1,5 +1,6 @@
 import type { ReleaseState } from "../../shared/contracts/release-state.js";
 import { describeError } from "../../shared/contracts/release-state.js";
+import { notifyOutcomeOf } from "../../shared/domain/release-email.js";
 import type { Clock, EventPublisher, ReleaseLedger } from "../../shared/ports/index.js";
 
 export interface RecordOutcomeResult {
@@ -19,8 +20,22 @@ export async function recordOutcome(
   const status = release.error ? "FAILED" : "SUCCEEDED";
   const finishedAt = deps.clock.now().toISOString();
   const error = release.error ? describeError(release.error) : undefined;
+  const claimedAt = release.claim?.claimedAt ?? null;
   const summary = {
+    outcome: notifyOutcomeOf(status, release),
+    trigger: release.trigger ?? null,
+    claimedAt,
+    // Tag to dev as this pipeline sees it: from the claim to the recorded outcome.
+    leadTimeMs: claimedAt ? Date.parse(finishedAt) - Date.parse(claimedAt) : null,
     images: release.gate?.images ?? [],
+    scans: (release.scans ?? []).map((s) => ({
+      service: s.service,
+      verdict: s.verdict,
+      counts: s.counts,
+      digest: s.image.digest ?? null,
+      report: s.report,
+      scannedBy: s.scannedBy,
+    })),
     pullRequest: release.pullRequest
       ? {
           branch: release.pullRequest.branch,

@@ -3,6 +3,7 @@ import middy from "@middy/core";
 import { SesMailer } from "../../shared/adapters/aws/ses-mailer.js";
 import { bundledAppConfig } from "../../shared/config/lambda-env.js";
 import { executionConsoleUrl } from "../../shared/domain/console-url.js";
+import { powertools } from "../../shared/observability/powertools.js";
 import { type SendNotificationInput, sendNotification } from "./send-notification.js";
 
 const deps = {
@@ -11,4 +12,6 @@ const deps = {
   executionUrl: executionConsoleUrl,
 };
 
-export const handler = middy<SendNotificationInput>().handler((event) => sendNotification(event, deps));
+export const handler = middy<SendNotificationInput>()
+  .use(powertools("pourover-send-notification").middleware)
+  .handler((event) => sendNotification(event, deps));

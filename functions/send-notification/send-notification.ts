@@ -1,7 +1,7 @@
 import type { AppConfig } from "../../shared/contracts/app-config.js";
 import type { ReleaseState } from "../../shared/contracts/release-state.js";
-import { renderReleaseEmail } from "../../shared/domain/release-email.js";
-import type { Mailer } from "../../shared/ports/index.js";
+import { notifyOutcomeOf, renderReleaseEmail } from "../../shared/domain/release-email.js";
+import type { Clock, Mailer } from "../../shared/ports/index.js";
 
 export interface SendNotificationInput {
   outcome: "SUCCEEDED" | "FAILED";
@@ -9,18 +9,41 @@ export interface SendNotificationInput {
   executionId: string;
 }
 
-/** Renders and sends the outcome email. Recipients: `to`, plus `onFailure` when the release failed. */
+/** Who gets the email: `to`, plus `onFailure` on any failure, plus `byOutcome[<outcome>]`. */
+export function recipientsFor(
+  notify: AppConfig["notify"],
+  outcome: "SUCCEEDED" | "FAILED",
+  release: ReleaseState,
+): string[] {
+  const kind = notifyOutcomeOf(outcome, release);
+  return [
+    ...new Set([
+      ...notify.to,
+      ...(outcome === "FAILED" ? notify.onFailure : []),
+      ...(notify.byOutcome?.[kind] ?? []),
+    ]),
+  ];
+}
+
+/** Renders and sends the outcome email; a send error propagates for the workflow to retry and record. */
 export async function sendNotification(
   input: SendNotificationInput,
-  deps: { config: AppConfig; mailer: Mailer; executionUrl: (executionId: string) => string },
+  deps: {
+    config: AppConfig;
+    mailer: Mailer;
+    executionUrl: (executionId: string) => string;
+    clock?: Clock;
+  },
 ): Promise<{ messageId: string; subject: string; to: string[] }> {
+  const region = input.executionId.startsWith("arn:") ? input.executionId.split(":")[3] : undefined;
   const email = renderReleaseEmail({
     outcome: input.outcome,
     release: input.release,
     executionUrl: deps.executionUrl(input.executionId),
+    now: (deps.clock ?? { now: () => new Date() }).now(),
+    ...(region ? { region } : {}),
   });
-  const { notify } = deps.config;
-  const to = [...new Set(input.outcome === "FAILED" ? [...notify.to, ...notify.onFailure] : notify.to)];
-  const { messageId } = await deps.mailer.send({ from: notify.from, to, ...email });
+  const to = recipientsFor(deps.config.notify, input.outcome, input.release);
+  const { messageId } = await deps.mailer.send({ from: deps.config.notify.from, to, ...email });
   return { messageId, subject: email.subject, to };
 }

@@ -7,6 +7,7 @@ import { createGithubClient } from "../../shared/adapters/github/github-client.j
 import { GithubManifestRepository } from "../../shared/adapters/github/github-manifest-repository.js";
 import { bundledAppConfig, requireEnv } from "../../shared/config/lambda-env.js";
 import { executionConsoleUrl } from "../../shared/domain/console-url.js";
+import { loggerFor, loggerMiddleware } from "../../shared/observability/logger.js";
 import type { ManifestRepository } from "../../shared/ports/index.js";
 import { updateManifests } from "./update-manifests.js";
 
@@ -43,11 +44,13 @@ async function manifestRepository(): Promise<ManifestRepository> {
   return repo;
 }
 
-export const handler = middy().handler(async (event: unknown) =>
-  updateManifests(event, {
-    config,
-    repo: await manifestRepository(),
-    artifacts,
-    executionUrl: executionConsoleUrl,
-  }),
-);
+export const handler = middy()
+  .use(loggerMiddleware(loggerFor("pourover-update-manifests")))
+  .handler(async (event: unknown) =>
+    updateManifests(event, {
+      config,
+      repo: await manifestRepository(),
+      artifacts,
+      executionUrl: executionConsoleUrl,
+    }),
+  );

@@ -3,7 +3,7 @@ import type { AppConfig } from "../../shared/contracts/app-config.js";
 import type { PullRequestRef, ScanResult } from "../../shared/contracts/release.js";
 import { zodProblems } from "../../shared/contracts/zod-problems.js";
 import { InvalidInputError, ManifestInvalidError } from "../../shared/domain/errors.js";
-import { editImages, type ImageChange } from "../../shared/domain/image-editor.js";
+import { compareReleaseTags, editImages, type ImageChange } from "../../shared/domain/image-editor.js";
 import { renderPullRequestBody } from "../../shared/domain/pull-request-body.js";
 import type { ArtifactStore, ManifestRepository } from "../../shared/ports/index.js";
 
@@ -74,7 +74,8 @@ export async function updateManifests(rawInput: unknown, deps: UpdateManifestsDe
     throw new ManifestInvalidError(`the dev compose file ${dev.composeFile} is not among the manifest files`);
   }
 
-  const branch = `release/${input.app}/${input.tag}`;
+  const branchPrefix = `release/${input.app}/`;
+  const branch = `${branchPrefix}${input.tag}`;
   const composeObject = await deps.artifacts.put(
     `releases/${input.app}/${input.tag}/${dev.composeFile}`,
     composeText,
@@ -107,6 +108,15 @@ export async function updateManifests(rawInput: unknown, deps: UpdateManifestsDe
         executionUrl: deps.executionUrl(input.executionId),
       }),
     },
+    supersede: {
+      branchPrefix,
+      // Only a release this one is newer than; an unordered tag (or a newer release) stays open.
+      isOlder: (head) => (compareReleaseTags(head.slice(branchPrefix.length), input.tag) ?? 0) < 0,
+      comment: (pull) =>
+        `Superseded by ${pull.number !== null ? `#${pull.number}` : "the release PR"} (${input.app} ${input.tag})${
+          pull.url ? `: ${pull.url}` : ""
+        }. Closed by Pourover; this branch is left in place.`,
+    },
   });
   return {
     branch,
@@ -116,5 +126,7 @@ export async function updateManifests(rawInput: unknown, deps: UpdateManifestsDe
     changedFiles: changed.map((c) => c.path),
     composeObject,
     unchanged: published.unchanged,
+    ...(published.superseded?.length ? { superseded: published.superseded } : {}),
+    ...(published.supersedeError ? { supersedeError: published.supersedeError } : {}),
   };
 }

@@ -1,10 +1,11 @@
 import { SSMClient } from "@aws-sdk/client-ssm";
 import middy from "@middy/core";
 import { SsmDeployStatusReader } from "../../shared/adapters/aws/ssm-deploy-status.js";
+import { powertools } from "../../shared/observability/powertools.js";
 import { verifyDevDeploy } from "./verify-dev-deploy.js";
 
 const deps = { reader: new SsmDeployStatusReader(new SSMClient({})) };
 
-export const handler = middy<{ commandId?: string; app?: string; tag?: string }>().handler((event) =>
-  verifyDevDeploy(event, deps),
-);
+export const handler = middy<{ commandId?: string; app?: string; tag?: string }>()
+  .use(powertools("pourover-verify-dev-deploy").middleware)
+  .handler((event) => verifyDevDeploy(event, deps));

@@ -7,6 +7,7 @@ import { NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
 import * as logs from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
 import type { AppConfig } from "../../shared/contracts/app-config.js";
+import { METRICS_NAMESPACE } from "../../shared/observability/metric-names.js";
 
 /** The Lambda runtime of every Pourover function. Node 24 ships the AWS SDK v3 (`@aws-sdk/*`). */
 export const POUROVER_RUNTIME = lambda.Runtime.NODEJS_24_X;
@@ -86,6 +87,7 @@ export class PouroverFunction extends Construct {
       reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       environment: {
         POWERTOOLS_SERVICE_NAME: `pourover-${props.functionDir}`,
+        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
         NODE_OPTIONS: "--enable-source-maps",
         ...props.environment,
       },

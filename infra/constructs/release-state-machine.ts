@@ -17,8 +17,11 @@ export const RELEASE_PLACEHOLDERS = [
   "PlanReleaseFunctionArn",
   "EvaluateScanFunctionArn",
   "GateOnScanFunctionArn",
+  "DescribeBuildFailureFunctionArn",
   "UpdateManifestsFunctionArn",
   "VerifyDevFunctionArn",
+  "AcquireDevLockFunctionArn",
+  "ReleaseDevLockFunctionArn",
   "SendNotificationFunctionArn",
   "RecordOutcomeFunctionArn",
   "BuildProjectName",
@@ -47,8 +50,12 @@ export interface ReleaseStateMachineProps {
     readonly planRelease: lambda.IFunction;
     readonly evaluateScan: lambda.IFunction;
     readonly gateOnScan: lambda.IFunction;
+    /** Reports a failed BuildScanPush/ScanImage build (BatchGetBuilds) as a named error. */
+    readonly describeBuildFailure: lambda.IFunction;
     readonly updateManifests: lambda.IFunction;
     readonly verifyDev: lambda.IFunction;
+    readonly acquireDevLock: lambda.IFunction;
+    readonly releaseDevLock: lambda.IFunction;
     readonly sendNotification: lambda.IFunction;
     readonly recordOutcome: lambda.IFunction;
   };
@@ -87,8 +94,11 @@ export class ReleaseStateMachine extends Construct {
       PlanReleaseFunctionArn: fns.planRelease.functionArn,
       EvaluateScanFunctionArn: fns.evaluateScan.functionArn,
       GateOnScanFunctionArn: fns.gateOnScan.functionArn,
+      DescribeBuildFailureFunctionArn: fns.describeBuildFailure.functionArn,
       UpdateManifestsFunctionArn: fns.updateManifests.functionArn,
       VerifyDevFunctionArn: fns.verifyDev.functionArn,
+      AcquireDevLockFunctionArn: fns.acquireDevLock.functionArn,
+      ReleaseDevLockFunctionArn: fns.releaseDevLock.functionArn,
       SendNotificationFunctionArn: fns.sendNotification.functionArn,
       RecordOutcomeFunctionArn: fns.recordOutcome.functionArn,
       BuildProjectName: props.buildProject.projectName,

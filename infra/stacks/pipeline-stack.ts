@@ -28,7 +28,9 @@ import * as ssm from "aws-cdk-lib/aws-ssm";
 import type { Construct } from "constructs";
 import { parse as parseYaml } from "yaml";
 import type { AppConfig } from "../../shared/contracts/app-config.js";
+import { PipelineObservability } from "../constructs/pipeline-observability.js";
 import { PouroverFunction } from "../constructs/pourover-function.js";
+import { ReleaseReconciler } from "../constructs/release-reconciler.js";
 import { ReleaseStateMachine } from "../constructs/release-state-machine.js";
 
 /** Repository root (infra/stacks/ -> ../..). */
@@ -76,10 +78,17 @@ export interface PipelineStackProps extends StackProps {
    * @default ""
    */
   readonly trivySha256?: string;
+  /**
+   * When the scheduled build refreshes the Trivy DB in the shared CodeBuild S3 cache (releases scan
+   * offline against it). @default daily at 03:17 UTC
+   */
+  readonly trivyDbRefreshSchedule?: events.Schedule;
   /** Untagged and non-release images kept per repository by the ECR lifecycle. @default 20 */
   readonly ecrKeepUntagged?: number;
   /** Removal policy of the ledger, buckets, repositories and secrets. @default RemovalPolicy.RETAIN */
   readonly dataRemovalPolicy?: RemovalPolicy;
+  /** Email subscribed to the alarm topic (context `pourover:alarmEmail`). @default no subscription */
+  readonly alarmEmail?: string;
 }
 
 function readBuildspec(projectRoot: string, file: string): codebuild.BuildSpec {
@@ -328,6 +337,19 @@ export class PipelineStack extends Stack {
         "ssm:ListCommandInvocations supports no resource-level permissions, so the API requires the wildcard resource; the action is read-only and X-Ray tracing needs the same wildcard.",
     });
 
+    // The dev lock is one item of the ledger (devlock#<app>): both functions may touch only that key.
+    const devLockKey = { "ForAllValues:StringEquals": { "dynamodb:LeadingKeys": [`devlock#${config.app}`] } };
+    const acquireDevLock = fn("acquire-dev-lock", {
+      description: "One dev deploy at a time, newest release wins (conditional write of devlock#<app>)",
+      environment: { LEDGER_TABLE_NAME: this.ledger.tableName },
+    });
+    acquireDevLock.allow(["dynamodb:GetItem", "dynamodb:PutItem"], [this.ledger.tableArn], devLockKey);
+    const releaseDevLock = fn("release-dev-lock", {
+      description: "Gives the dev lock back after the dev deploy, whatever its outcome",
+      environment: { LEDGER_TABLE_NAME: this.ledger.tableName },
+    });
+    releaseDevLock.allow(["dynamodb:UpdateItem"], [this.ledger.tableArn], devLockKey);
+
     const sendNotification = fn("send-notification", {
       description: "Emails the release outcome through SES",
       environment: { SES_FROM: config.notify.from },
@@ -365,6 +387,8 @@ export class PipelineStack extends Stack {
       gateOnScan,
       updateManifests,
       verifyDev,
+      acquireDevLock,
+      releaseDevLock,
       sendNotification,
       recordOutcome,
       webhook,
@@ -389,6 +413,25 @@ export class PipelineStack extends Stack {
       });
     const buildLogs = projectLogs("BuildProject");
     const scanLogs = projectLogs("ScanProject");
+    // The Trivy DB (and the Trivy tarball) live in a CodeBuild S3 cache shared by the three Trivy
+    // projects (one cache namespace): the scheduled refresh build downloads the DB, releases scan with
+    // --skip-db-update. A bucket of its own, because CodeBuild's cache grant is bucket-wide and the
+    // reports bucket must stay writable only under the reports prefix.
+    const trivyCacheBucket = new s3.Bucket(this, "TrivyCacheBucket", {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      serverAccessLogsBucket: accessLogs,
+      serverAccessLogsPrefix: "trivy-cache-bucket/",
+      lifecycleRules: [
+        { id: "abort-incomplete-uploads", abortIncompleteMultipartUploadAfter: Duration.days(1) },
+      ],
+      removalPolicy: dataRemoval,
+    });
+    const trivyCache = codebuild.Cache.bucket(trivyCacheBucket, {
+      prefix: "trivy-cache",
+      cacheNamespace: `pourover-${config.app}-trivy`,
+    });
 
     this.buildProject = new codebuild.Project(this, "BuildProject", {
       description:
@@ -407,6 +450,7 @@ export class PipelineStack extends Stack {
       encryptionKey: buildKey,
       timeout: Duration.minutes(60),
       logging: { cloudWatch: { logGroup: buildLogs } },
+      cache: trivyCache,
     });
     this.scanProject = new codebuild.Project(this, "ScanProject", {
       description: "Pourover: Trivy scan of an image already in ECR, by digest (--image-src remote)",
@@ -420,6 +464,7 @@ export class PipelineStack extends Stack {
       encryptionKey: buildKey,
       timeout: Duration.minutes(30),
       logging: { cloudWatch: { logGroup: scanLogs } },
+      cache: trivyCache,
     });
     Validations.of(this.buildProject).acknowledge({
       id: "AwsSolutions-CB3",
@@ -502,6 +547,94 @@ export class PipelineStack extends Stack {
       }),
     );
 
+    // Daily Trivy DB refresh into the shared cache: the only build that downloads the DB.
+    const trivyDbRefresh = new codebuild.Project(this, "TrivyDbRefreshProject", {
+      description: "Pourover: downloads the Trivy DB and Java DB into the S3 cache the scan builds read",
+      buildSpec: readBuildspec(projectRoot, "refresh-trivy-db.yml"),
+      environment: {
+        buildImage: codebuild.LinuxBuildImage.STANDARD_7_0,
+        computeType: codebuild.ComputeType.SMALL,
+        privileged: false,
+      },
+      environmentVariables: {
+        TRIVY_VERSION: trivyEnv.TRIVY_VERSION as codebuild.BuildEnvironmentVariable,
+        TRIVY_SHA256: trivyEnv.TRIVY_SHA256 as codebuild.BuildEnvironmentVariable,
+      },
+      encryptionKey: buildKey,
+      timeout: Duration.minutes(20),
+      logging: { cloudWatch: { logGroup: projectLogs("TrivyDbRefreshProject") } },
+      cache: trivyCache,
+    });
+    const trivyRefreshDlq = new sqs.Queue(this, "TrivyDbRefreshRuleDlq", {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(trivyRefreshDlq).acknowledge({
+      id: "AwsSolutions-SQS3",
+      reason:
+        "This queue is itself the dead-letter queue of the Trivy DB refresh schedule's target; a start that failed lands here for inspection.",
+    });
+    new events.Rule(this, "TrivyDbRefreshSchedule", {
+      description: "Refreshes the Trivy DB in the CodeBuild cache the release scans read offline",
+      schedule: props.trivyDbRefreshSchedule ?? events.Schedule.cron({ minute: "17", hour: "3" }),
+      targets: [
+        new targets.CodeBuildProject(trivyDbRefresh, {
+          deadLetterQueue: trivyRefreshDlq,
+          retryAttempts: 4,
+          maxEventAge: Duration.hours(6),
+        }),
+      ],
+    });
+    const cacheBucketId = this.logicalIdOf(trivyCacheBucket.node.defaultChild as s3.CfnBucket);
+    for (const project of [this.buildProject, this.scanProject, trivyDbRefresh]) {
+      Validations.of(project).acknowledge(
+        {
+          id: `AwsSolutions-IAM5[Resource::<${cacheBucketId}.Arn>/*]`,
+          reason:
+            "CodeBuild's S3 cache grant: the cache bucket holds only the Trivy DB and tarball; CodeBuild names the cache objects, so keys are unknown at deploy time.",
+        },
+        ...["s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:DeleteObject*", "s3:Abort*"].map((action) => ({
+          id: `AwsSolutions-IAM5[Action::${action}]`,
+          reason:
+            "CodeBuild's standard read/write grant for its S3 cache, on the dedicated Trivy cache bucket only (no other bucket, not the reports bucket).",
+        })),
+      );
+    }
+    const refreshId = this.logicalIdOf(trivyDbRefresh.node.defaultChild as codebuild.CfnProject);
+    Validations.of(trivyDbRefresh).acknowledge(
+      {
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/codebuild/<${refreshId}>:*]`,
+        reason:
+          "CodeBuild grants its default log group by construction; stream names are per build and unknown at deploy time, and the wildcard covers only this project's group.",
+      },
+      {
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:codebuild:<AWS::Region>:<AWS::AccountId>:report-group/<${refreshId}>-*]`,
+        reason:
+          "CodeBuild grants report groups named after this project by construction; the wildcard is limited to this project's own report group name prefix.",
+      },
+      {
+        id: "AwsSolutions-IAM5[Action::kms:ReEncrypt*]",
+        reason:
+          "The standard encrypt/decrypt grant on the pipeline's own build KMS key; the action wildcard applies to that single key ARN and no other key.",
+      },
+      {
+        id: "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
+        reason:
+          "The standard encrypt/decrypt grant on the pipeline's own build KMS key; the action wildcard applies to that single key ARN and no other key.",
+      },
+    );
+
+    // When BuildScanPush/ScanImage fails after its retry: which phase failed, and the logs link.
+    const describeBuildFailure = fn("describe-build-failure", {
+      description: "Reads a failed build (BatchGetBuilds) and reports its failed phase and logs link",
+    });
+    describeBuildFailure.allow(
+      ["codebuild:BatchGetBuilds"],
+      [this.buildProject.projectArn, this.scanProject.projectArn],
+    );
+    this.functions.describeBuildFailure = describeBuildFailure;
+
     // ---------------------------------------------------------------- dev deploy (SSM)
     const deployLogs = new logs.LogGroup(this, "DeployLogs", {
       logGroupName: `/pourover/${config.app}/deploy-dev`,
@@ -524,8 +657,11 @@ export class PipelineStack extends Stack {
         planRelease: planRelease.function,
         evaluateScan: evaluateScan.function,
         gateOnScan: gateOnScan.function,
+        describeBuildFailure: describeBuildFailure.function,
         updateManifests: updateManifests.function,
         verifyDev: verifyDev.function,
+        acquireDevLock: acquireDevLock.function,
+        releaseDevLock: releaseDevLock.function,
         sendNotification: sendNotification.function,
         recordOutcome: recordOutcome.function,
       },
@@ -537,6 +673,16 @@ export class PipelineStack extends Stack {
       logRetention,
     });
     const machine = this.stateMachine.stateMachine;
+    // Safety net for lost trigger events: a schedule starts releases for unclaimed recent v* images.
+    const reconciler = new ReleaseReconciler(this, "ReleaseReconciler", {
+      projectRoot,
+      config,
+      stateMachine: machine,
+      ledger: this.ledger,
+      repositories: this.repositories,
+      logRetention,
+    });
+    this.functions.reconcileReleases = reconciler.function;
 
     // ---------------------------------------------------------------- triggers
     const dlq = (name: string) =>
@@ -614,6 +760,29 @@ export class PipelineStack extends Stack {
       }),
     );
 
+    // ---------------------------------------------------------------- alarms and dashboard
+    const observability = new PipelineObservability(this, "Observability", {
+      appName: config.app,
+      stateMachine: machine,
+      webhookFunction: webhook.function,
+      deadLetterQueues: { TagPushedRule: tagRuleDlq, EcrPushRule: ecrRuleDlq },
+      taskFunctions: {
+        ClaimRelease: claimRelease.function,
+        PlanRelease: planRelease.function,
+        EvaluateScan: evaluateScan.function,
+        GateOnScan: gateOnScan.function,
+        UpdateManifests: updateManifests.function,
+        VerifyDev: verifyDev.function,
+        "NotifySuccess/Failure": sendNotification.function,
+        RecordOutcome: recordOutcome.function,
+      },
+      buildProjects: { BuildScanPush: this.buildProject, ScanImage: this.scanProject },
+      alarmEmail: props.alarmEmail,
+      keyRemovalPolicy: dataRemoval,
+    });
+    new CfnOutput(this, "AlarmTopicArn", { value: observability.topic.topicArn });
+    new CfnOutput(this, "DashboardName", { value: observability.dashboard.dashboardName });
+
     // ---------------------------------------------------------------- outputs
     new CfnOutput(this, "WebhookUrl", { value: webhookUrl.url, description: "GitHub webhook payload URL" });
     new CfnOutput(this, "StateMachineArn", { value: machine.stateMachineArn });
@@ -627,6 +796,10 @@ export class PipelineStack extends Stack {
       description: 'Fill with {"token":"..."} or {"appId","installationId","privateKey"}',
     });
     new CfnOutput(this, "ReportsBucketName", { value: this.bucket.bucketName });
+    new CfnOutput(this, "TrivyDbRefreshProjectName", {
+      value: trivyDbRefresh.projectName,
+      description: "Start it once after the first deploy: releases scan against the Trivy DB it caches",
+    });
     new CfnOutput(this, "DeployDocumentName", { value: this.deployDocument.ref });
   }
 

@@ -36,6 +36,18 @@ export const AllowListEntrySchema = z.strictObject({
   expires: z.iso.date(),
 });
 
+/** The outcomes an email can report; keys of `notify.byOutcome`. */
+export const NOTIFY_OUTCOMES = [
+  "released",
+  "scan-rejected",
+  "build-failed",
+  "manifest-update-failed",
+  "dev-deploy-failed",
+  "images-not-ready",
+  "failed",
+] as const;
+export type NotifyOutcome = (typeof NOTIFY_OUTCOMES)[number];
+
 export const AppConfigSchema = z.strictObject({
   app: name,
   source: z.strictObject({
@@ -88,6 +100,8 @@ export const AppConfigSchema = z.strictObject({
     to: z.array(z.email()).min(1),
     /** Extra recipients for failures. @default [] */
     onFailure: z.array(z.email()).default([]),
+    /** Extra recipients for one outcome only, e.g. `scan-rejected: [security@…]`. @default {} */
+    byOutcome: z.partialRecord(z.enum(NOTIFY_OUTCOMES), z.array(z.email())).default({}),
   }),
 });
 

@@ -9,6 +9,10 @@ export interface GateResult {
 export interface DeployResult {
   instances: { instanceId: string; status: string; summary: string }[];
   dryRun: boolean;
+  /** A newer release held the dev lock: this one was pinned but not deployed. */
+  superseded?: boolean;
+  by?: string;
+  note?: string;
 }
 
 /**

@@ -112,6 +112,10 @@ export interface PullRequestRef {
   composeObject: string;
   /** The update changed nothing (a re-run): no commit was made. */
   unchanged: boolean;
+  /** Open release PRs of older versions, closed with a comment pointing at this one. */
+  superseded?: { number: number; url: string; branch: string }[];
+  /** Why older release PRs were left open; the release itself went on. */
+  supersedeError?: string;
 }
 
 export function parseReleaseRequest(raw: unknown): ReleaseRequest {

@@ -44,6 +44,14 @@ export class ScanFailedError extends PouroverError {
   override readonly retryable = true;
 }
 
+/**
+ * A CodeBuild build failed outside the scanner (clone, docker build, push): the message names the
+ * service, the failed phase and the logs link. Not a vulnerability verdict.
+ */
+export class BuildFailedError extends PouroverError {
+  override readonly name = "BuildFailedError" as const;
+}
+
 /** A Trivy report that is not a Trivy report (wrong schema version, wrong shape). */
 export class InvalidScanReportError extends PouroverError {
   override readonly name = "InvalidScanReportError" as const;
@@ -81,6 +89,32 @@ export class NoDevInstancesError extends PouroverError {
   override readonly name = "NoDevInstancesError" as const;
 }
 
+/** The SSM agent of a dev host never received the command (Undeliverable, Delivery Timed Out): host stopped or agent offline. */
+export class DevAgentOfflineError extends PouroverError {
+  override readonly name = "DevAgentOfflineError" as const;
+}
+
+/** The deploy ran past its timeout on a host, or was still running when the workflow stopped waiting. */
+export class DevDeployTimedOutError extends PouroverError {
+  override readonly name = "DevDeployTimedOutError" as const;
+}
+
+/** The new release failed on a host (pull, up or health) and the host runs the previous release again. */
+export class DevDeployRolledBackError extends PouroverError {
+  override readonly name = "DevDeployRolledBackError" as const;
+}
+
+/** The new release failed and restoring the previous one failed too: the host needs a person. */
+export class DevDeployRollbackFailedError extends PouroverError {
+  override readonly name = "DevDeployRollbackFailedError" as const;
+}
+
+/** Another execution's dev deploy holds the dev lock: "running, retry after". */
+export class DevLockBusyError extends PouroverError {
+  override readonly name = "DevLockBusyError" as const;
+  override readonly retryable = true;
+}
+
 /** Sending the email failed. Recorded, never fails the release. */
 export class NotificationFailedError extends PouroverError {
   override readonly name = "NotificationFailedError" as const;
@@ -97,6 +131,7 @@ export const NAMED_ERRORS = [
   "ImagesNotReadyError",
   "ScanPolicyRejectedError",
   "ScanFailedError",
+  "BuildFailedError",
   "InvalidScanReportError",
   "ManifestConflictError",
   "VersionRegressionError",
@@ -104,6 +139,11 @@ export const NAMED_ERRORS = [
   "DevDeployInProgressError",
   "DevDeployFailedError",
   "NoDevInstancesError",
+  "DevAgentOfflineError",
+  "DevDeployTimedOutError",
+  "DevDeployRolledBackError",
+  "DevDeployRollbackFailedError",
+  "DevLockBusyError",
   "NotificationFailedError",
 ] as const;
 

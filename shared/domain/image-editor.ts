@@ -42,9 +42,11 @@
  *
  * Version regression
  * - Refused unless `force`: a VersionRegressionError names the file, the image and both versions.
- * - Only semantic versions as accepted by `parseVersion` (`v1.2.3`, `v1.2.3-rc.1`) are compared.
- *   A missing tag, a digest-only reference, or a non-semver tag (`latest`, `v2`, `v2.0`, `14-alpine`)
- *   on either side is not comparable and is allowed.
+ * - Semantic versions as accepted by `parseVersion` (`v1.2.3`, `v1.2.3-rc.1`) are compared, and so
+ *   are the short `vN` and `vN.N` tags real histories hold (`v6` is v6.0.0, `v2.0` is v2.0.0): the
+ *   seed history moved v6 → v4, v10 → v2.0 and v2.0 → v1.1, and each is refused here.
+ * - A missing tag, a digest-only reference, or any other tag (`latest`, `14-alpine`, `2.0`, `v1.2.3.4`)
+ *   on either side is not comparable and is allowed: there is no order to check against.
  *
  * Speed: a line scanner handles plain block-style files (most manifests and compose files) without
  * building a YAML document, and hands anything else to `yaml` (see "fast path" below); both find the
@@ -224,8 +226,35 @@ function lineAndColumn(text: string, offset: number): { line: number; column: nu
   return { line, column: offset - lineStart + 1 };
 }
 
+type Version = NonNullable<ReturnType<typeof parseVersion>>;
+
+/** `vN` and `vN.N`, no leading zeros: the short tags people push before they adopt full semver. */
+const SHORT_VERSION = /^v(0|[1-9]\d*)(?:\.(0|[1-9]\d*))?$/;
+
+/**
+ * The version a release tag stands for: a full semver tag through `parseVersion`, `vN` as N.0.0 and
+ * `vN.N` as N.N.0; null for anything else (`latest`, `14-alpine`), which has no order.
+ */
+export function releaseVersion(tag: string): Version | null {
+  const full = parseVersion(tag);
+  if (full) return full;
+  const m = SHORT_VERSION.exec(tag);
+  if (!m) return null;
+  return { major: Number(m[1]), minor: Number(m[2] ?? 0), patch: 0, pre: "" };
+}
+
+/**
+ * Orders two release tags (see `releaseVersion`): negative when `a` is older than `b`, 0 when they
+ * are the same version (`v2.0` and `v2.0.0`), positive when newer; null when either has no order.
+ */
+export function compareReleaseTags(a: string, b: string): number | null {
+  const va = releaseVersion(a);
+  const vb = releaseVersion(b);
+  return va && vb ? compareVersions(va, vb) : null;
+}
+
 /** -1 when a < b, 0 when equal, 1 when a > b (semver precedence, build metadata ignored). */
-function compareVersions(a: NonNullable<ReturnType<typeof parseVersion>>, b: typeof a): number {
+function compareVersions(a: Version, b: Version): number {
   if (a.major !== b.major) return a.major < b.major ? -1 : 1;
   if (a.minor !== b.minor) return a.minor < b.minor ? -1 : 1;
   if (a.patch !== b.patch) return a.patch < b.patch ? -1 : 1;
@@ -399,9 +428,8 @@ class Editor {
 
   private checkRegression(repository: string, oldTag: string | null, newTag: string): void {
     if (this.options.force || oldTag === null) return;
-    const from = parseVersion(oldTag);
-    const to = parseVersion(newTag);
-    if (!from || !to || compareVersions(to, from) >= 0) return;
+    const order = compareReleaseTags(newTag, oldTag);
+    if (order === null || order >= 0) return;
     throw new VersionRegressionError(
       `${label(this.options)}: ${repository} is at ${oldTag}, refusing to move it back to ${newTag} (use --force)`,
     );

@@ -29,6 +29,9 @@ export function renderPullRequestBody(input: {
     ...scanRows,
     "",
     `Execution: ${input.executionUrl}`,
+    // The PR is opened before DeployDev runs, and updating it afterwards would cost a call the
+    // budget (8 per release) has no room for: the body says so rather than guess an outcome.
+    "Dev deploy: pending (see the execution)",
     "",
     "_Opened by Pourover. Only image values were changed; everything else is byte for byte._",
   ].join("\n");

@@ -9,6 +9,12 @@ export interface ReleaseLedger {
   get(app: string, tag: string): Promise<LedgerRecord | null>;
 }
 
+/** What the release record answers besides `get` ("what did v1.4.0 contain"). */
+export interface ReleaseRecords {
+  /** The SUCCEEDED release of the app that finished last: what is on dev now. */
+  latestSucceeded(app: string): Promise<LedgerRecord | null>;
+}
+
 export interface ClaimEntry {
   app: string;
   tag: string;
@@ -36,6 +42,25 @@ export interface LedgerRecord extends ClaimEntry {
 /** The image registry (ECR): which digest a tag points to, or null when it is not pushed yet. */
 export interface ImageRegistry {
   digestOf(repository: string, tag: string): Promise<string | null>;
+}
+
+/** One tagged image of a repository, as the registry lists it. */
+export interface TaggedImage {
+  repository: string;
+  digest: string;
+  tags: string[];
+  pushedAt: Date;
+}
+
+/** Lists the tagged images of a repository pushed at or after `since` (ECR DescribeImages in AWS). */
+export interface ImageLister {
+  recentImages(repository: string, since: Date): Promise<TaggedImage[]>;
+}
+
+/** Starts release executions (Step Functions StartExecution in AWS). */
+export interface ReleaseStarter {
+  /** `started: false` when an execution with this name already exists: names make starts idempotent. */
+  start(name: string, request: ReleaseRequest): Promise<{ started: boolean; executionId: string | null }>;
 }
 
 /** Publishes events on the pipeline's bus. */
@@ -75,6 +100,17 @@ export interface PublishInput {
   message: string;
   files: { path: string; content: string }[];
   pullRequest: { title: string; body: string };
+  /** Close the open release PRs into baseBranch that this release supersedes. */
+  supersede?: SupersedeInput;
+}
+
+export interface SupersedeInput {
+  /** Head branches of this app's release PRs start with it: `release/<app>/`. */
+  branchPrefix: string;
+  /** Whether the head branch of an open PR is a release older than this one (the core decides). */
+  isOlder(headBranch: string): boolean;
+  /** The comment left on each PR closed, pointing at this release's PR. */
+  comment(pull: { number: number | null; url: string | null }): string;
 }
 
 export interface PublishResult {
@@ -83,6 +119,10 @@ export interface PublishResult {
   number: number | null;
   /** True when the branch already held these contents: no commit was made. */
   unchanged: boolean;
+  /** The older release PRs closed by this publish (none when not asked to supersede). */
+  superseded?: { number: number; url: string; branch: string }[];
+  /** Closing them failed (the commit and the PR stand; the release goes on): why, in one line. */
+  supersedeError?: string;
 }
 
 export interface EmailMessage {
@@ -100,13 +140,47 @@ export interface Mailer {
 
 export type InstanceDeployStatus = {
   instanceId: string;
-  status: "Pending" | "InProgress" | "Success" | "Failed" | "TimedOut" | "Cancelled" | "Undeliverable";
+  status:
+    | "Pending"
+    | "InProgress"
+    | "Delayed"
+    | "Success"
+    | "Failed"
+    | "TimedOut"
+    | "DeliveryTimedOut"
+    | "ExecutionTimedOut"
+    | "Cancelled"
+    | "Undeliverable"
+    | "Terminated";
   output: string;
 };
 
 /** Reads the result of the dev deploy command (SSM ListCommandInvocations in AWS). */
 export interface DeployStatusReader {
   read(commandId: string): Promise<InstanceDeployStatus[]>;
+}
+
+/**
+ * The dev lock of an app (`devlock#<app>`): which release version holds or last held the dev deploy.
+ * DynamoDB in AWS, SQLite locally. `rev` makes every write conditional on what was read.
+ */
+export interface DevLockRecord {
+  app: string;
+  /** The version of the release that holds or last held the lock. */
+  version: string;
+  /** The execution holding it; null once released. */
+  holder: string | null;
+  /** ISO time after which a holder that never released it (a crashed execution) no longer counts. */
+  heldUntil: string | null;
+  rev: number;
+}
+
+export interface DevLock {
+  read(app: string): Promise<DevLockRecord | null>;
+  /** Writes `next` only if the record is still at `expectedRev` (null: absent); false when it moved. */
+  write(next: Omit<DevLockRecord, "rev">, expectedRev: number | null): Promise<boolean>;
+  /** Clears the holder if `executionId` still holds it; false when it did not. */
+  release(app: string, executionId: string): Promise<boolean>;
 }
 
 export interface Clock {

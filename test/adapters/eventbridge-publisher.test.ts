@@ -394,18 +394,20 @@ describe("handler (Function URL event → core → SDK adapters)", () => {
       process.env.EVENT_BUS_NAME = "pourover";
       process.env.LEDGER_TABLE_NAME = "ledger";
       process.env.POUROVER_CONFIG = JSON.stringify(config);
-      const log = console.log;
+      // The Powertools logger writes JSON lines to process.stdout through its own Console.
+      const write = process.stdout.write;
       const lines: string[] = [];
-      console.log = (line: string) => lines.push(line);
+      process.stdout.write = ((chunk: string) =>
+        lines.push(String(chunk)) > 0) as typeof process.stdout.write;
       try {
         const { handler } = await import("../../functions/receive-github-webhook/handler.js");
         const res = await handler(urlEvent(), context);
         expect(res.statusCode).toBe(202);
       } finally {
-        console.log = log;
+        process.stdout.write = write;
       }
       expect(lines).toHaveLength(1);
-      expect(JSON.parse(lines[0] as string)).toMatchObject({ level: "info", status: 202, tag: "v1.4.0" });
+      expect(JSON.parse(lines[0] as string)).toMatchObject({ level: "INFO", status: 202, tag: "v1.4.0" });
       expect(lines[0]).not.toContain(SECRET);
       expect(lines[0]).not.toContain("barista");
     });

@@ -8,7 +8,8 @@ import {
   initManifestRepo,
 } from "../../shared/adapters/local/git-manifest-repository.js";
 import { ManifestConflictError, ManifestInvalidError } from "../../shared/domain/errors.js";
-import type { PublishInput } from "../../shared/ports/index.js";
+import { compareReleaseTags } from "../../shared/domain/image-editor.js";
+import type { PublishInput, SupersedeInput } from "../../shared/ports/index.js";
 
 const SERVICES = ["proxy", "product", "counter", "barista", "kitchen", "web"];
 
@@ -247,6 +248,85 @@ describe("GitManifestRepository", () => {
     expect(git(origin, "rev-parse", "release/coffeeshop/v1.1.0")).toBe(result.commit);
     const rerun = await repo.publish(release(read.baseCommit, bump(read.files, "v1.1.0"), "v1.1.0"));
     expect(rerun.unchanged).toBe(true);
+  });
+
+  it("supersede: closes the open PR records of older releases of the app, with a comment and closedBy", async () => {
+    await initManifestRepo(repoDir, seedDir, "main");
+    const repo = new GitManifestRepository({ repoDir, pullsDir });
+    const read = await repo.readFiles({ baseBranch: "main", paths: PATHS });
+    const open = async (tag: string, branch = `release/coffeeshop/${tag}`, baseBranch = "main") => {
+      if (baseBranch !== "main") git(repoDir, "branch", "-f", baseBranch, "main");
+      const input = { ...release(read.baseCommit, bump(read.files, tag), tag), branch, baseBranch };
+      return repo.publish(input);
+    };
+    const v101 = await open("v1.0.1");
+    const rc = await open("v1.1.0-rc.1");
+    await open("v1.2.0"); // newer: stays open
+    await open("v0.1.0", "release/other-app/v0.1.0"); // another app
+    await open("nightly", "release/coffeeshop/nightly"); // no version order
+    await open("v0.9.0", "release/coffeeshop/v0.9.0", "staging"); // another base branch
+
+    const supersede = (tag: string): SupersedeInput => ({
+      branchPrefix: "release/coffeeshop/",
+      isOlder: (head) => (compareReleaseTags(head.slice("release/coffeeshop/".length), tag) ?? 0) < 0,
+      comment: (pull) => `Superseded by #${pull.number}: ${pull.url}`,
+    });
+    const input = {
+      ...release(read.baseCommit, bump(read.files, "v1.1.0"), "v1.1.0"),
+      supersede: supersede("v1.1.0"),
+    };
+    const result = await repo.publish(input);
+
+    expect(result.number).toBe(7);
+    expect(result.superseded).toEqual([
+      { number: v101.number, url: v101.url, branch: "release/coffeeshop/v1.0.1" },
+      { number: rc.number, url: rc.url, branch: "release/coffeeshop/v1.1.0-rc.1" },
+    ]);
+    const byHead = new Map((await records()).map((r) => [r.head, r]));
+    for (const head of ["release/coffeeshop/v1.0.1", "release/coffeeshop/v1.1.0-rc.1"]) {
+      expect(byHead.get(head)).toMatchObject({
+        state: "closed",
+        closedBy: { number: 7, url: result.url, head: "release/coffeeshop/v1.1.0" },
+        comments: [{ body: `Superseded by #7: ${result.url}` }],
+      });
+      expect(byHead.get(head)?.closedAt).toEqual(expect.any(String));
+      // The branch itself is left where it was.
+      expect(git(repoDir, "rev-parse", "--verify", "-q", head)).toMatch(/^[0-9a-f]{40}$/);
+    }
+    for (const head of [
+      "release/coffeeshop/v1.2.0",
+      "release/other-app/v0.1.0",
+      "release/coffeeshop/nightly",
+      "release/coffeeshop/v0.9.0",
+      "release/coffeeshop/v1.1.0",
+    ]) {
+      expect([head, byHead.get(head)?.state]).toEqual([head, "open"]);
+    }
+
+    // A re-run finds nothing left to close and changes no record.
+    const before = await records();
+    const rerun = await repo.publish(input);
+    expect(rerun.unchanged).toBe(true);
+    expect(rerun.superseded).toEqual([]);
+    expect(await records()).toEqual(before);
+
+    // Releasing a superseded version again (forced upstream) reopens its record, not a second one.
+    const again = await open("v1.0.1");
+    expect(again.number).toBe(v101.number);
+    const reopened = (await records()).find((r) => r.head === "release/coffeeshop/v1.0.1");
+    expect(reopened?.state).toBe("open");
+    expect(reopened?.closedBy).toBeUndefined();
+    expect(reopened?.comments).toHaveLength(1);
+  });
+
+  it("without supersede nothing is closed and the result has no superseded list", async () => {
+    await initManifestRepo(repoDir, seedDir, "main");
+    const repo = new GitManifestRepository({ repoDir, pullsDir });
+    const read = await repo.readFiles({ baseBranch: "main", paths: PATHS });
+    await repo.publish(release(read.baseCommit, bump(read.files, "v1.0.1"), "v1.0.1"));
+    const result = await repo.publish(release(read.baseCommit, bump(read.files, "v1.1.0"), "v1.1.0"));
+    expect(result.superseded).toBeUndefined();
+    expect((await records()).map((r) => r.state)).toEqual(["open", "open"]);
   });
 
   it("an unknown base branch is a ManifestInvalidError", async () => {

@@ -1,5 +1,13 @@
 import { createHash, generateKeyPairSync, verify } from "node:crypto";
-import { buildSchema, parse, validate } from "graphql";
+import {
+  buildSchema,
+  type FieldNode,
+  type ObjectValueNode,
+  type OperationDefinitionNode,
+  parse,
+  type VariableNode,
+  validate,
+} from "graphql";
 import { HttpResponse, http } from "msw";
 import { setupServer } from "msw/node";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -13,6 +21,7 @@ import {
   ManifestConflictError,
   ManifestInvalidError,
 } from "../../shared/domain/errors.js";
+import { compareReleaseTags } from "../../shared/domain/image-editor.js";
 import type { PublishInput } from "../../shared/ports/index.js";
 
 /*
@@ -34,11 +43,23 @@ const GITHUB_SCHEMA = buildSchema(`
   scalar GitObjectID
   scalar URI
   type Query { repository(owner: String!, name: String!, followRenames: Boolean = true): Repository }
+  type Mutation {
+    addComment(input: AddCommentInput!): AddCommentPayload
+    closePullRequest(input: ClosePullRequestInput!): ClosePullRequestPayload
+  }
+  input AddCommentInput { body: String! clientMutationId: String subjectId: ID! }
+  type AddCommentPayload { clientMutationId: String }
+  input ClosePullRequestInput { clientMutationId: String pullRequestId: ID! }
+  type ClosePullRequestPayload { clientMutationId: String pullRequest: PullRequest }
+  enum IssueOrderField { COMMENTS CREATED_AT UPDATED_AT }
+  enum OrderDirection { ASC DESC }
+  input IssueOrder { direction: OrderDirection! field: IssueOrderField! }
   type Repository {
     id: ID!
     nameWithOwner: String!
     ref(qualifiedName: String!): Ref
     object(oid: GitObjectID, expression: String): GitObject
+    pullRequests(after: String, baseRefName: String, before: String, first: Int, headRefName: String, labels: [String!], last: Int, orderBy: IssueOrder, states: [PullRequestState!]): PullRequestConnection!
   }
   interface GitObject { oid: GitObjectID! abbreviatedOid: String! }
   enum PullRequestState { OPEN CLOSED MERGED }
@@ -50,7 +71,17 @@ const GITHUB_SCHEMA = buildSchema(`
     associatedPullRequests(after: String, before: String, first: Int, last: Int, states: [PullRequestState!], baseRefName: String, headRefName: String, labels: [String!]): PullRequestConnection!
   }
   type PullRequestConnection { nodes: [PullRequest] totalCount: Int! }
-  type PullRequest { number: Int! url: URI! title: String! body: String! baseRefName: String! headRefName: String! }
+  type PullRequest {
+    id: ID!
+    number: Int!
+    url: URI!
+    title: String!
+    body: String!
+    state: PullRequestState!
+    baseRefName: String!
+    headRefName: String!
+    isCrossRepository: Boolean!
+  }
   type CommitConnection { nodes: [Commit] totalCount: Int! }
   type Commit implements GitObject {
     oid: GitObjectID!
@@ -89,6 +120,9 @@ interface Pull {
   head: string;
   base: string;
   state: "open" | "closed";
+  /** Opened from a fork (GraphQL isCrossRepository). */
+  fork?: boolean;
+  comments?: string[];
 }
 
 function sha(...parts: string[]): string {
@@ -180,7 +214,7 @@ class FakeGithub {
       }),
       http.post(`${API}/graphql`, async ({ request }) => {
         const body = (await request.clone().json()) as { query: string; variables: Record<string, string> };
-        const op = /query (\w+)/.exec(body.query)?.[1] ?? "anonymous";
+        const op = /(?:query|mutation) (\w+)/.exec(body.query)?.[1] ?? "anonymous";
         const hit = record(`POST /graphql ${op}`, request);
         if (hit) return hit;
         const problems = graphqlProblems(body.query);
@@ -194,6 +228,7 @@ class FakeGithub {
           this.onPublishQuery?.();
           return HttpResponse.json({ data: this.publishStateData(body.variables) });
         }
+        if (op === "PouroverSupersede") return HttpResponse.json(this.mutate(body.query, body.variables));
         return HttpResponse.json({ errors: [{ message: `unknown operation ${op}` }] });
       }),
       http.post(`${repoBase}/git/trees`, async ({ request }) => {
@@ -397,6 +432,40 @@ class FakeGithub {
     return { repository: { ref: oid ? { target: this.commitNode(oid, vars, "text") } : null } };
   }
 
+  /** Runs the top-level mutation fields in order, as GitHub does, answering by alias. */
+  mutate(query: string, vars: Record<string, string>) {
+    const data: Record<string, unknown> = {};
+    const errors: { type: string; path: string[]; message: string }[] = [];
+    const operation = parse(query).definitions[0] as OperationDefinitionNode;
+    for (const selection of operation.selectionSet.selections as FieldNode[]) {
+      const alias = selection.alias?.value ?? selection.name.value;
+      const input = selection.arguments?.[0]?.value as ObjectValueNode;
+      const arg = (name: string) => {
+        const v = input.fields.find((f) => f.name.value === name)?.value as VariableNode | undefined;
+        return v ? vars[v.name.value] : undefined;
+      };
+      const id = arg(selection.name.value === "addComment" ? "subjectId" : "pullRequestId");
+      const pull = this.pulls.find((p) => `PR_${p.number}` === id);
+      if (!pull) {
+        data[alias] = null;
+        errors.push({
+          type: "NOT_FOUND",
+          path: [alias],
+          message: `Could not resolve to a node with the global id of '${id}'.`,
+        });
+        continue;
+      }
+      if (selection.name.value === "addComment") {
+        pull.comments = [...(pull.comments ?? []), arg("body") ?? ""];
+        data[alias] = { clientMutationId: null };
+      } else {
+        pull.state = "closed";
+        data[alias] = { pullRequest: { number: pull.number, state: "CLOSED" } };
+      }
+    }
+    return errors.length > 0 ? { data, errors } : { data };
+  }
+
   publishStateData(vars: Record<string, string>) {
     const base = this.refs.get(vars.baseRef as string);
     const headRef = vars.headRef as string;
@@ -422,6 +491,19 @@ class FakeGithub {
               },
             }
           : null,
+        openPulls: {
+          nodes: this.pulls
+            .filter((p) => p.state === "open" && (vars.baseName === undefined || p.base === vars.baseName))
+            .reverse()
+            .slice(0, 100)
+            .map((p) => ({
+              id: `PR_${p.number}`,
+              number: p.number,
+              url: `https://github.com/${OWNER}/${REPO}/pull/${p.number}`,
+              headRefName: p.head,
+              isCrossRepository: p.fork === true,
+            })),
+        },
       },
     };
   }
@@ -919,5 +1001,179 @@ describe("GithubManifestRepository", () => {
     await expect(repo.readFiles({ baseBranch: "nope", paths: PATHS })).rejects.toBeInstanceOf(
       ManifestInvalidError,
     );
+  });
+});
+
+describe("GithubManifestRepository: superseding older release PRs", () => {
+  const PREFIX = "release/coffeeshop/";
+  /** What the core passes: older = a release tag ordered before this one. */
+  function superseding(tag: string): PublishInput {
+    return {
+      ...release(fake.baseHead, [], tag),
+      supersede: {
+        branchPrefix: PREFIX,
+        isOlder: (head) => (compareReleaseTags(head.slice(PREFIX.length), tag) ?? 0) < 0,
+        comment: (pull) => `Superseded by #${pull.number} (coffeeshop ${tag}): ${pull.url}`,
+      },
+    };
+  }
+  function openPull(head: string, extra: Partial<Pull> = {}): Pull {
+    const pull: Pull = {
+      number: fake.pulls.length + 1,
+      title: `Release ${head}`,
+      body: "",
+      head,
+      base: BASE,
+      state: "open",
+      ...extra,
+    };
+    fake.pulls.push(pull);
+    fake.refs.set(`refs/heads/${head}`, fake.baseHead);
+    return pull;
+  }
+  async function publishRelease(tag: string) {
+    const repo = repository();
+    const read = await repo.readFiles({ baseBranch: BASE, paths: PATHS });
+    const input = { ...superseding(tag), baseCommit: read.baseCommit, files: bump(read.files, tag) };
+    return { input, result: await repo.publish(input), repo };
+  }
+  const SUPERSEDE = "POST /graphql PouroverSupersede";
+
+  it("0 older PRs open: the 6 calls of a new release, nothing closed", async () => {
+    openPull("release/coffeeshop/v2.0.0"); // newer
+    openPull("feature/x");
+    const { result } = await publishRelease("v1.1.0");
+    expect(fake.calls).toEqual(NEW_RELEASE);
+    expect(result.superseded).toEqual([]);
+    expect(result.supersedeError).toBeUndefined();
+    expect(fake.pulls.filter((p) => p.state === "closed")).toEqual([]);
+  });
+
+  it("1 older PR open: 7 calls, the last ONE mutation commenting and closing it", async () => {
+    const old = openPull("release/coffeeshop/v1.0.0");
+    const { result } = await publishRelease("v1.1.0");
+    expect(fake.calls).toEqual([...NEW_RELEASE, SUPERSEDE]);
+    expect(fake.calls.length).toBeLessThanOrEqual(8);
+    expect(fake.calls.some((c) => c.startsWith("INVALID"))).toBe(false);
+    expect(result.number).toBe(2);
+    expect(result.superseded).toEqual([
+      { number: old.number, url: `https://github.com/${OWNER}/${REPO}/pull/1`, branch: old.head },
+    ]);
+    expect(old.state).toBe("closed");
+    expect(old.comments).toEqual([
+      `Superseded by #2 (coffeeshop v1.1.0): https://github.com/${OWNER}/${REPO}/pull/2`,
+    ]);
+    expect(fake.pulls[1]).toMatchObject({ head: "release/coffeeshop/v1.1.0", state: "open" });
+    expect(fake.commitsMade()).toBe(1);
+  });
+
+  it("3 older PRs open: still ONE mutation; newer, unordered, other-app, fork and other-base PRs stay open", async () => {
+    const older = [
+      openPull("release/coffeeshop/v1.0.0"),
+      openPull("release/coffeeshop/v1.1.0-rc.2"),
+      openPull("release/coffeeshop/v0.9"),
+    ];
+    const kept = [
+      openPull("release/coffeeshop/v1.2.0"),
+      openPull("release/coffeeshop/nightly"),
+      openPull("release/coffeeshop-legacy/v0.1.0"),
+      openPull("release/other/v0.1.0"),
+      openPull("release/coffeeshop/v0.5.0", { fork: true }),
+      openPull("release/coffeeshop/v0.4.0", { base: "staging" }),
+    ];
+    const { result } = await publishRelease("v1.1.0");
+    expect(fake.calls).toEqual([...NEW_RELEASE, SUPERSEDE]);
+    expect(fake.calls.some((c) => c.startsWith("INVALID"))).toBe(false);
+    const number = result.number as number;
+    expect(number).toBe(10);
+    expect(new Set(result.superseded?.map((p) => p.number))).toEqual(new Set(older.map((p) => p.number)));
+    for (const pull of older) {
+      expect(pull.state).toBe("closed");
+      expect(pull.comments).toEqual([
+        `Superseded by #10 (coffeeshop v1.1.0): https://github.com/${OWNER}/${REPO}/pull/10`,
+      ]);
+    }
+    for (const pull of kept)
+      expect([pull.head, pull.state, pull.comments]).toEqual([pull.head, "open", undefined]);
+
+    // A re-run: nothing left to close, so no mutation: the 3 calls of a re-run.
+    fake.calls = [];
+    const again = await publishRelease("v1.1.0");
+    expect(fake.calls).toEqual([
+      "POST /graphql PouroverReadFiles",
+      "POST /graphql PouroverPublishState",
+      "POST /git/trees",
+    ]);
+    expect(again.result).toMatchObject({ unchanged: true, number, superseded: [] });
+  });
+
+  it("an existing PR of this release plus an older one: 7 calls, this PR is updated, never closed", async () => {
+    const first = await publishRelease("v1.1.0");
+    const old = openPull("release/coffeeshop/v1.0.0");
+    fake.moveBase("README.md", "moved\n");
+    fake.calls = [];
+    const { result } = await publishRelease("v1.1.0");
+    expect(fake.calls).toEqual([
+      "POST /graphql PouroverReadFiles",
+      "POST /graphql PouroverPublishState",
+      "POST /git/trees",
+      "POST /git/commits",
+      "PATCH /git/refs/heads/:branch",
+      SUPERSEDE,
+    ]);
+    expect(result.number).toBe(first.result.number);
+    expect(fake.pulls.find((p) => p.number === result.number)?.state).toBe("open");
+    expect(old.state).toBe("closed");
+  });
+
+  it("a failure closing them is reported, not thrown: the commit and the PR stand", async () => {
+    const a = openPull("release/coffeeshop/v1.0.0");
+    const b = openPull("release/coffeeshop/v1.0.1");
+    // GitHub answers the mutation with partial data: the first PR closed, the second refused.
+    fake.overrides.push({
+      match: SUPERSEDE,
+      times: 1,
+      respond: () => {
+        a.state = "closed";
+        return HttpResponse.json({
+          data: {
+            c0: { clientMutationId: null },
+            x0: { pullRequest: { number: 2, state: "CLOSED" } },
+            c1: null,
+            x1: null,
+          },
+          errors: [
+            {
+              type: "FORBIDDEN",
+              path: ["c1"],
+              message: "Resource not accessible by integration",
+            },
+          ],
+        });
+      },
+    });
+    const { result } = await publishRelease("v1.1.0");
+    expect(fake.calls).toEqual([...NEW_RELEASE, SUPERSEDE]);
+    expect(result.number).toBe(3);
+    expect(fake.commitsMade()).toBe(1);
+    // Newest first in the listing: v1.0.1 (#2) is c0/x0, v1.0.0 (#1) is c1/x1.
+    expect(result.superseded?.map((p) => p.number)).toEqual([2]);
+    expect(result.supersedeError).toMatch(/^closing #1 failed: .*Resource not accessible by integration/);
+    expect(b.state).toBe("open");
+  });
+
+  it("60 files and no older PR: the 6 calls, exactly one commit", async () => {
+    const many: Record<string, string> = {};
+    for (let i = 0; i < 60; i++) many[`k8s/svc-${i}.yaml`] = `image: ghcr.io/acme/svc-${i}:v1.0.0\n`;
+    fake = new FakeGithub(many);
+    server.resetHandlers(...fake.handlers());
+    const repo = repository();
+    const read = await repo.readFiles({ baseBranch: BASE, paths: Object.keys(many) });
+    const files = bump(read.files, "v2.0.0");
+    expect(files).toHaveLength(60);
+    await repo.publish({ ...superseding("v2.0.0"), baseCommit: read.baseCommit, files });
+    expect(fake.calls).toEqual(NEW_RELEASE);
+    expect(fake.calls.length).toBeLessThanOrEqual(8);
+    expect(fake.commitsMade()).toBe(1);
   });
 });

@@ -8,12 +8,14 @@ import { REPO_ROOT } from "./synth-helper.js";
 
 interface Buildspec {
   version: number | string;
+  cache?: { paths: string[] };
   env: { shell?: string; variables: Record<string, string>; "exported-variables": string[] };
   phases: Record<string, { commands: string[]; "on-failure"?: string }>;
 }
 
 const load = (file: string): Buildspec =>
   parseYaml(readFileSync(join(REPO_ROOT, "infra", "buildspecs", file), "utf8")) as Buildspec;
+const REFRESH = load("refresh-trivy-db.yml");
 const SPECS = {
   "build-scan-push.yml": load("build-scan-push.yml"),
   "scan-image.yml": load("scan-image.yml"),
@@ -23,6 +25,43 @@ const commandsOf = (spec: Buildspec) =>
     .flatMap((p) => p.commands)
     .join("\n");
 const HAS_SHELLCHECK = spawnSync("shellcheck", ["--version"]).status === 0;
+
+/** Runs an install phase with a Trivy cache holding a DB updated at `dbUpdatedAt` (null: no DB) and a cached tarball. */
+function runInstall(install: string, dbUpdatedAt: string | null) {
+  const dir = mkdtempSync(join(tmpdir(), "buildspec-install-"));
+  const bin = join(dir, "bin");
+  const cache = join(dir, "cache");
+  mkdirSync(bin);
+  mkdirSync(join(cache, "db"), { recursive: true });
+  mkdirSync(join(cache, "dist"), { recursive: true });
+  const calls = join(dir, "calls.log");
+  for (const name of ["curl", "tar", "sha256sum", "trivy"]) {
+    writeFileSync(
+      join(bin, name),
+      `#!/usr/bin/env bash\necho "${name} $*" >> "${calls}"\ncat > /dev/null 2>&1 || true\n`,
+    );
+    chmodSync(join(bin, name), 0o755);
+  }
+  writeFileSync(join(cache, "dist", "trivy_0.59.1_Linux-64bit.tar.gz"), "cached tarball");
+  writeFileSync(join(cache, "dist", "trivy_0.59.1_checksums.txt"), "abc  trivy_0.59.1_Linux-64bit.tar.gz\n");
+  if (dbUpdatedAt) {
+    writeFileSync(join(cache, "db", "trivy.db"), "db");
+    writeFileSync(join(cache, "db", "metadata.json"), JSON.stringify({ Version: 2, UpdatedAt: dbUpdatedAt }));
+  }
+  const env = {
+    PATH: `${bin}:${process.env.PATH}`,
+    HOME: dir,
+    TRIVY_VERSION: "0.59.1",
+    TRIVY_SHA256: "",
+    TRIVY_CACHE_DIR: cache,
+    TRIVY_DIST_DIR: join(cache, "dist"),
+    TRIVY_DB_MAX_AGE_DAYS: "3",
+    SCANNER_ERROR_EXIT_CODE: "75",
+  };
+  const result = spawnSync("bash", ["-c", install], { env, encoding: "utf8", input: "" });
+  const log = existsSync(calls) ? readFileSync(calls, "utf8") : "";
+  return { status: result.status, stderr: result.stderr, log };
+}
 
 describe.each(Object.entries(SPECS))("%s", (_name, spec) => {
   it("is a valid 0.2 buildspec run by bash, exporting IMAGE_DIGEST, REPORT_URI, SCAN_EXIT_CODE", () => {
@@ -41,6 +80,47 @@ describe.each(Object.entries(SPECS))("%s", (_name, spec) => {
     expect(text).toContain(`trivy_\${TRIVY_VERSION}_Linux-64bit.tar.gz`);
     expect(text).toContain(`releases/download/v\${TRIVY_VERSION}`);
     expect(text).toContain("sha256sum -c");
+  });
+
+  it("reads the Trivy DB from the shared cache only: --skip-db-update on every scan, cache paths declared", () => {
+    const text = commandsOf(spec);
+    expect(spec.cache?.paths).toEqual(["/root/.cache/trivy/**/*"]);
+    expect(spec.env.variables.TRIVY_CACHE_DIR).toBe("/root/.cache/trivy");
+    expect(text).toContain('offline=(--cache-dir "$TRIVY_CACHE_DIR" --skip-db-update --skip-java-db-update)');
+    // Every `trivy image` run is offline; nothing downloads a DB.
+    const runs = text.split("\n").filter((l) => /^\s*trivy image\b/.test(l));
+    expect(runs.length).toBeGreaterThanOrEqual(2);
+    for (const line of text.split("trivy image").slice(1))
+      expect(line.slice(0, 40)).toContain(`"\${offline[@]}"`);
+    expect(text).not.toMatch(/--download-(java-)?db-only/);
+  });
+
+  it("fails as a scanner error before downloading anything when the DB cache is empty or stale", () => {
+    const install = spec.phases.install?.commands.join("\n") ?? "";
+    expect(install.indexOf("Trivy DB cache is empty")).toBeLessThan(install.indexOf("curl"));
+    for (const [label, db] of [
+      ["empty", null],
+      ["stale", "2020-01-01T00:00:00Z"],
+    ] as const) {
+      const run = runInstall(install, db);
+      expect(run.status, label).toBe(75);
+      expect(run.stderr, label).toMatch(label === "empty" ? /cache is empty/ : /days old/);
+      expect(run.log, label).not.toContain("curl");
+    }
+    const fresh = runInstall(install, new Date().toISOString());
+    expect(fresh.status, fresh.stderr).toBe(0);
+    expect(fresh.log).not.toContain("curl"); // the cached tarball is used
+    expect(fresh.log).toContain("tar -xzf trivy_0.59.1_Linux-64bit.tar.gz");
+  });
+
+  it("uploads a SARIF report converted from the JSON report (no second scan) next to the JSON and SBOM", () => {
+    const text = commandsOf(spec);
+    expect(text).toContain(
+      'trivy convert --format sarif --output "$WORK_DIR/trivy.sarif" "$WORK_DIR/trivy.json"',
+    );
+    expect(text).toContain(`"\${prefix}/trivy.sarif"`);
+    expect(text).toContain(`export SARIF_URI="\${prefix}/trivy.sarif"`);
+    expect(spec.env["exported-variables"]).toContain("SARIF_URI");
   });
 
   it("scans vulnerabilities only, gated by --exit-code and --severity, JSON report and CycloneDX SBOM", () => {
@@ -108,7 +188,7 @@ describe("build-scan-push gate", () => {
       `case "$1" in login) cat > /dev/null ;; inspect) echo "reg/repo@sha256:${"c".repeat(64)}" ;; esac`,
     );
     // The gating scan exits with the given code; the SBOM run always succeeds.
-    fake("trivy", `case "$*" in *cyclonedx*) exit 0 ;; esac\nexit ${trivyExit}`);
+    fake("trivy", `case "$*" in *cyclonedx*|convert*) exit 0 ;; esac\nexit ${trivyExit}`);
     fake("aws", 'if [ "$1" = ecr ]; then echo token; fi');
     const env = {
       PATH: `${bin}:${process.env.PATH}`,
@@ -144,8 +224,10 @@ describe("build-scan-push gate", () => {
       "docker push 123456789012.dkr.ecr.us-east-1.amazonaws.com/go-coffeeshop/web:v1.2.3",
     );
     expect(run.log).toContain("aws s3 cp --only-show-errors");
+    expect(run.log).toContain("trivy convert --format sarif");
+    expect(run.log).toContain("trivy.sarif s3://reports-bucket/coffeeshop/v1.2.3/web/trivy.sarif");
     expect(run.log).toMatch(
-      /trivy image --scanners vuln --severity CRITICAL,HIGH --ignore-unfixed --ignorefile/,
+      /trivy image --cache-dir \S+ --skip-db-update --skip-java-db-update --scanners vuln --severity CRITICAL,HIGH --ignore-unfixed --ignorefile/,
     );
     expect(run.ignore).toBe("CVE-2024-0001\n");
   });
@@ -156,13 +238,43 @@ describe("build-scan-push gate", () => {
     expect(run.stdout).toContain("EXPORT SCAN_EXIT_CODE=1 IMAGE_DIGEST= REPORT_URI=s3://reports-bucket/");
     expect(run.log).not.toContain("docker push");
     expect(run.log).toContain("trivy.json s3://reports-bucket/coffeeshop/v1.2.3/web/trivy.json");
+    expect(run.log).toContain("trivy.sarif s3://reports-bucket/coffeeshop/v1.2.3/web/trivy.sarif");
   });
 
-  it("scanner crash: the build fails, nothing is pushed or uploaded", () => {
+  it("scanner crash: the build fails with the scanner error exit code, nothing is pushed or uploaded", () => {
     const run = runBuildPhase(1);
-    expect(run.status).not.toBe(0);
+    expect(run.status).toBe(75);
     expect(run.stderr).toContain("scanner error, not a verdict");
     expect(run.log).not.toContain("docker push");
     expect(run.log).not.toContain("aws s3 cp");
+  });
+});
+
+describe("refresh-trivy-db.yml", () => {
+  it("downloads the DB and Java DB into the cache the release projects read, with the same pinned Trivy install", () => {
+    const text = Object.values(REFRESH.phases)
+      .flatMap((p) => p.commands)
+      .join("\n");
+    expect(String(REFRESH.version)).toBe("0.2");
+    expect(REFRESH.cache?.paths).toEqual(SPECS["scan-image.yml"].cache?.paths);
+    expect(REFRESH.env.variables.TRIVY_CACHE_DIR).toBe(SPECS["scan-image.yml"].env.variables.TRIVY_CACHE_DIR);
+    expect(text).toContain('trivy image --cache-dir "$TRIVY_CACHE_DIR" --download-db-only');
+    expect(text).toContain('trivy image --cache-dir "$TRIVY_CACHE_DIR" --download-java-db-only');
+    expect(text).toContain("sha256sum -c");
+    // The pinned install block is the same text in all three buildspecs.
+    const installOf = (spec: Buildspec) => {
+      const t = spec.phases.install?.commands.join("\n") ?? "";
+      return t.slice(t.indexOf("# Trivy from a pinned release tarball"));
+    };
+    for (const spec of Object.values(SPECS)) expect(installOf(spec)).toBe(installOf(REFRESH));
+  });
+
+  it.skipIf(!HAS_SHELLCHECK)("its commands pass shellcheck", () => {
+    const dir = mkdtempSync(join(tmpdir(), "buildspec-sc-"));
+    const file = join(dir, "commands.sh");
+    writeFileSync(file, `#!/usr/bin/env bash\n# shellcheck disable=SC2154\n${commandsOf(REFRESH)}\n`);
+    const result = spawnSync("shellcheck", ["-s", "bash", file], { encoding: "utf8" });
+    expect(result.stdout + result.stderr).toBe("");
+    expect(result.status).toBe(0);
   });
 });

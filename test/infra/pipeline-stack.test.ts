@@ -251,7 +251,8 @@ describe("state machine", () => {
     const bySid = (sid: string) => statements.find((s) => s.Sid === sid);
     const invoke = bySid("InvokeReleaseFunctions");
     expect(invoke.Action).toBe("lambda:InvokeFunction");
-    expect(invoke.Resource).toHaveLength(8);
+    // One function per `...FunctionArn` placeholder the workflow invokes, and nothing else.
+    expect(invoke.Resource).toHaveLength(RELEASE_PLACEHOLDERS.filter((p) => p.endsWith("FunctionArn")).length);
     for (const r of invoke.Resource) expect(r).toHaveProperty("Fn::GetAtt");
 
     const cb = bySid("RunBuildAndScanProjects");
@@ -284,7 +285,10 @@ describe("Lambda functions", () => {
     "VerifyDevDeploy",
     "SendNotification",
     "RecordOutcome",
+    "AcquireDevLock",
+    "ReleaseDevLock",
     "ReceiveGithubWebhook",
+    "ReleaseReconcilerReconcileReleases",
   ];
 
   it("all run Node 24 on arm64 with X-Ray, JSON logs into their own log group with retention", () => {
@@ -297,6 +301,7 @@ describe("Lambda functions", () => {
       expect(fn.Properties.Handler).toBe("index.handler");
       expect(fn.Properties.LoggingConfig.LogFormat).toBe("JSON");
       expect(fn.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME).toMatch(/^pourover-/);
+      expect(fn.Properties.Environment.Variables.POWERTOOLS_METRICS_NAMESPACE).toBe("Pourover");
       // The config is compiled into the bundle, never an env var (4 KB limit).
       expect(fn.Properties.Environment.Variables.POUROVER_CONFIG).toBeUndefined();
       const logGroupId = fn.Properties.LoggingConfig.LogGroup.Ref as string;
@@ -332,7 +337,9 @@ describe("Lambda functions", () => {
           Json
         >,
       )
-        .filter((k) => !["POWERTOOLS_SERVICE_NAME", "NODE_OPTIONS"].includes(k))
+        .filter(
+          (k) => !["POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "NODE_OPTIONS"].includes(k),
+        )
         .sort();
     expect(env("ClaimRelease")).toEqual(["LEDGER_TABLE_NAME"]);
     expect(env("PlanRelease")).toEqual([]);
@@ -446,7 +453,12 @@ describe("CodeBuild", () => {
     for (const [, p] of [build(), scan()]) {
       expect(p.Properties.Source.Type).toBe("NO_SOURCE");
       expect(p.Properties.Source.BuildSpec).toContain("trivy image");
-      expect(p.Properties.EncryptionKey).toEqual(getAtt(only("AWS::KMS::Key")[0]));
+      // The other key encrypts the alarm topic (PipelineObservability).
+      const buildKey = only(
+        "AWS::KMS::Key",
+        (k) => k.Properties.Description === "Pourover CodeBuild artifacts and logs",
+      );
+      expect(p.Properties.EncryptionKey).toEqual(getAtt(buildKey[0]));
       expect(p.Properties.LogsConfig.CloudWatchLogs.Status).toBe("ENABLED");
     }
     expect(build()[1].Properties.Source.BuildSpec).toContain("docker build");

@@ -67,11 +67,19 @@ describe("ASL ↔ local engine contract", () => {
     }
   });
 
-  it("every pipeline Task's failure goes to NotifyFailure (except the notify and record states)", () => {
+  it("every pipeline Task's failure goes to NotifyFailure (except the notify, record and dev lock release states)", () => {
+    // The dev lock is a lease: failing to give it back never decides a release's outcome, and the
+    // failure-path release runs after NotifyFailure.
     for (const [name, s] of Object.entries(asl.States)) {
       if (
         !["Task", "Map"].includes(s.Type) ||
-        ["NotifySuccess", "NotifyFailure", "RecordOutcome"].includes(name)
+        [
+          "NotifySuccess",
+          "NotifyFailure",
+          "RecordOutcome",
+          "ReleaseDevLock",
+          "ReleaseDevLockAfterFailure",
+        ].includes(name)
       )
         continue;
       const catchAll = s.Catch?.find((c) => c.ErrorEquals.includes("States.ALL")) as

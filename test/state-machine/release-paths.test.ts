@@ -110,7 +110,7 @@ describe("release workflow paths (real ASL, local engine)", () => {
     stop = env.stop;
     const out = await env.runtime.release({ tag: "v1.3.0" });
     expect(out.status).toBe("FAILED");
-    expect(out.error?.error).toBe("DevDeployFailedError");
+    expect(out.error?.error).toBe("DevDeployRolledBackError");
     expect(out.error?.cause).toContain("rolled-back");
     expect(out.pullRequest?.commit).toMatch(/^[a-f0-9]{40}$/);
     expect(readFileSync(out.emails[0] as string, "utf8")).toContain("dev deploy failed");

@@ -3,9 +3,9 @@
  *
  * The 22 bot commits "Update image version for docker compose" of go-coffeshop were made with
  *   sed -i -E "s|(image: <ecr>/go-coffeeshop-web)(:.*)?|\1:$TAG|"
- * Our editor is run on each before/ with the commit's new tag (pin "tag", force: the history holds
- * downgrades) and compared with after/. Where sed was right we produce the same bytes; where it was
- * wrong the test title names the case and asserts what we produce instead.
+ * Our editor is run on each before/ with the commit's new tag (pin "tag"; force only for the three
+ * downgrades, which are refused without it) and compared with after/. Where sed was right we produce
+ * the same bytes; where it was wrong the test title names the case and asserts what we produce instead.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, join, relative, resolve } from "node:path";
@@ -14,6 +14,7 @@ import { describe, expect, it } from "vitest";
 import { parseVersion, TAG_PATTERN } from "../../shared/contracts/release.js";
 import { VersionRegressionError } from "../../shared/domain/errors.js";
 import {
+  compareReleaseTags,
   type EditOptions,
   editImages,
   editImagesWithYaml,
@@ -80,7 +81,8 @@ function changedLines(a: string, b: string): number[] {
  * What sed got wrong, per commit (everything else it got right: we produce the same bytes).
  * - crlf: the `(:.*)?` group swallowed the `\r` of a CRLF line, leaving one LF line in a CRLF file.
  * - latest: the bot pinned the mutable `:latest` (our release tags must match TAG_PATTERN).
- * - downgrade: the bot moved the image to an older version.
+ * - downgrade: the bot moved the image to an older version (v6 → v4, v10 → v2.0, v2.0 → v1.1): short
+ *   `vN` / `vN.N` tags are ordered as N.0.0 / N.N.0, so we refuse each without force.
  * - stale: the bot edited from a base that had already moved (a race between two runs).
  */
 const WRONG: Record<string, { crlf?: string[]; latest?: true; downgrade?: true; stale?: true }> = {
@@ -104,7 +106,7 @@ function title(bump: Bump): string {
   if (wrong?.crlf)
     notes.push(`sed dropped the CR of the edited line in ${wrong.crlf.join(", ")}: we keep CRLF`);
   if (wrong?.latest) notes.push("sed pinned mutable :latest: TAG_PATTERN refuses it upstream");
-  if (wrong?.downgrade) notes.push("downgrade (non-semver tags: not comparable, allowed without force)");
+  if (wrong?.downgrade) notes.push("downgrade: refused without --force, produced with it");
   if (wrong?.stale) notes.push("race: edited from a stale base");
   const verdict = notes.length ? `WRONG: ${notes.join("; ")}` : "sed was right: identical bytes";
   const from = parseImageReference(bump.from)?.tag ?? "(untagged)";
@@ -130,7 +132,8 @@ describe.skipIf(!present)("seed: the 22 bot tag bumps of go-coffeshop", () => {
       const rel = relative(beforeDir, file);
       const before = readFileSync(file, "utf8");
       const sed = readFileSync(join(BUMPS, bump.commit, "after", rel), "utf8");
-      const ours = editImages(before, [update], { kind: kindOf(file), pin: "tag", force: true, path: rel });
+      const options: EditOptions = { kind: kindOf(file), pin: "tag", path: rel };
+      const ours = editImages(before, [update], { ...options, force: wrong.downgrade === true });
 
       // We change exactly the line sed changed, and report it.
       const lines = changedLines(before, sed);
@@ -158,18 +161,39 @@ describe.skipIf(!present)("seed: the 22 bot tag bumps of go-coffeshop", () => {
     }
 
     if (wrong.latest) expect(TAG_PATTERN.test(update.tag)).toBe(false);
+    const from = parseImageReference(bump.from)?.tag ?? "";
     if (wrong.downgrade) {
-      // Neither side is a semantic version, so parseVersion cannot order them: allowed, as documented.
-      const from = tagOf(bump.from);
+      // Short tags, not full semver: parseVersion alone cannot order them, releaseVersion does.
       expect(parseVersion(from) === null || parseVersion(update.tag) === null).toBe(true);
-      const before = readFileSync(join(beforeDir, "docker-compose.yml"), "utf8");
-      expect(editImages(before, [update], { kind: "compose", pin: "tag" }).changes).toHaveLength(1);
+      expect(compareReleaseTags(update.tag, from)).toBeLessThan(0);
+      for (const file of walk(beforeDir)) {
+        const rel = relative(beforeDir, file);
+        const before = readFileSync(file, "utf8");
+        expect(() =>
+          editImages(before, [update], { kind: kindOf(file), pin: "tag", path: rel }),
+        ).toThrowError(
+          new VersionRegressionError(
+            `${rel}: go-coffeeshop-web is at ${from}, refusing to move it back to ${update.tag} (use --force)`,
+          ),
+        );
+      }
+    } else {
+      // Every other bump moves forward or has no order (latest): allowed without force.
+      expect((compareReleaseTags(update.tag, from) ?? 0) >= 0).toBe(true);
     }
   });
 
   it("the stale-base commits are exactly the ones whose old image is not the previous commit's new image", () => {
     const stale = bumps.filter((b, i) => i > 0 && b.from !== bumps[i - 1]?.to).map((b) => b.commit);
     expect(stale).toEqual(Object.keys(WRONG).filter((c) => WRONG[c]?.stale));
+  });
+
+  it("exactly three bumps of this history are downgrades, the ones sed let through", () => {
+    const downgrades = bumps
+      .filter((b) => (compareReleaseTags(tagOf(b.to), parseImageReference(b.from)?.tag ?? "") ?? 0) < 0)
+      .map((b) => `${b.commit} ${parseImageReference(b.from)?.tag} -> ${tagOf(b.to)}`);
+    expect(downgrades).toEqual(["255466e v6 -> v4", "779158b v10 -> v2.0", "c88a95e v2.0 -> v1.1"]);
+    expect(Object.keys(WRONG).filter((c) => WRONG[c]?.downgrade)).toEqual(["255466e", "779158b", "c88a95e"]);
   });
 
   it("a semver downgrade in this history is refused without force (v4.5.6 back to v2.4.5), allowed with it", () => {
@@ -206,11 +230,8 @@ describe.skipIf(!present)("seed: the 22 bot tag bumps of go-coffeshop", () => {
 });
 
 describe.skipIf(!present)("seed: every manifest round-trips byte-identical when no image matches", () => {
-  const files = present
-    ? [...walk(APP), ...walk(join(SEED, "thangchung-go-coffeeshop"))].filter((f) =>
-        /\.ya?ml/.test(basename(f)),
-      )
-    : [];
+  // The whole corpus: both apps, the other branches and every before/ and after/ of the bumps.
+  const files = present ? walk(SEED).filter((f) => /\.ya?ml/.test(basename(f))) : [];
   // Near misses: a prefix of every ECR repository, a suffix and an extension of a bare name, a
   // normalised spelling of postgres, and an unrelated image.
   const misses: ImageUpdate[] = [
@@ -223,6 +244,10 @@ describe.skipIf(!present)("seed: every manifest round-trips byte-identical when 
 
   it("finds the files, install.yaml (59 documents) among them", () => {
     expect(files.length).toBeGreaterThan(40);
+    for (const dir of ["chuc-thien-go-coffeshop@branches", "chuc-thien-go-coffeshop@tag-bumps"]) {
+      expect(files.filter((f) => relative(SEED, f).startsWith(`${dir}/`)).length).toBeGreaterThan(0);
+    }
+    expect(files.filter((f) => /compose/.test(basename(f))).length).toBeGreaterThanOrEqual(44);
     const install = readFileSync(join(APP, "argoCD/install.yaml"), "utf8");
     expect(install.split(/^---\s*$/m).length).toBeGreaterThanOrEqual(59);
   });
@@ -304,8 +329,9 @@ describe.skipIf(!present)("seed: the line scanner and yaml agree on every file",
       )
     : [];
   const updates: ImageUpdate[] = [
-    ...SERVICES.map((s) => ({ repository: `${ECR}/go-coffeeshop-${s}`, tag: "v9.0.0", digest: DIGEST })),
-    ...SERVICES.map((s) => ({ repository: `go-coffeeshop-${s}`, tag: "v9.0.0", digest: DIGEST })),
+    // Newer than any tag in the corpus (v10 is there), so no file is a regression.
+    ...SERVICES.map((s) => ({ repository: `${ECR}/go-coffeeshop-${s}`, tag: "v99.0.0", digest: DIGEST })),
+    ...SERVICES.map((s) => ({ repository: `go-coffeeshop-${s}`, tag: "v99.0.0", digest: DIGEST })),
     { repository: "postgres", tag: "15-alpine" },
     { repository: "rabbitmq", tag: "3.13-management-alpine" },
   ];

@@ -1,12 +1,15 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { parseVersion } from "../../shared/contracts/release.js";
 import { ManifestInvalidError, VersionRegressionError } from "../../shared/domain/errors.js";
 import {
+  compareReleaseTags,
   type EditOptions,
   editImages,
   editImagesWithYaml,
   type ImageUpdate,
   type PinMode,
+  releaseVersion,
   scanFast,
 } from "../../shared/domain/image-editor.js";
 
@@ -416,13 +419,52 @@ describe("editImages: version regression", () => {
     expect(editImages(pre, [web("v1.0.0-rc.11")], COMPOSE).changes).toHaveLength(1);
   });
 
-  it.each(["latest", "v2", "v6", "v2.0", "14-alpine"])(
-    "a non-semver existing tag (%s) is not comparable: allowed",
+  it.each(["latest", "14-alpine", "2.0", "v2.0.0.1", "v02", "V6", "v6-beta"])(
+    "a tag with no version order (%s) is not comparable: allowed",
     (old) => {
       const t = `services:\n  web:\n    image: web:${old}\n`;
       expect(editImages(t, [web("v0.0.1")], COMPOSE).text).toBe(t.replace(`web:${old}`, "web:v0.0.1"));
     },
   );
+
+  it.each([
+    ["v6", "v4"],
+    ["v10", "v2.0"],
+    ["v2.0", "v1.1"],
+    ["v6", "v5.9.9"],
+    ["v2.1", "v2.0.9"],
+    ["v1.0.0", "v0"],
+  ])("a short tag is ordered as semver: %s back to %s is refused, allowed with force", (old, next) => {
+    const t = `services:\n  web:\n    image: web:${old}\n`;
+    expect(() => editImages(t, [web(next)], COMPOSE)).toThrowError(
+      `docker-compose.yml: web is at ${old}, refusing to move it back to ${next} (use --force)`,
+    );
+    expect(editImages(t, [web(next)], { ...COMPOSE, force: true }).text).toBe(t.replace(old, next));
+  });
+
+  it.each([
+    ["v2", "v6"],
+    ["v9", "v10"],
+    ["v2.0", "v2.0.0"],
+    ["v2.0.0", "v2"],
+    ["v1.1", "v2.0"],
+    ["v2.0", "v2.4.4"],
+    ["v6", "v6.0.1-rc.1"],
+  ])("a short tag moving forward or to the same version (%s to %s) is allowed", (old, next) => {
+    const t = `services:\n  web:\n    image: web:${old}\n`;
+    expect(editImages(t, [web(next)], COMPOSE).text).toBe(t.replace(`web:${old}`, `web:${next}`));
+  });
+
+  it("compareReleaseTags orders full and short tags, null when either has no order", () => {
+    expect(compareReleaseTags("v4", "v6")).toBeLessThan(0);
+    expect(compareReleaseTags("v2.0", "v2.0.0")).toBe(0);
+    expect(compareReleaseTags("v1.2.0", "v1.2.0-rc.1")).toBeGreaterThan(0);
+    expect(compareReleaseTags("latest", "v1.0.0")).toBeNull();
+    expect(compareReleaseTags("v1.0.0", "14-alpine")).toBeNull();
+    expect(releaseVersion("v10")).toEqual({ major: 10, minor: 0, patch: 0, pre: "" });
+    expect(releaseVersion("v2.4")).toEqual({ major: 2, minor: 4, patch: 0, pre: "" });
+    expect(releaseVersion("v2.4.5-rc.1")).toEqual(parseVersion("v2.4.5-rc.1"));
+  });
 
   it("a missing tag or a digest-only reference is not comparable: allowed", () => {
     expect(editImages(deployment("web"), [web("v0.0.1")], K8S).changes).toHaveLength(1);

@@ -6,12 +6,26 @@ import {
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
 import { ReleaseAlreadyClaimedError } from "../../domain/errors.js";
-import type { ClaimEntry, LedgerRecord, OutcomeEntry, ReleaseLedger } from "../../ports/index.js";
+import type {
+  ClaimEntry,
+  LedgerRecord,
+  OutcomeEntry,
+  ReleaseLedger,
+  ReleaseRecords,
+} from "../../ports/index.js";
 
 /** Release records are kept for two years; delivery dedupe keys share the table with a short TTL. */
 const RECORD_TTL_SECONDS = 2 * 365 * 24 * 3600;
 
-export class DynamoDbLedger implements ReleaseLedger {
+/**
+ * "What is on dev now" is one item per app, `latest#<app>`, pointing at the SUCCEEDED release that
+ * finished last. It is moved forward only (conditional on `finishedAt`), so an old execution that
+ * records late cannot move it back. This answers the question with one GetItem and needs no index;
+ * `latest#…` cannot collide with a release key, whose tag always starts with `v`.
+ */
+const latestKey = (app: string) => `latest#${app}`;
+
+export class DynamoDbLedger implements ReleaseLedger, ReleaseRecords {
   constructor(
     private readonly client: DynamoDBClient,
     private readonly tableName: string,
@@ -73,6 +87,43 @@ export class DynamoDbLedger implements ReleaseLedger {
       if (error instanceof ConditionalCheckFailedException) return;
       throw error;
     }
+    if (entry.status === "SUCCEEDED") await this.moveLatest(entry);
+  }
+
+  private async moveLatest(entry: OutcomeEntry): Promise<void> {
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: { pk: { S: latestKey(entry.app) } },
+          UpdateExpression:
+            "SET app = :app, tag = :tag, executionId = :executionId, finishedAt = :finishedAt",
+          ConditionExpression: "attribute_not_exists(pk) OR finishedAt < :finishedAt",
+          ExpressionAttributeValues: {
+            ":app": { S: entry.app },
+            ":tag": { S: entry.tag },
+            ":executionId": { S: entry.executionId },
+            ":finishedAt": { S: entry.finishedAt },
+          },
+        }),
+      );
+    } catch (error) {
+      // A release that finished later is already the latest: nothing to move.
+      if (error instanceof ConditionalCheckFailedException) return;
+      throw error;
+    }
+  }
+
+  async latestSucceeded(app: string): Promise<LedgerRecord | null> {
+    const out = await this.client.send(
+      new GetItemCommand({
+        TableName: this.tableName,
+        Key: { pk: { S: latestKey(app) } },
+        ConsistentRead: true,
+      }),
+    );
+    const tag = out.Item?.tag?.S;
+    return tag ? this.get(app, tag) : null;
   }
 
   async get(app: string, tag: string): Promise<LedgerRecord | null> {

@@ -14,7 +14,7 @@ export class SsmDeployStatusReader implements DeployStatusReader {
       for (const inv of out.CommandInvocations ?? []) {
         statuses.push({
           instanceId: inv.InstanceId ?? "unknown",
-          status: (inv.Status ?? "Pending") as InstanceDeployStatus["status"],
+          status: invocationStatus(inv.Status, inv.StatusDetails),
           // The API keeps only the first 24,000 characters; the full log is in CloudWatch Logs.
           output: inv.CommandPlugins?.map((p) => p.Output ?? "").join("\n") ?? "",
         });
@@ -23,4 +23,18 @@ export class SsmDeployStatusReader implements DeployStatusReader {
     } while (nextToken);
     return statuses;
   }
+}
+
+/**
+ * `Status` folds delivery and execution timeouts into `TimedOut` and an unreachable agent into
+ * `Failed`; `StatusDetails` ("Delivery Timed Out", "Undeliverable", ...) tells them apart.
+ */
+const DETAILED = new Set(["DeliveryTimedOut", "ExecutionTimedOut", "Undeliverable", "Terminated"]);
+function invocationStatus(
+  status: string | undefined,
+  details: string | undefined,
+): InstanceDeployStatus["status"] {
+  const detail = (details ?? "").replaceAll(" ", "");
+  if (DETAILED.has(detail)) return detail as InstanceDeployStatus["status"];
+  return (status ?? "Pending") as InstanceDeployStatus["status"];
 }

@@ -16,6 +16,13 @@ import type { GithubClient } from "./github-client.js";
  *   3. POST git/commits (parent baseCommit)
  *   4. POST git/refs (new branch) | PATCH git/refs/heads/<branch> force (re-release)
  *   5. POST pulls (none open) | PATCH pulls/{n} (title/body differ) | nothing
+ *   6. only when older release PRs are open (`supersede`): ONE GraphQL mutation, `addComment` then
+ *      `closePullRequest` per PR, aliased; so a release costs at most 7 calls with readFiles.
+ *
+ * The open PRs into the base come with query 1 (`pullRequests(baseRefName:, states: OPEN)`, the
+ * newest 100); GraphQL cannot filter head branches by prefix, so that is done here. PRs from forks
+ * never count as ours. Closing them is best effort: the commit and the PR stand, the release goes on,
+ * and `supersedeError` says what failed.
  */
 export class GithubManifestRepository implements ManifestRepository {
   private readonly owner: string;
@@ -92,9 +99,15 @@ export class GithubManifestRepository implements ManifestRepository {
       variables[`p${i}`] = f.path;
       return `f${i}: file(path: $p${i}) { mode }`;
     });
-    const query = `query PouroverPublishState($owner: String!, $name: String!, $baseRef: String!, $headRef: String!, $baseCommit: GitObjectID!${files
-      .map((_, i) => `, $p${i}: String!`)
-      .join("")}) {
+    const openPullsField = input.supersede
+      ? `openPulls: pullRequests(states: [OPEN], baseRefName: $baseName, first: 100, orderBy: {field: CREATED_AT, direction: DESC}) {
+      nodes { id number url headRefName isCrossRepository }
+    }`
+      : "";
+    if (input.supersede) variables.baseName = input.baseBranch.replace(/^refs\/heads\//, "");
+    const query = `query PouroverPublishState($owner: String!, $name: String!, $baseRef: String!, $headRef: String!, $baseCommit: GitObjectID!${
+      input.supersede ? ", $baseName: String!" : ""
+    }${files.map((_, i) => `, $p${i}: String!`).join("")}) {
   repository(owner: $owner, name: $name) {
     base: ref(qualifiedName: $baseRef) { target { oid } }
     baseCommit: object(oid: $baseCommit) {
@@ -104,6 +117,7 @@ export class GithubManifestRepository implements ManifestRepository {
       target { ... on Commit { oid tree { oid } parents(first: 2) { nodes { oid } } } }
       associatedPullRequests(first: 20, states: [OPEN]) { nodes { number url title body baseRefName } }
     }
+    ${openPullsField}
   }
 }`;
     const state = await this.graphql<PublishStateData>(query, variables);
@@ -188,7 +202,66 @@ export class GithubManifestRepository implements ManifestRepository {
 
     // 5. The one pull request.
     const pull = await this.upsertPull(input, openPull ?? null);
-    return { commit, url: pull.url, number: pull.number, unchanged };
+    const result: PublishResult = { commit, url: pull.url, number: pull.number, unchanged };
+    if (!input.supersede) return result;
+
+    // 6. The older releases' PRs, closed with a comment pointing here.
+    const branch = input.branch.replace(/^refs\/heads\//, "");
+    const { branchPrefix, isOlder } = input.supersede;
+    const older = (repository.openPulls?.nodes ?? []).filter(
+      (pr): pr is OpenPullNode =>
+        !!pr &&
+        !pr.isCrossRepository &&
+        pr.headRefName !== branch &&
+        pr.headRefName.startsWith(branchPrefix) &&
+        isOlder(pr.headRefName),
+    );
+    result.superseded = [];
+    if (older.length === 0) return result;
+    const closing = await this.closeWithComment(older, input.supersede.comment(pull));
+    result.superseded = closing.closed;
+    if (closing.error) {
+      result.supersedeError = closing.error;
+      this.octokit.log.warn(`Pourover: ${closing.error}`);
+    }
+    return result;
+  }
+
+  /** One GraphQL request: per PR, `addComment` then `closePullRequest` (mutations run in order). */
+  private async closeWithComment(
+    pulls: OpenPullNode[],
+    body: string,
+  ): Promise<{ closed: { number: number; url: string; branch: string }[]; error?: string }> {
+    const variables: Record<string, string> = { body };
+    const fields = pulls.map((pr, i) => {
+      variables[`id${i}`] = pr.id;
+      return `c${i}: addComment(input: {subjectId: $id${i}, body: $body}) { clientMutationId }
+  x${i}: closePullRequest(input: {pullRequestId: $id${i}}) { pullRequest { number state } }`;
+    });
+    const mutation = `mutation PouroverSupersede($body: String!${pulls.map((_, i) => `, $id${i}: ID!`).join("")}) {
+  ${fields.join("\n  ")}
+}`;
+    type Data = Record<string, { pullRequest?: { state?: string } } | null>;
+    const closedIn = (data: Data | undefined) =>
+      pulls
+        .filter((_, i) => data?.[`x${i}`]?.pullRequest?.state === "CLOSED")
+        .map((pr) => ({ number: pr.number, url: pr.url, branch: pr.headRefName }));
+    try {
+      return { closed: closedIn(await this.octokit.graphql<Data>(mutation, variables)) };
+    } catch (error) {
+      // A GraphQL error may come with partial data: what did close stays reported.
+      const closed = closedIn((error as { data?: Data }).data);
+      const left = pulls.filter((pr) => !closed.some((c) => c.number === pr.number));
+      const gqlErrors = (error as { errors?: { message?: string }[] }).errors;
+      const mapped = mapError(error);
+      const why = Array.isArray(gqlErrors)
+        ? gqlErrors.map((e) => e.message).join("; ")
+        : mapped instanceof Error
+          ? mapped.message
+          : githubMessage(error);
+      const list = left.map((pr) => `#${pr.number}`).join(", ");
+      return { closed, error: `closing ${list} failed: ${why.replace(/\s+/g, " ").trim()}` };
+    }
   }
 
   private async upsertPull(
@@ -314,8 +387,18 @@ interface PullNode {
   baseRefName: string;
 }
 
+interface OpenPullNode {
+  id: string;
+  number: number;
+  url: string;
+  headRefName: string;
+  isCrossRepository: boolean;
+}
+
 interface PublishStateData {
   repository: {
+    /** Present only when the query asked for it (supersede). */
+    openPulls?: { nodes: (OpenPullNode | null)[] | null } | null;
     base: { target: { oid: string } | null } | null;
     baseCommit: { oid?: string; tree: { oid: string }; [alias: string]: unknown } | null;
     head: {

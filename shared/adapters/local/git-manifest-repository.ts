@@ -4,14 +4,15 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { InvalidInputError, ManifestConflictError, ManifestInvalidError } from "../../domain/errors.js";
-import type { ManifestRepository, PublishInput, PublishResult } from "../../ports/index.js";
+import type { ManifestRepository, PublishInput, PublishResult, SupersedeInput } from "../../ports/index.js";
 
 /**
  * The GitOps manifests repository as a real local git repository, driven through git plumbing.
  * The user's working tree, index and HEAD are never touched: blobs are written with
  * `hash-object`, the tree is built in a temporary index (GIT_INDEX_FILE), the commit is made with
  * `commit-tree` and the branch moved with a compare-and-swap `update-ref`. The "pull request" is
- * a JSON record in `pullsDir`, one per branch.
+ * a JSON record in `pullsDir`, one per branch. Superseded release PRs get `state: "closed"`, the
+ * comment and `closedBy` (the new PR), as GitHub would show them.
  *
  * With `remoteName`, the base branch is read from that remote (fetched first) and the release
  * branch is pushed there with `--force-with-lease`.
@@ -105,7 +106,45 @@ export class GitManifestRepository implements ManifestRepository {
       commit,
       files: changed,
     });
-    return { commit, url: pull.url, number: pull.number, unchanged };
+    const result: PublishResult = { commit, url: pull.url, number: pull.number, unchanged };
+    if (input.supersede) result.superseded = await this.supersede(input.supersede, pull, input.baseBranch);
+    return result;
+  }
+
+  /** Closes the open release PR records into `base` older than `pull`, each with the comment. */
+  private async supersede(
+    s: SupersedeInput,
+    pull: PullRecord,
+    base: string,
+  ): Promise<{ number: number; url: string; branch: string }[]> {
+    const names = (await readdir(this.pullsDir)).filter((n) => n.endsWith(".json")).sort();
+    const closed: { number: number; url: string; branch: string }[] = [];
+    const body = s.comment({ number: pull.number, url: pull.url });
+    for (const name of names) {
+      const file = join(this.pullsDir, name);
+      const record = await readJson<PullRecord>(file);
+      if (
+        record?.state !== "open" ||
+        record.base !== base ||
+        record.head === pull.head ||
+        !record.head.startsWith(s.branchPrefix) ||
+        !s.isOlder(record.head)
+      ) {
+        continue;
+      }
+      const now = new Date().toISOString();
+      const next: PullRecord = {
+        ...record,
+        state: "closed",
+        closedAt: now,
+        updatedAt: now,
+        closedBy: { number: pull.number, url: pull.url, head: pull.head },
+        comments: [...(record.comments ?? []), { body, createdAt: now }],
+      };
+      await writeAtomic(file, next);
+      closed.push({ number: record.number, url: record.url, branch: record.head });
+    }
+    return closed;
   }
 
   // --- git plumbing -----------------------------------------------------------------------------
@@ -285,8 +324,10 @@ export class GitManifestRepository implements ManifestRepository {
     for (let attempt = 0; attempt < 3; attempt++) {
       const existing = await readJson<PullRecord>(file);
       if (existing) {
+        // A closed (superseded) PR of this branch is reopened: on GitHub a new PR would be opened.
+        const { closedAt: _closedAt, closedBy: _closedBy, ...rest } = existing;
         const next: PullRecord = {
-          ...existing,
+          ...(existing.state === "closed" ? { ...rest, state: "open" as const } : existing),
           title: p.title,
           body: p.body,
           base: p.base,
@@ -294,6 +335,7 @@ export class GitManifestRepository implements ManifestRepository {
           files: p.files,
         };
         const same =
+          existing.state === next.state &&
           existing.title === next.title &&
           existing.body === next.body &&
           existing.base === next.base &&
@@ -301,9 +343,7 @@ export class GitManifestRepository implements ManifestRepository {
           JSON.stringify(existing.files) === JSON.stringify(next.files);
         if (!same) {
           next.updatedAt = now;
-          const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-          await writeFile(tmp, `${JSON.stringify(next, null, 2)}\n`);
-          await rename(tmp, file);
+          await writeAtomic(file, next);
         }
         return same ? existing : next;
       }
@@ -342,9 +382,13 @@ export interface PullRecord {
   commit: string;
   files: string[];
   url: string;
-  state: "open";
+  state: "open" | "closed";
   createdAt: string;
   updatedAt: string;
+  /** Set when a newer release of the same app superseded this one. */
+  closedAt?: string;
+  closedBy?: { number: number; url: string; head: string };
+  comments?: { body: string; createdAt: string }[];
 }
 
 /**
@@ -439,6 +483,12 @@ function runGit(
     child.stdin.on("error", () => {}); // git may exit before reading everything; the exit code tells
     child.stdin.end(options.input ?? "");
   });
+}
+
+async function writeAtomic(file: string, value: unknown): Promise<void> {
+  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+  await writeFile(tmp, `${JSON.stringify(value, null, 2)}\n`);
+  await rename(tmp, file);
 }
 
 async function readJson<T>(file: string): Promise<T | null> {

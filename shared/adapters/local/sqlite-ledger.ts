@@ -1,12 +1,18 @@
 import Database from "better-sqlite3";
 import { ReleaseAlreadyClaimedError } from "../../domain/errors.js";
-import type { ClaimEntry, LedgerRecord, OutcomeEntry, ReleaseLedger } from "../../ports/index.js";
+import type {
+  ClaimEntry,
+  LedgerRecord,
+  OutcomeEntry,
+  ReleaseLedger,
+  ReleaseRecords,
+} from "../../ports/index.js";
 
 /**
  * The release ledger on SQLite, same semantics as the DynamoDB one: a claim is an INSERT that fails
  * on the primary key, except over a FAILED release, which may be released again.
  */
-export class SqliteLedger implements ReleaseLedger {
+export class SqliteLedger implements ReleaseLedger, ReleaseRecords {
   private readonly db: Database.Database;
 
   constructor(file: string) {
@@ -62,17 +68,28 @@ export class SqliteLedger implements ReleaseLedger {
     const row = this.db.prepare("SELECT * FROM releases WHERE pk = ?").get(`${app}#${tag}`) as
       | Record<string, string | null>
       | undefined;
-    if (!row) return null;
-    return {
-      app: row.app as string,
-      tag: row.tag as string,
-      executionId: row.execution_id as string,
-      claimedAt: row.claimed_at as string,
-      status: row.status as LedgerRecord["status"],
-      trigger: JSON.parse(row.trig as string),
-      ...(row.finished_at ? { finishedAt: row.finished_at } : {}),
-      ...(row.summary ? { summary: JSON.parse(row.summary) } : {}),
-    };
+    return row ? toRecord(row) : null;
+  }
+
+  async latestSucceeded(app: string): Promise<LedgerRecord | null> {
+    const row = this.db
+      .prepare(
+        "SELECT * FROM releases WHERE app = ? AND status = 'SUCCEEDED' ORDER BY finished_at DESC, rowid DESC LIMIT 1",
+      )
+      .get(app) as Record<string, string | null> | undefined;
+    return row ? toRecord(row) : null;
+  }
+
+  /** Every release of the app (or of all apps), newest claim first: the local release listing. */
+  list(app?: string, limit = 100): LedgerRecord[] {
+    const rows = (
+      app
+        ? this.db
+            .prepare("SELECT * FROM releases WHERE app = ? ORDER BY claimed_at DESC, rowid DESC LIMIT ?")
+            .all(app, limit)
+        : this.db.prepare("SELECT * FROM releases ORDER BY claimed_at DESC, rowid DESC LIMIT ?").all(limit)
+    ) as Record<string, string | null>[];
+    return rows.map(toRecord);
   }
 
   /** Every release tag ever claimed for the app, for `npm start` to pick the next patch version. */
@@ -85,4 +102,17 @@ export class SqliteLedger implements ReleaseLedger {
   close(): void {
     this.db.close();
   }
+}
+
+function toRecord(row: Record<string, string | null>): LedgerRecord {
+  return {
+    app: row.app as string,
+    tag: row.tag as string,
+    executionId: row.execution_id as string,
+    claimedAt: row.claimed_at as string,
+    status: row.status as LedgerRecord["status"],
+    trigger: JSON.parse(row.trig as string),
+    ...(row.finished_at ? { finishedAt: row.finished_at } : {}),
+    ...(row.summary ? { summary: JSON.parse(row.summary) } : {}),
+  };
 }

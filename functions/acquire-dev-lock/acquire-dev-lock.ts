@@ -1,0 +1,106 @@
+import { z } from "zod";
+import { parseVersion } from "../../shared/contracts/release.js";
+import { zodProblems } from "../../shared/contracts/zod-problems.js";
+import { DevLockBusyError, InvalidInputError } from "../../shared/domain/errors.js";
+import type { Clock, DevLock } from "../../shared/ports/index.js";
+
+/**
+ * How long VerifyDev keeps asking before it gives up (its DevDeployInProgressError retries: 60 x 10 s),
+ * plus a margin. A holder that never releases (a crashed or stopped execution) blocks the next deploy
+ * for at most the deploy timeout plus this.
+ */
+export const LEASE_MARGIN_SECONDS = 600 + 300;
+
+const InputSchema = z.object({
+  app: z.string().min(1),
+  tag: z.string().min(1),
+  executionId: z.string().min(1),
+  force: z.boolean().optional(),
+  /** The deploy command's timeout (plan.dev.timeoutSeconds). */
+  timeoutSeconds: z.number().int().positive(),
+});
+
+export type AcquireDevLockInput = z.infer<typeof InputSchema>;
+
+export type AcquireDevLockResult =
+  | { acquired: true; version: string; heldUntil: string }
+  | { acquired: false; superseded: true; supersededBy: string };
+
+/**
+ * Only one dev deploy per app at a time, and the newest release wins:
+ * - a release older than the version that holds or last held the lock is superseded (unless forced):
+ *   it must not deploy over a newer one, and it says so;
+ * - a lock held by another execution whose lease is still running is "running, retry after"
+ *   (DevLockBusyError, retried by the workflow): an older deploy in progress finishes first;
+ * - otherwise this execution takes the lock with a conditional write on what it read.
+ */
+export async function acquireDevLock(
+  raw: unknown,
+  deps: { lock: DevLock; clock: Clock },
+): Promise<AcquireDevLockResult> {
+  const parsed = InputSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = zodProblems(parsed.error);
+    throw new InvalidInputError(`AcquireDevLock: ${problems.join("; ")}`, problems);
+  }
+  const input = parsed.data;
+  const now = deps.clock.now();
+  const current = await deps.lock.read(input.app);
+  if (current) {
+    const order = compareTags(current.version, input.tag);
+    if (!input.force && order !== null && order > 0) {
+      return { acquired: false, superseded: true, supersededBy: current.version };
+    }
+    const leaseLive = current.heldUntil === null || Date.parse(current.heldUntil) > now.getTime();
+    if (current.holder !== null && current.holder !== input.executionId && leaseLive) {
+      throw new DevLockBusyError(
+        `the dev deploy of ${input.app} ${current.version} is running (lock held until ${current.heldUntil ?? "released"}): ${input.tag} waits, retry after`,
+      );
+    }
+  }
+  const heldUntil = new Date(
+    now.getTime() + (input.timeoutSeconds + LEASE_MARGIN_SECONDS) * 1000,
+  ).toISOString();
+  const written = await deps.lock.write(
+    { app: input.app, version: input.tag, holder: input.executionId, heldUntil },
+    current?.rev ?? null,
+  );
+  if (!written) {
+    throw new DevLockBusyError(
+      `another release took the dev lock of ${input.app} while ${input.tag} was acquiring it: retry after`,
+    );
+  }
+  return { acquired: true, version: input.tag, heldUntil };
+}
+
+/**
+ * Semver precedence of two release tags (build metadata ignored); null when either is not semver.
+ * Kept here rather than importing the manifest editor, which would pull the YAML parser into this
+ * small Lambda.
+ */
+export function compareTags(a: string, b: string): number | null {
+  const va = parseVersion(a);
+  const vb = parseVersion(b);
+  if (!va || !vb) return null;
+  for (const key of ["major", "minor", "patch"] as const) {
+    if (va[key] !== vb[key]) return va[key] < vb[key] ? -1 : 1;
+  }
+  if (va.pre === vb.pre) return 0;
+  if (va.pre === "") return 1;
+  if (vb.pre === "") return -1;
+  const pa = va.pre.split(".");
+  const pb = vb.pre.split(".");
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const x = pa[i];
+    const y = pb[i];
+    if (x === undefined) return -1;
+    if (y === undefined) return 1;
+    if (x === y) continue;
+    const xn = /^\d+$/.test(x);
+    const yn = /^\d+$/.test(y);
+    if (xn && yn) return Number(x) < Number(y) ? -1 : 1;
+    if (xn !== yn) return xn ? -1 : 1;
+    return x < y ? -1 : 1;
+  }
+  return 0;
+}

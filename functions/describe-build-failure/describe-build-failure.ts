@@ -1,0 +1,155 @@
+import { z } from "zod";
+import { zodProblems } from "../../shared/contracts/zod-problems.js";
+import { BuildFailedError, InvalidInputError, ScanFailedError } from "../../shared/domain/errors.js";
+
+/**
+ * The exit code the buildspecs use for "the scanner itself failed" (EX_TEMPFAIL: worth a retry). The
+ * failed phase's context message then ends in `exit status 75`, which tells a Trivy crash apart from
+ * a failed docker build in the same phase.
+ */
+export const SCANNER_ERROR_EXIT_CODE = 75;
+
+/** A build phase as CodeBuild reports it (BatchGetBuilds, or the Build JSON in a `.sync` Cause). */
+export interface BuildPhaseInfo {
+  type: string;
+  status?: string;
+  contexts: string[];
+}
+
+/** What a person needs from a failed build. */
+export interface BuildInfo {
+  id: string;
+  projectName?: string;
+  status?: string;
+  phases: BuildPhaseInfo[];
+  logsUrl?: string;
+}
+
+/** Reads a build by id; null when CodeBuild does not know it. */
+export interface BuildReader {
+  describe(buildId: string): Promise<BuildInfo | null>;
+}
+
+const InputSchema = z.object({
+  service: z.string().min(1),
+  /** `ecr` means the ScanImage step (a scan, no build); anything else BuildScanPush. */
+  triggerSource: z.string().optional(),
+  error: z.object({ Error: z.string(), Cause: z.string().nullish() }),
+});
+
+const FAILED_STATUSES = new Set(["FAILED", "FAULT", "TIMED_OUT", "STOPPED"]);
+const MAX_CONTEXT_CHARS = 600;
+
+/**
+ * Explains why a BuildScanPush/ScanImage task failed after its retries and always throws: a
+ * `ScanFailedError` when the scanner failed (any ScanImage failure, the INSTALL phase that installs
+ * Trivy and checks its DB cache, or the scanner's own exit code), a `BuildFailedError` otherwise
+ * (clone, docker build, upload, push). The message names the service, the failed phase, CodeBuild's
+ * context message and the logs link, e.g. `kitchen: BUILD phase failed: <message> — logs: <url>`.
+ */
+export async function describeBuildFailure(rawInput: unknown, deps: { builds: BuildReader }): Promise<never> {
+  const parsed = InputSchema.safeParse(rawInput);
+  if (!parsed.success)
+    throw new InvalidInputError(`DescribeBuildFailure input: ${zodProblems(parsed.error).join("; ")}`);
+  const { service, triggerSource, error } = parsed.data;
+  const scanOnly = triggerSource === "ecr";
+  const fromCause = buildFromCause(error.Cause ?? "");
+
+  let build: BuildInfo | null = fromCause;
+  let lookup = "";
+  if (fromCause) {
+    try {
+      build = (await deps.builds.describe(fromCause.id)) ?? fromCause;
+    } catch (e) {
+      // The Cause already carries the build as Step Functions last saw it: report from that.
+      lookup = ` (BatchGetBuilds failed: ${(e as Error).name})`;
+    }
+  }
+
+  if (!build) {
+    const what = `${service}: ${scanOnly ? "scan" : "build"} failed before CodeBuild reported a build: ${error.Error}${
+      error.Cause ? `: ${truncate(error.Cause, MAX_CONTEXT_CHARS)}` : ""
+    }`;
+    throw scanOnly ? new ScanFailedError(what) : new BuildFailedError(what);
+  }
+
+  const failed =
+    build.phases.find((p) => p.status !== undefined && FAILED_STATUSES.has(p.status)) ??
+    build.phases.find((p) => p.status !== undefined && p.status !== "SUCCEEDED");
+  const context = truncate(
+    failed?.contexts.filter(Boolean).join("; ") || "no context message",
+    MAX_CONTEXT_CHARS,
+  );
+  const phase = failed?.type ?? "UNKNOWN";
+  const verb =
+    failed?.status === "TIMED_OUT" ? "timed out" : failed?.status === "STOPPED" ? "stopped" : "failed";
+  const logs = build.logsUrl ? ` — logs: ${build.logsUrl}` : ` — build ${build.id}`;
+  const message = `${service}: ${phase} phase ${verb}: ${context}${logs}${lookup}`;
+
+  const scannerCrashed =
+    scanOnly ||
+    phase === "INSTALL" ||
+    new RegExp(`exit status ${SCANNER_ERROR_EXIT_CODE}\\b`).test(failed?.contexts.join(" ") ?? "");
+  throw scannerCrashed ? new ScanFailedError(message) : new BuildFailedError(message);
+}
+
+/**
+ * The build a failed `codebuild:startBuild.sync` task reports in its Cause: the Build JSON
+ * (PascalCase keys, at the top or under `Build`). Anything else that names a build id or ARN still
+ * yields the id, so BatchGetBuilds can fill in the rest.
+ */
+export function buildFromCause(cause: string): BuildInfo | null {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(cause);
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed && typeof parsed === "object") {
+    const root = parsed as Record<string, unknown>;
+    const b = (root.Build && typeof root.Build === "object" ? root.Build : root) as Record<string, unknown>;
+    const id = str(b.Id) ?? idFromArn(str(b.Arn));
+    if (id) return normaliseBuild(b, id);
+  }
+  const arn = /arn:aws[a-z-]*:codebuild:[^:\s"]+:\d{12}:build\/([A-Za-z0-9._-]+:[A-Za-z0-9-]+)/.exec(cause);
+  return arn?.[1] ? { id: arn[1], phases: [] } : null;
+}
+
+/** Normalises a Build object with PascalCase (Step Functions) or camelCase (SDK) keys. */
+export function normaliseBuild(b: Record<string, unknown>, id: string): BuildInfo {
+  const pick = (o: Record<string, unknown>, key: string): unknown =>
+    o[key] ?? o[key.charAt(0).toLowerCase() + key.slice(1)];
+  const phases = (
+    Array.isArray(pick(b, "Phases")) ? (pick(b, "Phases") as Record<string, unknown>[]) : []
+  ).map((p) => ({
+    type: str(pick(p, "PhaseType")) ?? "UNKNOWN",
+    ...(str(pick(p, "PhaseStatus")) ? { status: str(pick(p, "PhaseStatus")) } : {}),
+    contexts: (Array.isArray(pick(p, "Contexts")) ? (pick(p, "Contexts") as Record<string, unknown>[]) : [])
+      .map((c) => [str(pick(c, "StatusCode")), str(pick(c, "Message"))].filter(Boolean).join(": "))
+      .filter(Boolean),
+  }));
+  const logs = pick(b, "Logs") as Record<string, unknown> | undefined;
+  const logsUrl = logs && typeof logs === "object" ? str(pick(logs, "DeepLink")) : undefined;
+  const projectName = str(pick(b, "ProjectName"));
+  const status = str(pick(b, "BuildStatus"));
+  return {
+    id,
+    phases,
+    ...(projectName ? { projectName } : {}),
+    ...(status ? { status } : {}),
+    ...(logsUrl ? { logsUrl } : {}),
+  };
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === "string" && v !== "" ? v : undefined;
+}
+
+function idFromArn(arn: string | undefined): string | undefined {
+  return arn ? /:build\/(.+)$/.exec(arn)?.[1] : undefined;
+}
+
+function truncate(s: string, max: number): string {
+  const one = s.replace(/\s+/g, " ").trim();
+  return one.length > max ? `${one.slice(0, max - 1)}…` : one;
+}

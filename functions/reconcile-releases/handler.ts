@@ -1,0 +1,70 @@
+/**
+ * Lambda entry of the scheduled reconciler (EventBridge Scheduler). Wiring only: env and the bundled
+ * config at cold start, ECR, the DynamoDB ledger, Step Functions.
+ */
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { ECRClient } from "@aws-sdk/client-ecr";
+import { SFNClient } from "@aws-sdk/client-sfn";
+import middy from "@middy/core";
+import { DynamoDbLedger } from "../../shared/adapters/aws/dynamodb-ledger.js";
+import { EcrImageLister } from "../../shared/adapters/aws/ecr-image-lister.js";
+import { SfnReleaseStarter } from "../../shared/adapters/aws/sfn-release-starter.js";
+import { bundledAppConfig, requireEnv } from "../../shared/config/lambda-env.js";
+import { lostEventsMetricLine, type ReconcileOptions, reconcileReleases } from "./reconcile-releases.js";
+
+const env = requireEnv(
+  "LEDGER_TABLE_NAME",
+  "STATE_MACHINE_ARN",
+  "LOOKBACK_HOURS",
+  "SETTLE_MINUTES",
+  "MAX_STARTS",
+);
+const config = bundledAppConfig();
+const options: ReconcileOptions = {
+  lookbackHours: positiveInteger("LOOKBACK_HOURS", env.LOOKBACK_HOURS),
+  settleMinutes: positiveInteger("SETTLE_MINUTES", env.SETTLE_MINUTES),
+  maxStarts: positiveInteger("MAX_STARTS", env.MAX_STARTS),
+};
+const clock = { now: () => new Date() };
+const deps = {
+  images: new EcrImageLister(new ECRClient({})),
+  ledger: new DynamoDbLedger(new DynamoDBClient({}), env.LEDGER_TABLE_NAME),
+  starter: new SfnReleaseStarter(new SFNClient({}), env.STATE_MACHINE_ARN),
+  clock,
+};
+
+function positiveInteger(name: string, raw: string): number {
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1)
+    throw new Error(`${name} must be a positive integer, got "${raw}"`);
+  return value;
+}
+
+export const handler = middy().handler(async () => {
+  const result = await reconcileReleases(config, options, deps);
+  // Written straight to stdout: with the JSON log format, console.log would wrap the EMF object.
+  process.stdout.write(`${lostEventsMetricLine(result, clock.now())}\n`);
+  console.log(
+    JSON.stringify({
+      msg: "reconcile-releases",
+      app: result.app,
+      tagsSeen: result.tagsSeen,
+      alreadyClaimed: result.alreadyClaimed,
+      lostEventsFound: result.lostEventsFound,
+      started: result.started.map((s) => ({ tag: s.tag, execution: s.executionName })),
+      alreadyStarted: result.alreadyStarted,
+      deferred: result.deferred,
+      failures: result.failures,
+    }),
+  );
+  // What could be done was done; failing the invocation makes the rest visible (Lambda Errors) and
+  // the retry is harmless because execution names are deterministic.
+  if (result.failures.length > 0) {
+    throw new Error(
+      `reconcile-releases: ${result.failures.length} failure(s): ${result.failures
+        .map((f) => `${f.repository ?? f.tag}: ${f.error}`)
+        .join("; ")}`,
+    );
+  }
+  return result;
+});

@@ -1,0 +1,221 @@
+import { createHash } from "node:crypto";
+import type { AppConfig } from "../../shared/contracts/app-config.js";
+import { DIGEST_PATTERN, parseReleaseRequest, parseVersion } from "../../shared/contracts/release.js";
+import { APP_DIMENSION, METRIC_NAMES, METRICS_NAMESPACE } from "../../shared/observability/metric-names.js";
+import type { Clock, ImageLister, ReleaseLedger, ReleaseStarter } from "../../shared/ports/index.js";
+
+export type ReconcileConfig = Pick<AppConfig, "app" | "services" | "tagPolicy">;
+
+export interface ReconcileOptions {
+  /** Images pushed within this many hours are looked at. */
+  lookbackHours: number;
+  /**
+   * A tag whose first image is younger than this is left alone: its own ECR event may still be on
+   * its way (EventBridge retries for up to two hours, but delivers within seconds when healthy).
+   */
+  settleMinutes: number;
+  /** At most this many releases are started per run; the rest wait for the next run. */
+  maxStarts: number;
+}
+
+export interface ReconcileDeps {
+  images: ImageLister;
+  ledger: Pick<ReleaseLedger, "get">;
+  starter: ReleaseStarter;
+  clock: Clock;
+}
+
+export interface StartedRelease {
+  tag: string;
+  executionName: string;
+  executionId: string | null;
+  repository: string;
+  digest: string;
+}
+
+export interface ReconcileResult {
+  app: string;
+  window: { since: string; settledBefore: string };
+  repositories: number;
+  /** Release tags (per the tag policy) with at least one image in the window. */
+  tagsSeen: number;
+  /** Tags the ledger already holds, whatever their status. */
+  alreadyClaimed: number;
+  /** Tags seen in the window, settled, and never claimed: their trigger event was lost. */
+  lostEventsFound: number;
+  started: StartedRelease[];
+  /** An execution of that name already existed (an earlier run started it; it has not claimed yet). */
+  alreadyStarted: string[];
+  /** Lost but over `maxStarts`: the next run starts them. */
+  deferred: string[];
+  /** Repositories or tags that could not be checked or started; the rest of the run went on. */
+  failures: { repository?: string; tag?: string; error: string }[];
+}
+
+/** Step Functions execution names: at most 80 characters, no whitespace, brackets, wildcards, `:` or `/`. */
+const MAX_EXECUTION_NAME = 80;
+
+/**
+ * The one execution name a reconciler gives `app#tag`: two runs (or two overlapping invocations)
+ * cannot start two executions for the same tag. The hash keeps distinct tags distinct after the
+ * readable part is sanitised or cut.
+ */
+export function reconcileExecutionName(app: string, tag: string): string {
+  const hash = createHash("sha256").update(`${app}#${tag}`).digest("hex").slice(0, 12);
+  const readable = `reconcile-${app}-${tag}`.replace(/[^A-Za-z0-9._+-]/g, "-");
+  return `${readable.slice(0, MAX_EXECUTION_NAME - hash.length - 1)}-${hash}`;
+}
+
+/** Whether the release pipeline would act on this tag at all (the webhook's and the CLI's policy). */
+function isReleaseTag(tag: string, allowPrerelease: boolean): boolean {
+  const version = parseVersion(tag);
+  return version !== null && (version.pre === "" || allowPrerelease);
+}
+
+interface TagCandidate {
+  tag: string;
+  /** The earliest push of any image of the tag: how long its events have had to arrive. */
+  firstPushedAt: Date;
+  /** The image the release request names: the first configured service that has one. */
+  image: { repository: string; digest: string; serviceIndex: number };
+}
+
+/**
+ * The safety net for lost trigger events: lists recent `v` images of the app's repositories and
+ * starts a release (an ECR-shaped request, as the ECR rule would) for every settled tag the ledger
+ * has never seen. ClaimRelease still decides: a start that races a late event ends DUPLICATE.
+ */
+export async function reconcileReleases(
+  config: ReconcileConfig,
+  options: ReconcileOptions,
+  deps: ReconcileDeps,
+): Promise<ReconcileResult> {
+  const now = deps.clock.now().getTime();
+  const since = new Date(now - options.lookbackHours * 3_600_000);
+  const settledBefore = new Date(now - options.settleMinutes * 60_000);
+  const repositories = [...new Set(config.services.map((s) => s.repository))];
+  const failures: ReconcileResult["failures"] = [];
+
+  const candidates = new Map<string, TagCandidate>();
+  const listed = await Promise.all(
+    repositories.map(async (repository, serviceIndex) => {
+      try {
+        return { repository, serviceIndex, images: await deps.images.recentImages(repository, since) };
+      } catch (error) {
+        failures.push({ repository, error: oneLine(error) });
+        return { repository, serviceIndex, images: [] };
+      }
+    }),
+  );
+  for (const { repository, serviceIndex, images } of listed) {
+    for (const image of images) {
+      if (image.pushedAt.getTime() < since.getTime() || !DIGEST_PATTERN.test(image.digest)) continue;
+      for (const tag of image.tags) {
+        if (!isReleaseTag(tag, config.tagPolicy.allowPrerelease)) continue;
+        const seen = candidates.get(tag);
+        if (!seen) {
+          candidates.set(tag, {
+            tag,
+            firstPushedAt: image.pushedAt,
+            image: { repository, digest: image.digest, serviceIndex },
+          });
+          continue;
+        }
+        if (image.pushedAt < seen.firstPushedAt) seen.firstPushedAt = image.pushedAt;
+        if (serviceIndex < seen.image.serviceIndex)
+          seen.image = { repository, digest: image.digest, serviceIndex };
+      }
+    }
+  }
+
+  const settled = [...candidates.values()]
+    .filter((c) => c.firstPushedAt.getTime() <= settledBefore.getTime())
+    // Oldest first, so releases start in the order their images were pushed.
+    .sort((a, b) => a.firstPushedAt.getTime() - b.firstPushedAt.getTime() || a.tag.localeCompare(b.tag));
+
+  let alreadyClaimed = 0;
+  const lost: TagCandidate[] = [];
+  for (const candidate of settled) {
+    try {
+      if (await deps.ledger.get(config.app, candidate.tag)) alreadyClaimed += 1;
+      else lost.push(candidate);
+    } catch (error) {
+      failures.push({ tag: candidate.tag, error: oneLine(error) });
+    }
+  }
+
+  const started: StartedRelease[] = [];
+  const alreadyStarted: string[] = [];
+  for (const candidate of lost.slice(0, Math.max(0, options.maxStarts))) {
+    const executionName = reconcileExecutionName(config.app, candidate.tag);
+    try {
+      const request = parseReleaseRequest({
+        app: config.app,
+        tag: candidate.tag,
+        trigger: { source: "ecr", repository: candidate.image.repository, digest: candidate.image.digest },
+        force: false,
+      });
+      const out = await deps.starter.start(executionName, request);
+      if (out.started)
+        started.push({
+          tag: candidate.tag,
+          executionName,
+          executionId: out.executionId,
+          repository: candidate.image.repository,
+          digest: candidate.image.digest,
+        });
+      else alreadyStarted.push(candidate.tag);
+    } catch (error) {
+      failures.push({ tag: candidate.tag, error: oneLine(error) });
+    }
+  }
+
+  return {
+    app: config.app,
+    window: { since: since.toISOString(), settledBefore: settledBefore.toISOString() },
+    repositories: repositories.length,
+    tagsSeen: candidates.size,
+    alreadyClaimed,
+    lostEventsFound: lost.length,
+    started,
+    alreadyStarted,
+    deferred: lost.slice(Math.max(0, options.maxStarts)).map((c) => c.tag),
+    failures,
+  };
+}
+
+/** Errors go into logs and results: name and first line only, never a stack or a payload. */
+function oneLine(error: unknown): string {
+  const e = error as { name?: unknown; message?: unknown } | null;
+  const name = typeof e?.name === "string" ? e.name : "Error";
+  const message = typeof e?.message === "string" ? (e.message.split("\n")[0] ?? "") : String(error);
+  return `${name}: ${message}`.slice(0, 300);
+}
+
+/**
+ * A CloudWatch embedded-metric-format line: `LostEventsRecovered` per app (the name and dimension the
+ * alarm in PipelineObservability matches on), with no API call and
+ * no extra IAM (the Lambda log pipeline extracts it).
+ */
+export function lostEventsMetricLine(result: ReconcileResult, at: Date): string {
+  return JSON.stringify({
+    _aws: {
+      Timestamp: at.getTime(),
+      CloudWatchMetrics: [
+        {
+          Namespace: METRICS_NAMESPACE,
+          Dimensions: [[APP_DIMENSION]],
+          Metrics: [
+            { Name: METRIC_NAMES.lostEventsRecovered, Unit: "Count" },
+            { Name: "ReconcilerReleasesStarted", Unit: "Count" },
+            { Name: "ReconcilerFailures", Unit: "Count" },
+          ],
+        },
+      ],
+    },
+    [APP_DIMENSION]: result.app,
+    [METRIC_NAMES.lostEventsRecovered]: result.lostEventsFound,
+    ReconcilerReleasesStarted: result.started.length,
+    ReconcilerFailures: result.failures.length,
+  });
+}

@@ -1,0 +1,313 @@
+import {
+  ArnFormat,
+  Aws,
+  type CfnElement,
+  CfnOutput,
+  Stack,
+  type StackProps,
+  Tags,
+  Token,
+  Validations,
+} from "aws-cdk-lib";
+import * as ec2 from "aws-cdk-lib/aws-ec2";
+import * as iam from "aws-cdk-lib/aws-iam";
+import type * as s3 from "aws-cdk-lib/aws-s3";
+import * as scheduler from "aws-cdk-lib/aws-scheduler";
+import type { Construct } from "constructs";
+import type { AppConfig } from "../../shared/contracts/app-config.js";
+import { InvalidInputError } from "../../shared/domain/errors.js";
+
+/** The CDK context key that adds the dev host to the app. */
+export const DEV_HOST_CONTEXT_KEY = "pourover:devHost";
+
+/**
+ * The `pourover:devHost` context, e.g. `{"instanceType":"t3.small","allowedCidr":"203.0.113.0/24",
+ * "stopSchedule":"cron(0 20 * * ? *)"}`: an object in cdk.json, a JSON string from `-c` on the CLI.
+ */
+export function devHostFromContext(
+  raw: unknown,
+): Pick<DevHostStackProps, "allowedCidr" | "instanceType" | "stopSchedule" | "stopScheduleTimezone"> {
+  let value = raw;
+  if (typeof raw === "string") {
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      throw new InvalidInputError(`context "${DEV_HOST_CONTEXT_KEY}" must be a JSON object`);
+    }
+  }
+  const v = (value && typeof value === "object" ? value : {}) as Record<string, unknown>;
+  const problems: string[] = [];
+  const known = ["allowedCidr", "instanceType", "stopSchedule", "stopScheduleTimezone"];
+  for (const key of Object.keys(v))
+    if (!known.includes(key)) problems.push(`${DEV_HOST_CONTEXT_KEY}.${key}: unknown key`);
+  for (const key of known) {
+    if (v[key] !== undefined && (typeof v[key] !== "string" || v[key] === ""))
+      problems.push(`${DEV_HOST_CONTEXT_KEY}.${key}: expected a non-empty string`);
+  }
+  if (typeof v.allowedCidr !== "string" || !CIDR.test(v.allowedCidr))
+    problems.push(`${DEV_HOST_CONTEXT_KEY}.allowedCidr: expected an IPv4 CIDR such as 203.0.113.0/24`);
+  if (problems.length > 0) throw new InvalidInputError(problems.join("; "), problems);
+  const pick = (key: string) => (typeof v[key] === "string" ? { [key]: v[key] as string } : {});
+  return {
+    allowedCidr: v.allowedCidr as string,
+    ...pick("instanceType"),
+    ...pick("stopSchedule"),
+    ...pick("stopScheduleTimezone"),
+  };
+}
+
+const CIDR = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}\/(3[0-2]|[12]?\d)$/;
+
+export interface DevHostStackProps extends StackProps {
+  /** The validated app config: dev.instanceTags, dev.healthUrls (ports), services (ECR repositories). */
+  readonly config: AppConfig;
+  /** The pipeline's reports/artifacts bucket: the host reads `releases/<app>/*` from it. */
+  readonly artifactsBucket: s3.IBucket;
+  /** The log group SSM Run Command writes the deploy output to. @default `/pourover/<app>/deploy-dev` (the pipeline's) */
+  readonly deployLogGroupName?: string;
+  /** The only CIDR allowed to reach the app ports; `0.0.0.0/0` only when written here on purpose. */
+  readonly allowedCidr: string;
+  /** @default "t3.small" */
+  readonly instanceType?: string;
+  /** @default 20 */
+  readonly rootVolumeGiB?: number;
+  /** The docker compose plugin release installed on the host (checked against its published sha256). @default "v2.29.7" */
+  readonly composeVersion?: string;
+  /**
+   * EventBridge Scheduler expression that stops the host, e.g. `cron(0 20 * * ? *)`.
+   * @default none (the host keeps running)
+   */
+  readonly stopSchedule?: string;
+  /** IANA time zone of `stopSchedule`. @default "UTC" */
+  readonly stopScheduleTimezone?: string;
+}
+
+/** The TCP ports of the app's health URLs: what the security group opens, nothing else. */
+export function appPorts(healthUrls: readonly string[]): number[] {
+  const ports = healthUrls.map((u) => {
+    const url = new URL(u);
+    return url.port ? Number(url.port) : url.protocol === "https:" ? 443 : 80;
+  });
+  return [...new Set(ports)].sort((a, b) => a - b);
+}
+
+/**
+ * The optional dev host: one Amazon Linux 2023 instance in a small public-subnet VPC (no NAT gateway),
+ * managed only through SSM (no key pair, no port 22), IMDSv2 only, encrypted root volume. Its role
+ * can pull the app's images, read the release compose files and write the deploy log, nothing more.
+ * It carries the config's dev.instanceTags, which is how DeployDev finds it.
+ */
+export class DevHostStack extends Stack {
+  readonly instance: ec2.Instance;
+  readonly role: iam.Role;
+  readonly securityGroup: ec2.SecurityGroup;
+
+  constructor(scope: Construct, id: string, props: DevHostStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    if (!CIDR.test(props.allowedCidr)) {
+      throw new Error(`DevHostStack: allowedCidr must be an IPv4 CIDR, got "${props.allowedCidr}"`);
+    }
+    const ports = appPorts(config.dev.healthUrls);
+    const deployLogGroupName = props.deployLogGroupName ?? `/pourover/${config.app}/deploy-dev`;
+
+    const vpc = new ec2.Vpc(this, "Vpc", {
+      ipAddresses: ec2.IpAddresses.cidr("10.80.0.0/24"),
+      maxAzs: 1,
+      natGateways: 0,
+      subnetConfiguration: [{ name: "public", subnetType: ec2.SubnetType.PUBLIC, cidrMask: 26 }],
+    });
+    vpc.addFlowLog("RejectedTraffic", { trafficType: ec2.FlowLogTrafficType.REJECT });
+
+    this.securityGroup = new ec2.SecurityGroup(this, "AppPorts", {
+      vpc,
+      description: `Pourover dev host for ${config.app}: app ports ${ports.join(", ") || "none"} from ${props.allowedCidr} only`,
+      // The host reaches ECR, S3 and SSM over their public endpoints (no NAT gateway, no VPC endpoints).
+      allowAllOutbound: true,
+    });
+    for (const port of ports) {
+      this.securityGroup.addIngressRule(
+        ec2.Peer.ipv4(props.allowedCidr),
+        ec2.Port.tcp(port),
+        `app port ${port}`,
+      );
+    }
+
+    this.role = new iam.Role(this, "InstanceRole", {
+      assumedBy: new iam.ServicePrincipal("ec2.amazonaws.com"),
+      description: `Pourover dev host (${config.app}): SSM agent, ECR pull of the app images, release compose files, deploy log`,
+      managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName("AmazonSSMManagedInstanceCore")],
+    });
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: "PullAppImages",
+        actions: ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+        resources: config.services.map((s) =>
+          this.formatArn({ service: "ecr", resource: "repository", resourceName: s.repository }),
+        ),
+      }),
+    );
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: "EcrLogin",
+        actions: ["ecr:GetAuthorizationToken"],
+        resources: ["*"],
+      }),
+    );
+    const bucketName = props.artifactsBucket.bucketName;
+    const releasesArn = `arn:${Aws.PARTITION}:s3:::${bucketName}/releases/${config.app}/*`;
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: "ReadReleaseComposeFiles",
+        actions: ["s3:GetObject"],
+        resources: [releasesArn],
+      }),
+    );
+    const logGroupArn = this.formatArn({
+      service: "logs",
+      resource: "log-group",
+      resourceName: deployLogGroupName,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: "WriteDeployLog",
+        actions: ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+        resources: [`${logGroupArn}:*`],
+      }),
+    );
+
+    const userData = ec2.UserData.forLinux();
+    const compose = props.composeVersion ?? "v2.29.7";
+    if (!/^v\d+\.\d+\.\d+$/.test(compose))
+      throw new Error(`DevHostStack: composeVersion must be vX.Y.Z, got "${compose}"`);
+    userData.addCommands(
+      "set -euo pipefail",
+      "dnf -y upgrade --refresh amazon-ssm-agent || dnf -y install amazon-ssm-agent",
+      "systemctl enable --now amazon-ssm-agent",
+      "dnf -y install docker util-linux",
+      "systemctl enable --now docker",
+      'arch="$(uname -m)"',
+      `base="https://github.com/docker/compose/releases/download/${compose}"`,
+      'tmp="$(mktemp -d)"',
+      'curl -fsSL -o "$tmp/docker-compose-linux-$arch" "$base/docker-compose-linux-$arch"',
+      'curl -fsSL -o "$tmp/docker-compose-linux-$arch.sha256" "$base/docker-compose-linux-$arch.sha256"',
+      '(cd "$tmp" && sha256sum -c "docker-compose-linux-$arch.sha256")',
+      'install -D -m 0755 "$tmp/docker-compose-linux-$arch" /usr/local/lib/docker/cli-plugins/docker-compose',
+      "docker compose version",
+      "mkdir -p /opt/pourover",
+    );
+
+    const instanceType = new ec2.InstanceType(props.instanceType ?? "t3.small");
+    this.instance = new ec2.Instance(this, "Instance", {
+      vpc,
+      vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
+      associatePublicIpAddress: true,
+      instanceType,
+      machineImage: ec2.MachineImage.latestAmazonLinux2023({
+        cpuType:
+          instanceType.architecture === ec2.InstanceArchitecture.ARM_64
+            ? ec2.AmazonLinuxCpuType.ARM_64
+            : ec2.AmazonLinuxCpuType.X86_64,
+      }),
+      role: this.role,
+      securityGroup: this.securityGroup,
+      userData,
+      requireImdsv2: true,
+      blockDevices: [
+        {
+          deviceName: "/dev/xvda",
+          volume: ec2.BlockDeviceVolume.ebs(props.rootVolumeGiB ?? 20, {
+            encrypted: true,
+            volumeType: ec2.EbsDeviceVolumeType.GP3,
+          }),
+        },
+      ],
+    });
+    for (const [key, value] of Object.entries(config.dev.instanceTags))
+      Tags.of(this.instance).add(key, value);
+
+    if (props.stopSchedule) {
+      const stopRole = new iam.Role(this, "StopScheduleRole", {
+        assumedBy: new iam.ServicePrincipal("scheduler.amazonaws.com", {
+          conditions: { StringEquals: { "aws:SourceAccount": Aws.ACCOUNT_ID } },
+        }),
+        description: "Lets EventBridge Scheduler stop the Pourover dev host at night",
+      });
+      stopRole.addToPolicy(
+        new iam.PolicyStatement({
+          actions: ["ec2:StopInstances"],
+          resources: [
+            this.formatArn({ service: "ec2", resource: "instance", resourceName: this.instance.instanceId }),
+          ],
+        }),
+      );
+      new scheduler.CfnSchedule(this, "NightlyStop", {
+        description: `Stops the ${config.app} dev host; the next release finds it stopped (DevAgentOfflineError) until it is started`,
+        scheduleExpression: props.stopSchedule,
+        scheduleExpressionTimezone: props.stopScheduleTimezone ?? "UTC",
+        flexibleTimeWindow: { mode: "OFF" },
+        target: {
+          arn: "arn:aws:scheduler:::aws-sdk:ec2:stopInstances",
+          roleArn: stopRole.roleArn,
+          input: this.toJsonString({ InstanceIds: [this.instance.instanceId] }),
+          retryPolicy: { maximumRetryAttempts: 3 },
+        },
+      });
+    }
+
+    Validations.of(this.role).acknowledge(
+      {
+        id: "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]",
+        reason:
+          "The SSM agent needs the AWS managed instance core policy to register and receive Run Command; it is the documented minimum for managed nodes and replaces SSH entirely.",
+      },
+      {
+        id: "AwsSolutions-IAM5[Resource::*]",
+        reason:
+          "ecr:GetAuthorizationToken returns a registry-wide login token and supports no resource-level permissions; image pulls are limited to the configured repositories.",
+      },
+      {
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::${nagLabel(props.artifactsBucket)}/releases/${config.app}/*]`,
+        reason:
+          "Compose files are keyed by release tag at run time, so keys are unknown at deploy time; GetObject is limited to this app's releases prefix of the pipeline bucket.",
+      },
+      {
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:${deployLogGroupName}:*]`,
+        reason:
+          "SSM Run Command creates one log stream per command and instance, named at run time; the wildcard covers streams of the deploy log group only.",
+      },
+    );
+    Validations.of(this.instance).acknowledge(
+      {
+        id: "AwsSolutions-EC28",
+        reason:
+          "A single disposable dev host: basic five-minute monitoring is enough, and the deploy health is checked by the pipeline on every release.",
+      },
+      {
+        id: "AwsSolutions-EC29",
+        reason:
+          "The dev host is disposable and recreated from this stack; termination protection would only block cdk destroy, and no data lives on it.",
+      },
+    );
+
+    new CfnOutput(this, "DevInstanceId", { value: this.instance.instanceId });
+    new CfnOutput(this, "StartDevHost", {
+      value: `aws ec2 start-instances --instance-ids ${this.instance.instanceId}`,
+      description: "Run when a release fails with DevAgentOfflineError because the host was stopped",
+    });
+    new CfnOutput(this, "DevHostPublicIp", { value: this.instance.instancePublicIp });
+  }
+}
+
+/**
+ * How cdk-nag prints the bucket's name in a finding id: the literal name of an imported bucket, or
+ * `<LogicalId>` of a bucket defined in another stack of the app (a cross-stack reference).
+ */
+function nagLabel(bucket: s3.IBucket): string {
+  if (!Token.isUnresolved(bucket.bucketName)) return bucket.bucketName;
+  const cfn = bucket.node.defaultChild as CfnElement | undefined;
+  if (!cfn) throw new Error("DevHostStack: artifactsBucket must be a literal name or a bucket of this app");
+  const owner = Stack.of(cfn);
+  return `<${owner.resolve(owner.getLogicalId(cfn))}>`;
+}

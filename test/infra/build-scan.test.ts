@@ -1,0 +1,214 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { App } from "aws-cdk-lib";
+import { Match, Template } from "aws-cdk-lib/assertions";
+import { describe, expect, it } from "vitest";
+import { PipelineStack } from "../../infra/stacks/pipeline-stack.js";
+import { exampleConfig } from "../helpers/local.js";
+
+// biome-ignore lint/suspicious/noExplicitAny: CloudFormation JSON
+type Json = any;
+
+/** Template assertions for issue #4: the CodeBuild projects, their IAM, the Trivy DB cache, the Map. */
+describe("build, scan and gate: template", () => {
+  const config = exampleConfig();
+  // Bundling is skipped: nothing here reads the Lambda bundles.
+  const app = new App({ context: { "aws:cdk:bundling-stacks": [] } });
+  const stack = new PipelineStack(app, "BuildScan", { config });
+  const template = Template.fromStack(stack);
+  const resources = template.toJSON().Resources as Record<string, Json>;
+  const logicalId = (construct: { node: { defaultChild?: unknown } }) =>
+    stack.resolve((construct.node.defaultChild as { logicalId: string }).logicalId) as string;
+
+  const projects = template.findResources("AWS::CodeBuild::Project") as Record<string, Json>;
+  const projectId = (prefix: string) => {
+    const id = Object.keys(projects).find((k) => k.startsWith(prefix));
+    if (!id) throw new Error(`no project ${prefix}`);
+    return id;
+  };
+  const buildId = projectId("BuildProject");
+  const scanId = projectId("ScanProject");
+  const refreshId = projectId("TrivyDbRefreshProject");
+  const cacheBucketId = logicalId(stack.node.findChild("TrivyCacheBucket"));
+  const reportsBucketId = logicalId(stack.bucket);
+
+  /** Every policy statement attached to the role whose ARN a resource references. */
+  const statementsOfRole = (roleId: string): Json[] =>
+    Object.values(resources)
+      .filter((r) => r.Type === "AWS::IAM::Policy")
+      .filter((r) => (r.Properties.Roles as Json[]).some((ref) => ref.Ref === roleId))
+      .flatMap((r) => r.Properties.PolicyDocument.Statement as Json[]);
+  const roleOfProject = (id: string) => projects[id].Properties.ServiceRole["Fn::GetAtt"][0] as string;
+  const actions = (s: Json): string[] => [s.Action].flat();
+  const resourcesOf = (s: Json): Json[] => [s.Resource].flat();
+
+  it("build-scan-push: privileged (Docker), MEDIUM, standard 7.0, 60 min, KMS, no source", () => {
+    const p = projects[buildId].Properties;
+    expect(p.Environment).toMatchObject({
+      PrivilegedMode: true,
+      ComputeType: "BUILD_GENERAL1_MEDIUM",
+      Image: "aws/codebuild/standard:7.0",
+      Type: "LINUX_CONTAINER",
+    });
+    expect(p.TimeoutInMinutes).toBe(60);
+    expect(p.EncryptionKey).toEqual({ "Fn::GetAtt": [expect.stringMatching(/^BuildKey/), "Arn"] });
+    expect(p.Source.Type).toBe("NO_SOURCE");
+    expect(p.Source.BuildSpec).toContain("trivy convert --format sarif");
+  });
+
+  it("scan-image and refresh-trivy-db: not privileged, SMALL, KMS", () => {
+    for (const [id, timeout] of [
+      [scanId, 30],
+      [refreshId, 20],
+    ] as const) {
+      const p = projects[id].Properties;
+      expect(p.Environment.PrivilegedMode, id).toBe(false);
+      expect(p.Environment.ComputeType, id).toBe("BUILD_GENERAL1_SMALL");
+      expect(p.TimeoutInMinutes, id).toBe(timeout);
+      expect(p.EncryptionKey, id).toEqual({ "Fn::GetAtt": [expect.stringMatching(/^BuildKey/), "Arn"] });
+    }
+    expect(projects[refreshId].Properties.Source.BuildSpec).toContain("--download-db-only");
+  });
+
+  it("the three Trivy projects share one S3 cache (namespace) in a bucket of its own", () => {
+    const caches = [buildId, scanId, refreshId].map((id) => projects[id].Properties.Cache);
+    for (const cache of caches) {
+      expect(cache).toEqual({
+        Type: "S3",
+        Location: { "Fn::Join": ["/", [{ Ref: cacheBucketId }, "trivy-cache"]] },
+        CacheNamespace: "pourover-coffeeshop-trivy",
+      });
+    }
+    template.hasResourceProperties("AWS::S3::Bucket", {
+      BucketEncryption: Match.anyValue(),
+      PublicAccessBlockConfiguration: Match.objectLike({
+        BlockPublicAcls: true,
+        RestrictPublicBuckets: true,
+      }),
+      LoggingConfiguration: Match.objectLike({ LogFilePrefix: "trivy-cache-bucket/" }),
+    });
+  });
+
+  it("a daily schedule starts the Trivy DB refresh build, with a DLQ", () => {
+    const rules = Object.values(template.findResources("AWS::Events::Rule")).filter(
+      (r) => r.Properties.ScheduleExpression,
+    );
+    const refresh = rules.find((r) =>
+      (r.Properties.Targets as Json[]).some((t) => t.Arn?.["Fn::GetAtt"]?.[0] === refreshId),
+    );
+    expect(refresh?.Properties.ScheduleExpression).toBe("cron(17 3 * * ? *)");
+    expect(refresh?.Properties.State ?? "ENABLED").toBe("ENABLED");
+    const target = refresh?.Properties.Targets[0];
+    expect(target.DeadLetterConfig.Arn["Fn::GetAtt"][0]).toMatch(/^TrivyDbRefreshRuleDlq/);
+    // The target's role may start exactly that project.
+    const roleId = target.RoleArn["Fn::GetAtt"][0];
+    const starts = statementsOfRole(roleId).filter((s) => actions(s).includes("codebuild:StartBuild"));
+    expect(starts.flatMap(resourcesOf)).toEqual([{ "Fn::GetAtt": [refreshId, "Arn"] }]);
+  });
+
+  it("ECR push is allowed only on the config's repositories, and only to build-scan-push", () => {
+    const push = [
+      "ecr:PutImage",
+      "ecr:InitiateLayerUpload",
+      "ecr:UploadLayerPart",
+      "ecr:CompleteLayerUpload",
+    ];
+    const repoIds = Object.entries(template.findResources("AWS::ECR::Repository"))
+      .filter(([, r]) => config.services.some((s) => s.repository === r.Properties.RepositoryName))
+      .map(([id]) => id)
+      .sort();
+    expect(repoIds).toHaveLength(config.services.length);
+    const pushStatements = statementsOfRole(roleOfProject(buildId)).filter((s) =>
+      actions(s).some((a) => push.includes(a)),
+    );
+    expect(pushStatements).toHaveLength(1);
+    const targets = resourcesOf(pushStatements[0])
+      .map((r: Json) => r["Fn::GetAtt"]?.[0])
+      .sort();
+    expect(targets).toEqual(repoIds);
+    for (const id of [scanId, refreshId]) {
+      const pushes = statementsOfRole(roleOfProject(id)).filter((s) =>
+        actions(s).some((a) => push.includes(a)),
+      );
+      expect(pushes, id).toEqual([]);
+    }
+  });
+
+  it("reports bucket: the projects write only under the app's reports prefix", () => {
+    for (const id of [buildId, scanId, refreshId]) {
+      const writes = statementsOfRole(roleOfProject(id)).filter((s) =>
+        actions(s).some((a) => /^s3:(PutObject|DeleteObject|\*)/.test(a)),
+      );
+      for (const s of writes) {
+        for (const r of resourcesOf(s)) {
+          const text = JSON.stringify(r);
+          if (text.includes(reportsBucketId)) {
+            // Only <bucket>/coffeeshop/* — never the bucket, never releases/ or *.
+            expect(r).toEqual({
+              "Fn::Join": ["", [{ "Fn::GetAtt": [reportsBucketId, "Arn"] }, "/coffeeshop/*"]],
+            });
+          } else {
+            expect(text, `${id} writes somewhere other than the reports prefix or the cache`).toContain(
+              cacheBucketId,
+            );
+          }
+        }
+      }
+    }
+    // build-scan-push and scan-image do write their reports.
+    for (const id of [buildId, scanId]) {
+      const puts = statementsOfRole(roleOfProject(id)).filter((s) => actions(s).includes("s3:PutObject"));
+      expect(
+        puts
+          .flatMap(resourcesOf)
+          .map((r) => JSON.stringify(r))
+          .join(),
+      ).toContain("/coffeeshop/*");
+    }
+  });
+
+  it("describe-build-failure may BatchGetBuilds on the two release projects only", () => {
+    const fnRole = Object.entries(resources).find(
+      ([id, r]) => r.Type === "AWS::IAM::Role" && id.startsWith("DescribeBuildFailure"),
+    )?.[0];
+    expect(fnRole).toBeDefined();
+    const cb = statementsOfRole(fnRole as string).filter((s) =>
+      actions(s).some((a) => a.startsWith("codebuild:")),
+    );
+    expect(cb).toHaveLength(1);
+    expect(actions(cb[0])).toEqual(["codebuild:BatchGetBuilds"]);
+    expect(resourcesOf(cb[0])).toEqual([
+      { "Fn::GetAtt": [buildId, "Arn"] },
+      { "Fn::GetAtt": [scanId, "Arn"] },
+    ]);
+  });
+
+  it("the synthesized definition runs the Map with MaxConcurrency 6 and describes failed builds", () => {
+    const machine: Json = Object.values(template.findResources("AWS::StepFunctions::StateMachine"))[0];
+    // DefinitionBody.fromFile ships the ASL as an asset; CloudFormation fills the placeholders.
+    const key = String(machine.Properties.DefinitionS3Location.Key).replace(/\.json$/, "");
+    const text = readFileSync(join(app.outdir, `asset.${key}.json`), "utf8");
+    const definition = JSON.parse(text) as Json;
+    expect(machine.Properties.DefinitionSubstitutions.DescribeBuildFailureFunctionArn).toEqual({
+      "Fn::GetAtt": [expect.stringMatching(/^DescribeBuildFailure/), "Arn"],
+    });
+    const map = definition.States.ScanImages;
+    expect(map.Type).toBe("Map");
+    expect(map.MaxConcurrency).toBe(6);
+    const inner = map.ItemProcessor.States;
+    for (const name of ["BuildScanPush", "ScanImage"]) {
+      expect(inner[name].Catch).toEqual([
+        { ErrorEquals: ["States.TaskFailed"], ResultPath: "$.buildError", Next: "DescribeBuildFailure" },
+      ]);
+    }
+    expect(inner.DescribeBuildFailure).toMatchObject({
+      Type: "Task",
+      Resource: `\${DescribeBuildFailureFunctionArn}`,
+      End: true,
+    });
+    // The state machine may invoke the function.
+    const smRole = machine.Properties.RoleArn["Fn::GetAtt"][0];
+    const invoke = statementsOfRole(smRole).find((s) => actions(s).includes("lambda:InvokeFunction"));
+    expect(JSON.stringify(invoke?.Resource)).toMatch(/DescribeBuildFailure/);
+  });
+});

@@ -1,0 +1,221 @@
+import { App, Stack } from "aws-cdk-lib";
+import { Match, Template } from "aws-cdk-lib/assertions";
+import * as s3 from "aws-cdk-lib/aws-s3";
+import { AwsSolutionsChecks } from "cdk-nag";
+import { describe, expect, it } from "vitest";
+import { buildApp } from "../../infra/app.js";
+import {
+  appPorts,
+  DevHostStack,
+  type DevHostStackProps,
+  devHostFromContext,
+} from "../../infra/stacks/dev-host-stack.js";
+import { PipelineStack } from "../../infra/stacks/pipeline-stack.js";
+import { InvalidInputError } from "../../shared/domain/errors.js";
+import { exampleConfig } from "../helpers/local.js";
+import { FIXTURE_CONFIG, type Json } from "./synth-helper.js";
+
+// biome-ignore lint/suspicious/noExplicitAny: CloudFormation JSON
+type Any = any;
+
+function devHost(overrides: Partial<DevHostStackProps> = {}) {
+  // Bundling is skipped: no Lambda here, and the template is what is asserted.
+  const app = new App({ context: { "aws:cdk:bundling-stacks": [] } });
+  const pipeline = new Stack(app, "Pipeline");
+  const stack = new DevHostStack(app, "DevHost", {
+    config: exampleConfig(),
+    artifactsBucket: s3.Bucket.fromBucketName(pipeline, "Artifacts", "pourover-artifacts"),
+    allowedCidr: "203.0.113.0/24",
+    stopSchedule: "cron(0 20 * * ? *)",
+    ...overrides,
+  });
+  return { app, stack, template: Template.fromStack(stack) };
+}
+
+const statements = (template: Template): Json[] =>
+  Object.values(template.findResources("AWS::IAM::Policy")).flatMap(
+    (p: Any) => p.Properties.PolicyDocument.Statement,
+  );
+
+describe("DevHostStack", () => {
+  const { stack, template } = devHost();
+
+  it("opens only the app ports of the health URLs, to the configured CIDR; never 22, never 0.0.0.0/0", () => {
+    expect(appPorts(exampleConfig().dev.healthUrls)).toEqual([5000, 8888]);
+    const groups = Object.values(template.findResources("AWS::EC2::SecurityGroup")) as Any[];
+    expect(groups).toHaveLength(1);
+    const ingress = groups[0].Properties.SecurityGroupIngress as Any[];
+    expect(ingress.map((r) => [r.FromPort, r.ToPort, r.CidrIp]).sort()).toEqual([
+      [5000, 5000, "203.0.113.0/24"],
+      [8888, 8888, "203.0.113.0/24"],
+    ]);
+    for (const rule of ingress) {
+      expect(rule.IpProtocol).toBe("tcp");
+      expect(rule.FromPort <= 22 && rule.ToPort >= 22).toBe(false);
+    }
+    expect(template.findResources("AWS::EC2::SecurityGroupIngress")).toEqual({});
+  });
+
+  it("opens 0.0.0.0/0 only when configured so", () => {
+    const open = devHost({ allowedCidr: "0.0.0.0/0" }).template;
+    const ingress = (Object.values(open.findResources("AWS::EC2::SecurityGroup"))[0] as Any).Properties
+      .SecurityGroupIngress as Any[];
+    expect(ingress.every((r) => r.CidrIp === "0.0.0.0/0")).toBe(true);
+    expect(() => devHost({ allowedCidr: "203.0.113.0/24; curl" })).toThrow(/IPv4 CIDR/);
+  });
+
+  it("has no key pair, requires IMDSv2, encrypts the root volume, runs Amazon Linux 2023 from SSM", () => {
+    expect(template.findResources("AWS::EC2::KeyPair")).toEqual({});
+    const instance = Object.values(template.findResources("AWS::EC2::Instance"))[0] as Any;
+    expect(instance.Properties.KeyName).toBeUndefined();
+    expect(instance.Properties.BlockDeviceMappings).toEqual([
+      { DeviceName: "/dev/xvda", Ebs: { Encrypted: true, VolumeSize: 20, VolumeType: "gp3" } },
+    ]);
+    expect(instance.Properties.ImageId.Ref).toMatch(/al2023/i);
+    template.hasResourceProperties("AWS::EC2::LaunchTemplate", {
+      LaunchTemplateData: { MetadataOptions: { HttpTokens: "required" } },
+    });
+  });
+
+  it("carries the config's dev.instanceTags, which is how DeployDev targets it", () => {
+    const instance = Object.values(template.findResources("AWS::EC2::Instance"))[0] as Any;
+    expect(instance.Properties.Tags).toEqual(
+      expect.arrayContaining([
+        { Key: "Environment", Value: "dev" },
+        { Key: "App", Value: "coffeeshop" },
+      ]),
+    );
+  });
+
+  it("public subnets only, no NAT gateway", () => {
+    expect(template.findResources("AWS::EC2::NatGateway")).toEqual({});
+    const subnets = Object.values(template.findResources("AWS::EC2::Subnet")) as Any[];
+    expect(subnets.length).toBeGreaterThan(0);
+    for (const s of subnets) expect(s.Properties.MapPublicIpOnLaunch).toBe(true);
+  });
+
+  it("the instance role: SSM core, ECR pull of the app's repositories only, its releases prefix, the deploy log", () => {
+    template.hasResourceProperties("AWS::IAM::Role", {
+      AssumeRolePolicyDocument: {
+        Statement: [Match.objectLike({ Principal: { Service: "ec2.amazonaws.com" } })],
+      },
+      ManagedPolicyArns: [
+        {
+          "Fn::Join": [
+            "",
+            ["arn:", { Ref: "AWS::Partition" }, ":iam::aws:policy/AmazonSSMManagedInstanceCore"],
+          ],
+        },
+      ],
+    });
+    const bySid = new Map(statements(template).map((s) => [s.Sid, s]));
+    const pull = bySid.get("PullAppImages");
+    expect(pull.Action).toEqual([
+      "ecr:BatchGetImage",
+      "ecr:GetDownloadUrlForLayer",
+      "ecr:BatchCheckLayerAvailability",
+    ]);
+    expect(pull.Resource).toHaveLength(6);
+    expect(JSON.stringify(pull.Resource)).toContain(":repository/go-coffeeshop-web");
+    expect(bySid.get("EcrLogin")).toMatchObject({ Action: "ecr:GetAuthorizationToken", Resource: "*" });
+    expect(JSON.stringify(bySid.get("ReadReleaseComposeFiles"))).toContain(
+      ":s3:::pourover-artifacts/releases/coffeeshop/*",
+    );
+    expect(bySid.get("ReadReleaseComposeFiles").Action).toBe("s3:GetObject");
+    expect(JSON.stringify(bySid.get("WriteDeployLog").Resource)).toContain(
+      ":log-group:/pourover/coffeeshop/deploy-dev:*",
+    );
+    // Nothing else: no write to S3 or ECR, no wildcard action.
+    const actions = statements(template).flatMap((s) => [s.Action].flat());
+    expect(actions.filter((a: string) => /^(s3:Put|ecr:Put|.*\*)/.test(a))).toEqual([]);
+  });
+
+  it("user data installs docker and the compose plugin (checksum-verified) and updates the SSM agent", () => {
+    const instance = Object.values(template.findResources("AWS::EC2::Instance"))[0] as Any;
+    const script = JSON.stringify(instance.Properties.UserData);
+    expect(script).toContain("dnf -y install docker");
+    expect(script).toContain("amazon-ssm-agent");
+    expect(script).toContain("sha256sum -c");
+    expect(script).toContain("/usr/local/lib/docker/cli-plugins/docker-compose");
+  });
+
+  it("the nightly stop: EventBridge Scheduler's ec2:stopInstances on this instance only", () => {
+    template.hasResourceProperties("AWS::Scheduler::Schedule", {
+      ScheduleExpression: "cron(0 20 * * ? *)",
+      Target: Match.objectLike({ Arn: "arn:aws:scheduler:::aws-sdk:ec2:stopInstances" }),
+    });
+    const stop = statements(template).find((s) => s.Action === "ec2:StopInstances");
+    expect(JSON.stringify(stop.Resource)).toContain(":instance/");
+    expect(devHost({ stopSchedule: undefined }).template.findResources("AWS::Scheduler::Schedule")).toEqual(
+      {},
+    );
+  });
+
+  it("passes cdk-nag AwsSolutions with reasoned acknowledgements", () => {
+    const report = new AwsSolutionsChecks().validateScope(stack);
+    expect(report.violations.map((v) => v.ruleName)).toEqual([]);
+  });
+});
+
+describe("the app adds the dev host only when pourover:devHost is set", () => {
+  it("parses the context (object or JSON string) and rejects bad values with one line each", () => {
+    expect(devHostFromContext('{"instanceType":"t3.small","allowedCidr":"203.0.113.0/24"}')).toEqual({
+      instanceType: "t3.small",
+      allowedCidr: "203.0.113.0/24",
+    });
+    expect(() => devHostFromContext({ allowedCidr: "any", sshKey: "x" })).toThrow(InvalidInputError);
+    try {
+      devHostFromContext({ allowedCidr: "any", sshKey: "x" });
+    } catch (error) {
+      expect((error as InvalidInputError).problems).toEqual([
+        "pourover:devHost.sshKey: unknown key",
+        "pourover:devHost.allowedCidr: expected an IPv4 CIDR such as 203.0.113.0/24",
+      ]);
+    }
+  });
+
+  it("wires the pipeline bucket across stacks, and cdk-nag passes on the dev host stack", () => {
+    const context = { "aws:cdk:bundling-stacks": [] };
+    expect(buildApp({ configFile: FIXTURE_CONFIG, nag: false, context }).devHost).toBeUndefined();
+    const built = buildApp({
+      configFile: FIXTURE_CONFIG,
+      nag: false,
+      context: {
+        ...context,
+        "pourover:devHost": { instanceType: "t4g.small", allowedCidr: "198.51.100.7/32" },
+      },
+    });
+    const host = built.devHost as DevHostStack;
+    const report = new AwsSolutionsChecks().validateScope(host);
+    expect(report.violations.map((v) => v.ruleName)).toEqual([]);
+    const t = Template.fromStack(host);
+    t.hasResourceProperties("AWS::EC2::Instance", { InstanceType: "t4g.small" });
+    const instance = Object.values(t.findResources("AWS::EC2::Instance"))[0] as Any;
+    expect(instance.Properties.ImageId.Ref).toMatch(/arm64/i);
+    expect(JSON.stringify(statements(t))).toContain("Fn::ImportValue");
+  }, 120_000);
+});
+
+describe("the dev lock functions of the pipeline stack", () => {
+  it("may touch only the devlock#<app> item of the ledger, and the state machine invokes them", () => {
+    const app = new App({ context: { "aws:cdk:bundling-stacks": [] } });
+    const t = Template.fromStack(new PipelineStack(app, "Pipeline", { config: exampleConfig() }));
+    const lockStatements = statements(t).filter(
+      (s) => [s.Action].flat().some((a: string) => a.startsWith("dynamodb:")) && s.Condition,
+    );
+    expect(lockStatements.map((s) => [s.Action].flat().sort())).toEqual(
+      expect.arrayContaining([["dynamodb:GetItem", "dynamodb:PutItem"], ["dynamodb:UpdateItem"]]),
+    );
+    for (const s of lockStatements) {
+      expect(s.Condition).toEqual({
+        "ForAllValues:StringEquals": { "dynamodb:LeadingKeys": ["devlock#coffeeshop"] },
+      });
+      expect(s.Resource).toHaveProperty("Fn::GetAtt");
+    }
+    const fns = Object.entries(t.findResources("AWS::Lambda::Function")).map(([id]) => id);
+    const lockFns = fns.filter((id) => /^(AcquireDevLock|ReleaseDevLock)/.test(id));
+    expect(lockFns).toHaveLength(2);
+    const invoke = statements(t).find((s) => s.Sid === "InvokeReleaseFunctions");
+    for (const id of lockFns) expect(JSON.stringify(invoke.Resource)).toContain(id);
+  }, 120_000);
+});
