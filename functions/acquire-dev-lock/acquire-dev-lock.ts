@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { parseVersion } from "../../shared/contracts/release.js";
 import { zodProblems } from "../../shared/contracts/zod-problems.js";
 import { DevLockBusyError, InvalidInputError } from "../../shared/domain/errors.js";

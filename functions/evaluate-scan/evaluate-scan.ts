@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { AppConfigSchema } from "../../shared/contracts/app-config.js";
 import type { ScanResult } from "../../shared/contracts/release.js";
 import { zodProblems } from "../../shared/contracts/zod-problems.js";

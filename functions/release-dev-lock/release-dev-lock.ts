@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { zodProblems } from "../../shared/contracts/zod-problems.js";
 import { InvalidInputError } from "../../shared/domain/errors.js";
 import type { DevLock } from "../../shared/ports/index.js";

@@ -1,7 +1,7 @@
 import { S3Client } from "@aws-sdk/client-s3";
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import middy from "@middy/core";
-import { z } from "zod";
+import * as z from "zod";
 import { S3ArtifactStore } from "../../shared/adapters/aws/s3-stores.js";
 import { createGithubClient } from "../../shared/adapters/github/github-client.js";
 import { GithubManifestRepository } from "../../shared/adapters/github/github-manifest-repository.js";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import type { AppConfig } from "../../shared/contracts/app-config.js";
 import type { PullRequestRef, ScanResult } from "../../shared/contracts/release.js";
 import { zodProblems } from "../../shared/contracts/zod-problems.js";

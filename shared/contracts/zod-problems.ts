@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import type * as z from "zod";
 
 /** One line per problem, naming the field: `services[2].repository: Invalid input: expected string`. */
 export function zodProblems(error: z.ZodError): string[] {

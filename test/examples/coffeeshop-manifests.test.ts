@@ -30,7 +30,7 @@ import { Service } from "kubernetes-models/v1/Service";
 import { ServiceAccount } from "kubernetes-models/v1/ServiceAccount";
 import { describe, expect, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
-import { z } from "zod";
+import * as z from "zod";
 import { imageRepository, parseAppConfig, registryHost } from "../../shared/contracts/app-config.js";
 import { editImages, type ImageUpdate } from "../../shared/domain/image-editor.js";
 import { imageName, parseImageReference } from "../../shared/domain/image-reference.js";

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
-import { z } from "zod";
+import * as z from "zod";
 import { zodProblems } from "../../../shared/contracts/zod-problems.js";
 import { InvalidInputError } from "../../../shared/domain/errors.js";
 import {
