@@ -20,6 +20,8 @@ import { PlatformStack } from "./stacks/platform-stack.js";
 export const CONFIG_CONTEXT_KEY = "pourover:config";
 /** Optional context value: the address subscribed to the alarm topic. */
 export const ALARM_EMAIL_CONTEXT_KEY = "pourover:alarmEmail";
+/** Optional context flag: the Argo CD notifications endpoint (`true`; `-c` passes the string "true"). */
+export const PROD_FEEDBACK_CONTEXT_KEY = "pourover:prodFeedback";
 
 export interface BuildAppOptions {
   /** @default the `pourover:config` context value */
@@ -55,9 +57,14 @@ export function buildApp(options: BuildAppOptions = {}): {
   ) {
     throw new InvalidInputError(`context "${ALARM_EMAIL_CONTEXT_KEY}" must be an email address`);
   }
+  const prodFeedback: unknown = app.node.tryGetContext(PROD_FEEDBACK_CONTEXT_KEY);
+  if (prodFeedback !== undefined && ![true, false, "true", "false"].includes(prodFeedback as string)) {
+    throw new InvalidInputError(`context "${PROD_FEEDBACK_CONTEXT_KEY}" must be true or false`);
+  }
   const stack = new PipelineStack(app, `Pourover-${config.app}`, {
     config,
     alarmEmail: typeof alarmEmail === "string" ? alarmEmail : undefined,
+    prodFeedback: prodFeedback === true || prodFeedback === "true",
     description: `Pourover release pipeline for ${config.app}`,
   });
   const platformConfig = platformConfigFromContext(app.node.tryGetContext(PLATFORM_CONTEXT_KEY));

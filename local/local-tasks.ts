@@ -32,7 +32,7 @@ const TRIVY_VULN_EXIT_CODE = 10;
  * A failed CodeBuild `.sync` task carries the Build JSON in its Cause; the stand-in fails the same way,
  * saying in the phase context that nothing ran in CodeBuild.
  */
-function failedBuild(service: string, phase: "INSTALL" | "BUILD", message: string): Error {
+function failedBuild(service: string, phase: "BUILD", message: string): Error {
   const cause = {
     Id: `local:${randomUUID()}`,
     BuildStatus: "FAILED",
@@ -68,10 +68,9 @@ export function localBuildAndScan(opts: {
     const sample = opts.config.services.find((s) => s.name === service)?.sampleScanReport;
     const source = given ? resolve(given) : sample ? resolve(opts.configDir, sample) : null;
     if (!source) {
-      throw failedBuild(
-        service,
-        "INSTALL",
-        `local stand-in: no scanner on this machine and no --scan-report ${service}=<file>`,
+      throw Object.assign(
+        new Error(`${service}: no scanner on this machine and no --scan-report ${service}=<file>`),
+        { name: "States.TaskFailed" },
       );
     }
     const exitCode = opts.overrides?.[service]?.scannerExitCode ?? 0;

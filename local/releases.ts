@@ -3,7 +3,7 @@ import { stateDirLayout } from "../shared/adapters/local/file-stores.js";
 import { SqliteLedger } from "../shared/adapters/local/sqlite-ledger.js";
 import { InvalidInputError } from "../shared/domain/errors.js";
 import { formatDuration } from "../shared/domain/release-email.js";
-import type { LedgerRecord } from "../shared/ports/index.js";
+import type { LedgerRecord, ProdEntry } from "../shared/ports/index.js";
 
 /** One release as `pourover releases` reports it: the ledger record plus what follows from it. */
 export interface ReleaseView {
@@ -21,6 +21,8 @@ export interface ReleaseView {
   dryRun: boolean;
   error: { name: string; message: string } | null;
   notified: boolean | null;
+  /** What Argo CD last reported for it in production (prod feedback), when anything. */
+  prod: ProdEntry | null;
 }
 
 export function toReleaseView(r: LedgerRecord): ReleaseView {
@@ -46,6 +48,7 @@ export function toReleaseView(r: LedgerRecord): ReleaseView {
     dryRun: s.deploy?.dryRun === true,
     error: s.error ?? null,
     notified: typeof s.notified === "boolean" ? s.notified : null,
+    prod: r.prod ?? null,
   };
 }
 
@@ -105,7 +108,7 @@ export async function releasesCommand(
       );
       for (const r of releases) {
         lines.push(
-          `${r.app.padEnd(14)}${r.tag.padEnd(12)}${r.status.padEnd(11)}${r.claimedAt.padEnd(26)}${lead(r).padEnd(11)}${r.pullRequest ? `${r.pullRequest.branch}${r.pullRequest.commit ? ` @ ${r.pullRequest.commit.slice(0, 12)}` : ""}` : "-"}`,
+          `${r.app.padEnd(14)}${r.tag.padEnd(12)}${r.status.padEnd(11)}${r.claimedAt.padEnd(26)}${lead(r).padEnd(11)}${r.pullRequest ? `${r.pullRequest.branch}${r.pullRequest.commit ? ` @ ${r.pullRequest.commit.slice(0, 12)}` : ""}` : "-"}${r.prod ? `  prod: ${r.prod.status}` : ""}`,
         );
       }
       lines.push("", "details: pourover releases <tag> [--app <name>] [--json]");
@@ -139,6 +142,11 @@ function describeRelease(r: ReleaseView): string {
           ...r.images.map(
             (i) => `    ${i.service.padEnd(10)} ${i.repository}:${i.tag}${i.digest ? `@${i.digest}` : ""}`,
           ),
+        ]
+      : []),
+    ...(r.prod
+      ? [
+          `  prod:       ${r.prod.status} (${r.prod.health}) at ${r.prod.at}, Argo CD ${r.prod.argoApp} @ ${r.prod.revision.slice(0, 12)}`,
         ]
       : []),
     ...(r.error ? [`  error: ${r.error.name}: ${r.error.message}`] : []),

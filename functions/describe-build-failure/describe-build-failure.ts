@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { zodProblems } from "../../shared/contracts/zod-problems.js";
 import { BuildFailedError, InvalidInputError, ScanFailedError } from "../../shared/domain/errors.js";
 

@@ -22,6 +22,8 @@ import * as kms from "aws-cdk-lib/aws-kms";
 import * as lambda from "aws-cdk-lib/aws-lambda";
 import * as logs from "aws-cdk-lib/aws-logs";
 import * as s3 from "aws-cdk-lib/aws-s3";
+import * as scheduler from "aws-cdk-lib/aws-scheduler";
+import * as schedulerTargets from "aws-cdk-lib/aws-scheduler-targets";
 import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import * as sqs from "aws-cdk-lib/aws-sqs";
 import * as ssm from "aws-cdk-lib/aws-ssm";
@@ -30,6 +32,7 @@ import { parse as parseYaml } from "yaml";
 import type { AppConfig } from "../../shared/contracts/app-config.js";
 import { PipelineObservability } from "../constructs/pipeline-observability.js";
 import { PouroverFunction } from "../constructs/pourover-function.js";
+import { ProdFeedback } from "../constructs/prod-feedback.js";
 import { ReleaseReconciler } from "../constructs/release-reconciler.js";
 import { ReleaseStateMachine } from "../constructs/release-state-machine.js";
 
@@ -82,13 +85,15 @@ export interface PipelineStackProps extends StackProps {
    * When the scheduled build refreshes the Trivy DB in the shared CodeBuild S3 cache (releases scan
    * offline against it). @default daily at 03:17 UTC
    */
-  readonly trivyDbRefreshSchedule?: events.Schedule;
+  readonly trivyDbRefreshSchedule?: scheduler.ScheduleExpression;
   /** Untagged and non-release images kept per repository by the ECR lifecycle. @default 20 */
   readonly ecrKeepUntagged?: number;
   /** Removal policy of the ledger, buckets, repositories and secrets. @default RemovalPolicy.RETAIN */
   readonly dataRemovalPolicy?: RemovalPolicy;
   /** Email subscribed to the alarm topic (context `pourover:alarmEmail`). @default no subscription */
   readonly alarmEmail?: string;
+  /** Argo CD notifications endpoint recording prod deploys (context `pourover:prodFeedback`). @default false */
+  readonly prodFeedback?: boolean;
 }
 
 function readBuildspec(projectRoot: string, file: string): codebuild.BuildSpec {
@@ -144,6 +149,8 @@ export class PipelineStack extends Stack {
   readonly deployDocument: ssm.CfnDocument;
   readonly repositories: ecr.Repository[];
   readonly functions: Record<string, PouroverFunction>;
+  /** Only when `prodFeedback` is set. */
+  readonly prodFeedback?: ProdFeedback;
 
   constructor(scope: Construct, id: string, props: PipelineStackProps) {
     super(scope, id, props);
@@ -573,18 +580,17 @@ export class PipelineStack extends Stack {
     Validations.of(trivyRefreshDlq).acknowledge({
       id: "AwsSolutions-SQS3",
       reason:
-        "This queue is itself the dead-letter queue of the Trivy DB refresh schedule's target; a start that failed lands here for inspection.",
+        "This queue is itself the dead-letter queue of the Trivy DB refresh schedule; a start that failed lands here for inspection.",
     });
-    new events.Rule(this, "TrivyDbRefreshSchedule", {
-      description: "Refreshes the Trivy DB in the CodeBuild cache the release scans read offline",
-      schedule: props.trivyDbRefreshSchedule ?? events.Schedule.cron({ minute: "17", hour: "3" }),
-      targets: [
-        new targets.CodeBuildProject(trivyDbRefresh, {
-          deadLetterQueue: trivyRefreshDlq,
-          retryAttempts: 4,
-          maxEventAge: Duration.hours(6),
-        }),
-      ],
+    new scheduler.Schedule(this, "TrivyDbRefreshSchedule", {
+      description: `Pourover ${config.app}: refresh the Trivy DB in the cache the release scans read offline`,
+      schedule:
+        props.trivyDbRefreshSchedule ?? scheduler.ScheduleExpression.cron({ minute: "17", hour: "3" }),
+      target: new schedulerTargets.CodeBuildStartBuild(trivyDbRefresh, {
+        deadLetterQueue: trivyRefreshDlq,
+        retryAttempts: 4,
+        maxEventAge: Duration.hours(6),
+      }),
     });
     const cacheBucketId = this.logicalIdOf(trivyCacheBucket.node.defaultChild as s3.CfnBucket);
     for (const project of [this.buildProject, this.scanProject, trivyDbRefresh]) {
@@ -801,6 +807,17 @@ export class PipelineStack extends Stack {
       description: "Start it once after the first deploy: releases scan against the Trivy DB it caches",
     });
     new CfnOutput(this, "DeployDocumentName", { value: this.deployDocument.ref });
+
+    if (props.prodFeedback === true) {
+      this.prodFeedback = new ProdFeedback(this, "ProdFeedback", {
+        projectRoot,
+        config,
+        ledger: this.ledger,
+        bus: this.bus,
+        logRetention,
+        secretRemovalPolicy: dataRemoval,
+      });
+    }
   }
 
   /** The final logical id of a resource (what cdk-nag prints in its finding ids). */

@@ -535,3 +535,68 @@ export function escapeHtml(value: string): string {
     .replaceAll('"', "&quot;")
     .replaceAll("'", "&#39;");
 }
+
+export interface ProdEmailContext {
+  app: string;
+  tag: string;
+  status: "DEPLOYED" | "DEGRADED";
+  /** The manifests commit Argo CD synced. */
+  revision: string;
+  /** Argo CD's health status. */
+  health: string;
+  /** The Argo CD Application that reported it. */
+  argoApp: string;
+  /** When the notification arrived (ISO). */
+  at: string;
+  /** The images Argo CD reports for the app (`repo:tag@digest`). */
+  images: string[];
+  /** Something a person should know, e.g. the app's images did not all carry one tag. */
+  note?: string;
+  /** From the release record: its pull request and execution, linked when known. */
+  pullRequestUrl?: string | null;
+  executionUrl?: string | null;
+  /** When dev got it (the release's recorded outcome), for "dev to prod" time. */
+  finishedAt?: string | null;
+}
+
+/** The email for Argo CD's report on a release in production: deployed (synced, healthy) or degraded. */
+export function renderProdEmail(ctx: ProdEmailContext): RenderedEmail {
+  const deployed = ctx.status === "DEPLOYED";
+  const subject = `[${ctx.app}] ${ctx.tag} ${deployed ? "deployed to prod" : "degraded in prod"}`;
+  const blocks: Block[] = [
+    {
+      kind: "lead",
+      text: deployed
+        ? `Argo CD synced ${ctx.app} ${ctx.tag} to production and reports it ${ctx.health}. The release is complete: tag, dev, pull request merged, prod synced and healthy.`
+        : `Argo CD reports ${ctx.app} ${ctx.tag} in production as ${ctx.health}.`,
+    },
+    {
+      kind: "para",
+      text: deployed
+        ? "Next: nothing to do; watch the app's own dashboards."
+        : "Next: open the Argo CD application to see which resources are unhealthy; to roll back, revert the release's merge commit in the manifests repository (Argo CD syncs the revert).",
+    },
+  ];
+  if (ctx.note) blocks.push({ kind: "para", text: `Note: ${ctx.note}` });
+  const rows: [string, Cell][] = [
+    ["App", ctx.app],
+    ["Version", ctx.tag],
+    ["Argo CD application", ctx.argoApp],
+    ["Health", ctx.health],
+    ["Manifests revision", ctx.revision],
+    ["Reported at", ctx.at],
+  ];
+  const sinceDev = ctx.finishedAt ? Date.parse(ctx.at) - Date.parse(ctx.finishedAt) : Number.NaN;
+  if (deployed && Number.isFinite(sinceDev) && sinceDev >= 0) {
+    rows.push(["Dev to prod", formatDuration(sinceDev)]);
+  }
+  blocks.push({ kind: "heading", text: "Production" }, { kind: "facts", rows });
+  if (ctx.images.length > 0) {
+    blocks.push({ kind: "heading", text: "Images Argo CD reports" }, { kind: "list", items: ctx.images });
+  }
+  const links: Cell[] = [];
+  if (ctx.pullRequestUrl) links.push({ text: "Release pull request", href: ctx.pullRequestUrl });
+  if (ctx.executionUrl) links.push({ text: "Release execution", href: ctx.executionUrl });
+  if (links.length > 0) blocks.push({ kind: "heading", text: "Links" }, { kind: "list", items: links });
+  return { subject, text: toText(blocks), html: toHtml(subject, blocks) };
+}

@@ -6,7 +6,10 @@ import type { TrivyReport } from "./trivy-report.js";
 export const MAX_BLOCKING_FINDINGS = 20;
 const EXPIRY_WARNING_DAYS = 14;
 
-export type PolicyVerdict = Pick<ScanResult, "verdict" | "counts" | "blocking" | "blockingOmitted" | "allowed" | "warnings">;
+export type PolicyVerdict = Pick<
+  ScanResult,
+  "verdict" | "counts" | "blocking" | "blockingOmitted" | "allowed" | "warnings"
+>;
 
 /**
  * Applies the app's scan policy to a parsed Trivy report. `today` is an ISO date (YYYY-MM-DD): an

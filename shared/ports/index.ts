@@ -9,6 +9,29 @@ export interface ReleaseLedger {
   get(app: string, tag: string): Promise<LedgerRecord | null>;
 }
 
+/** Production feedback on the release record (Argo CD notifications); both ledgers implement it. */
+export interface ProdLedger {
+  /**
+   * Sets the release's `prod` entry, touching nothing else of `app#tag`. "unchanged" when it already
+   * holds the same revision and status (a repeated notification); "missing" when no release
+   * `app#tag` is recorded (nothing is written then).
+   */
+  recordProd(app: string, tag: string, entry: ProdEntry): Promise<"recorded" | "unchanged" | "missing">;
+}
+
+/** What Argo CD last reported for a release in production. */
+export interface ProdEntry {
+  status: "DEPLOYED" | "DEGRADED";
+  /** The manifests commit Argo CD synced. */
+  revision: string;
+  /** When Pourover received the notification (ISO). */
+  at: string;
+  /** Argo CD's health status: Healthy, Degraded, Progressing, ... */
+  health: string;
+  /** The Argo CD Application that reported it. */
+  argoApp: string;
+}
+
 /** What the release record answers besides `get` ("what did v1.4.0 contain"). */
 export interface ReleaseRecords {
   /** The SUCCEEDED release of the app that finished last: what is on dev now. */
@@ -37,6 +60,8 @@ export interface LedgerRecord extends ClaimEntry {
   status: "RUNNING" | "SUCCEEDED" | "FAILED";
   finishedAt?: string;
   summary?: Record<string, unknown>;
+  /** Set once Argo CD reported the release in production (recordProd). */
+  prod?: ProdEntry;
 }
 
 /** The image registry (ECR): which digest a tag points to, or null when it is not pushed yet. */

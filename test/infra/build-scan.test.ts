@@ -89,20 +89,17 @@ describe("build, scan and gate: template", () => {
     });
   });
 
-  it("a daily schedule starts the Trivy DB refresh build, with a DLQ", () => {
-    const rules = Object.values(template.findResources("AWS::Events::Rule")).filter(
-      (r) => r.Properties.ScheduleExpression,
-    );
-    const refresh = rules.find((r) =>
-      (r.Properties.Targets as Json[]).some((t) => t.Arn?.["Fn::GetAtt"]?.[0] === refreshId),
-    );
+  it("a daily schedule starts the Trivy DB refresh build, with retries and a DLQ", () => {
+    const schedules = Object.values(template.findResources("AWS::Scheduler::Schedule")) as Json[];
+    const refresh = schedules.find((r) => r.Properties.Target.Arn?.["Fn::GetAtt"]?.[0] === refreshId);
     expect(refresh?.Properties.ScheduleExpression).toBe("cron(17 3 * * ? *)");
     expect(refresh?.Properties.State ?? "ENABLED").toBe("ENABLED");
-    const target = refresh?.Properties.Targets[0];
+    const target = refresh?.Properties.Target;
     expect(target.DeadLetterConfig.Arn["Fn::GetAtt"][0]).toMatch(/^TrivyDbRefreshRuleDlq/);
-    // The target's role may start exactly that project.
+    expect(target.RetryPolicy).toEqual({ MaximumRetryAttempts: 4, MaximumEventAgeInSeconds: 21600 });
+    // The schedule's role may start exactly that project.
     const roleId = target.RoleArn["Fn::GetAtt"][0];
-    const starts = statementsOfRole(roleId).filter((s) => actions(s).includes("codebuild:StartBuild"));
+    const starts = statementsOfRole(roleId).filter((s) => actions(s).some((a) => a.startsWith("codebuild:")));
     expect(starts.flatMap(resourcesOf)).toEqual([{ "Fn::GetAtt": [refreshId, "Arn"] }]);
   });
 

@@ -252,7 +252,9 @@ describe("state machine", () => {
     const invoke = bySid("InvokeReleaseFunctions");
     expect(invoke.Action).toBe("lambda:InvokeFunction");
     // One function per `...FunctionArn` placeholder the workflow invokes, and nothing else.
-    expect(invoke.Resource).toHaveLength(RELEASE_PLACEHOLDERS.filter((p) => p.endsWith("FunctionArn")).length);
+    expect(invoke.Resource).toHaveLength(
+      RELEASE_PLACEHOLDERS.filter((p) => p.endsWith("FunctionArn")).length,
+    );
     for (const r of invoke.Resource) expect(r).toHaveProperty("Fn::GetAtt");
 
     const cb = bySid("RunBuildAndScanProjects");
@@ -289,6 +291,7 @@ describe("Lambda functions", () => {
     "ReleaseDevLock",
     "ReceiveGithubWebhook",
     "ReleaseReconcilerReconcileReleases",
+    "DescribeBuildFailure",
   ];
 
   it("all run Node 24 on arm64 with X-Ray, JSON logs into their own log group with retention", () => {
@@ -399,9 +402,9 @@ describe("storage", () => {
   });
 
   it("reports bucket: encrypted, public access blocked, SSL only, reports expire, access logs", () => {
-    const [bucketId, bucket] = only(
-      "AWS::S3::Bucket",
-      (b) => b.Properties.LoggingConfiguration !== undefined,
+    // The reports bucket is the one whose lifecycle expires the app's reports (the Trivy cache has its own).
+    const [bucketId, bucket] = only("AWS::S3::Bucket", (b) =>
+      JSON.stringify(b.Properties.LifecycleConfiguration ?? {}).includes('"Prefix":"coffeeshop/"'),
     );
     expect(bucket.Properties.BucketEncryption.ServerSideEncryptionConfiguration[0]).toMatchObject({
       ServerSideEncryptionByDefault: { SSEAlgorithm: "AES256" },
@@ -447,7 +450,10 @@ describe("storage", () => {
 describe("CodeBuild", () => {
   const build = () =>
     only("AWS::CodeBuild::Project", (p) => p.Properties.Environment.PrivilegedMode === true);
-  const scan = () => only("AWS::CodeBuild::Project", (p) => p.Properties.Environment.PrivilegedMode !== true);
+  const scan = () =>
+    only("AWS::CodeBuild::Project", (p) =>
+      JSON.stringify(p.Properties.Source).includes("--image-src remote"),
+    );
 
   it("two NO_SOURCE projects with inline buildspecs, KMS encryption and CloudWatch logs", () => {
     for (const [, p] of [build(), scan()]) {
@@ -473,6 +479,9 @@ describe("CodeBuild", () => {
       "ecr:UploadLayerPart",
       "ecr:CompleteLayerUpload",
     ];
+    const [reportsBucketId] = only("AWS::S3::Bucket", (b) =>
+      JSON.stringify(b.Properties.LifecycleConfiguration ?? {}).includes('"Prefix":"coffeeshop/"'),
+    );
     for (const [projectId, statementsFor] of [
       ["BuildProject", true],
       ["ScanProject", false],
@@ -485,7 +494,12 @@ describe("CodeBuild", () => {
         }
         if (actions.includes("ecr:GetAuthorizationToken"))
           expect(actions).toEqual(["ecr:GetAuthorizationToken"]);
-        if (actions.some((a) => a.startsWith("s3:"))) {
+        // Writes to the reports bucket only under the app's prefix; the other S3 grant is
+        // CodeBuild's own cache grant on the Trivy cache bucket.
+        if (
+          actions.some((a) => a.startsWith("s3:")) &&
+          JSON.stringify(s.Resource).includes(reportsBucketId)
+        ) {
           expect(actions).toEqual(["s3:PutObject"]);
           expect(JSON.stringify(s.Resource)).toContain("/coffeeshop/*");
         }

@@ -79,7 +79,9 @@ describe("release reconciler (lost events)", () => {
   const [fnId, fn] = functionWithRole("ReleaseReconcilerReconcileReleasesRole");
 
   it("runs every 15 minutes through EventBridge Scheduler, invoking the reconciler with bounded retries", () => {
-    const [, schedule] = only("AWS::Scheduler::Schedule");
+    const [, schedule] = only("AWS::Scheduler::Schedule", (_, r) =>
+      JSON.stringify(r.Properties.Target).includes("ReconcileReleases"),
+    );
     expect(schedule.Properties.ScheduleExpression).toBe("rate(15 minutes)");
     expect(schedule.Properties.State).toBe("ENABLED");
     expect(schedule.Properties.FlexibleTimeWindow).toEqual({ Mode: "OFF" });
@@ -91,7 +93,9 @@ describe("release reconciler (lost events)", () => {
   });
 
   it("gives the scheduler a role that can invoke the reconciler and nothing else", () => {
-    const [, schedule] = only("AWS::Scheduler::Schedule");
+    const [, schedule] = only("AWS::Scheduler::Schedule", (_, r) =>
+      JSON.stringify(r.Properties.Target).includes("ReconcileReleases"),
+    );
     const roleId = schedule.Properties.Target.RoleArn["Fn::GetAtt"][0] as string;
     const role = resources[roleId];
     expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([

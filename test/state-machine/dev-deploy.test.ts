@@ -182,7 +182,9 @@ describe("dev deploy paths (real ASL, local engine)", () => {
     expect(record?.summary?.deploy).toMatchObject({ superseded: true, by: "v2.0.0" });
     expect(await env.runtime.devLock.read("coffeeshop")).toMatchObject({ version: "v2.0.0", holder: null });
     // The email never claims a deploy that did not happen.
-    expect(env.mailer.sent.at(-1)?.subject).toBe("[coffeeshop] v1.9.0 ready: superseded by v2.0.0, not deployed");
+    expect(env.mailer.sent.at(-1)?.subject).toBe(
+      "[coffeeshop] v1.9.0 ready: superseded by v2.0.0, not deployed",
+    );
   });
 
   it("a forced older release is not superseded: it deploys on purpose", async () => {

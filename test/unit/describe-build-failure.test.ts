@@ -1,4 +1,10 @@
-import { BatchGetBuildsCommand, type Build, CodeBuildClient } from "@aws-sdk/client-codebuild";
+import {
+  BatchGetBuildsCommand,
+  type Build,
+  type BuildPhaseType,
+  CodeBuildClient,
+  type StatusType,
+} from "@aws-sdk/client-codebuild";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterEach, describe, expect, it } from "vitest";
 import { CodeBuildBuildReader } from "../../functions/describe-build-failure/codebuild-build-reader.js";
@@ -16,7 +22,7 @@ const cause = (phases: unknown[]) =>
   JSON.stringify({ Arn: ARN, Id: BUILD_ID, BuildStatus: "FAILED", Phases: phases, Logs: { DeepLink: LOGS } });
 
 /** BatchGetBuilds' answer (camelCase, as the SDK returns it). */
-const sdkBuild = (phase: string, status: string, message: string): Build => ({
+const sdkBuild = (phase: BuildPhaseType, status: StatusType, message: string): Build => ({
   id: BUILD_ID,
   arn: ARN,
   projectName: "pourover-build-scan-push",

@@ -10,6 +10,8 @@ import type {
   ClaimEntry,
   LedgerRecord,
   OutcomeEntry,
+  ProdEntry,
+  ProdLedger,
   ReleaseLedger,
   ReleaseRecords,
 } from "../../ports/index.js";
@@ -25,7 +27,7 @@ const RECORD_TTL_SECONDS = 2 * 365 * 24 * 3600;
  */
 const latestKey = (app: string) => `latest#${app}`;
 
-export class DynamoDbLedger implements ReleaseLedger, ReleaseRecords {
+export class DynamoDbLedger implements ReleaseLedger, ReleaseRecords, ProdLedger {
   constructor(
     private readonly client: DynamoDBClient,
     private readonly tableName: string,
@@ -114,6 +116,45 @@ export class DynamoDbLedger implements ReleaseLedger, ReleaseRecords {
     }
   }
 
+  async recordProd(
+    app: string,
+    tag: string,
+    entry: ProdEntry,
+  ): Promise<"recorded" | "unchanged" | "missing"> {
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: { pk: { S: `${app}#${tag}` } },
+          // Only `prod`: the claim and the outcome belong to the release execution.
+          UpdateExpression: "SET prod = :prod",
+          ConditionExpression:
+            "attribute_exists(pk) AND (attribute_not_exists(prod) OR prod.revision <> :revision OR prod.#status <> :status)",
+          ExpressionAttributeNames: { "#status": "status" },
+          ExpressionAttributeValues: {
+            ":prod": {
+              M: {
+                status: { S: entry.status },
+                revision: { S: entry.revision },
+                at: { S: entry.at },
+                health: { S: entry.health },
+                argoApp: { S: entry.argoApp },
+              },
+            },
+            ":revision": { S: entry.revision },
+            ":status": { S: entry.status },
+          },
+          // Tells "no such release" from "already recorded" without a second read.
+          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+        }),
+      );
+      return "recorded";
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return error.Item ? "unchanged" : "missing";
+      throw error;
+    }
+  }
+
   async latestSucceeded(app: string): Promise<LedgerRecord | null> {
     const out = await this.client.send(
       new GetItemCommand({
@@ -145,6 +186,17 @@ export class DynamoDbLedger implements ReleaseLedger, ReleaseRecords {
       trigger: JSON.parse(item.trigger?.S ?? "{}"),
       ...(item.finishedAt?.S ? { finishedAt: item.finishedAt.S } : {}),
       ...(item.summary?.S ? { summary: JSON.parse(item.summary.S) } : {}),
+      ...(item.prod?.M ? { prod: prodFrom(item.prod.M) } : {}),
     };
   }
+}
+
+function prodFrom(m: Record<string, { S?: string }>): ProdEntry {
+  return {
+    status: m.status?.S === "DEGRADED" ? "DEGRADED" : "DEPLOYED",
+    revision: m.revision?.S ?? "",
+    at: m.at?.S ?? "",
+    health: m.health?.S ?? "",
+    argoApp: m.argoApp?.S ?? "",
+  };
 }

@@ -4,6 +4,8 @@ import type {
   ClaimEntry,
   LedgerRecord,
   OutcomeEntry,
+  ProdEntry,
+  ProdLedger,
   ReleaseLedger,
   ReleaseRecords,
 } from "../../ports/index.js";
@@ -12,7 +14,7 @@ import type {
  * The release ledger on SQLite, same semantics as the DynamoDB one: a claim is an INSERT that fails
  * on the primary key, except over a FAILED release, which may be released again.
  */
-export class SqliteLedger implements ReleaseLedger, ReleaseRecords {
+export class SqliteLedger implements ReleaseLedger, ReleaseRecords, ProdLedger {
   private readonly db: Database.Database;
 
   constructor(file: string) {
@@ -30,6 +32,32 @@ export class SqliteLedger implements ReleaseLedger, ReleaseRecords {
       trig TEXT NOT NULL,
       summary TEXT
     )`);
+    // Ledgers written before production feedback existed lack the column.
+    const columns = this.db.prepare("PRAGMA table_info(releases)").all() as { name: string }[];
+    if (!columns.some((c) => c.name === "prod")) this.db.exec("ALTER TABLE releases ADD COLUMN prod TEXT");
+  }
+
+  async recordProd(
+    app: string,
+    tag: string,
+    entry: ProdEntry,
+  ): Promise<"recorded" | "unchanged" | "missing"> {
+    const pk = `${app}#${tag}`;
+    const prod: ProdEntry = {
+      status: entry.status,
+      revision: entry.revision,
+      at: entry.at,
+      health: entry.health,
+      argoApp: entry.argoApp,
+    };
+    const result = this.db
+      .prepare(
+        `UPDATE releases SET prod = @prod WHERE pk = @pk AND (prod IS NULL
+           OR json_extract(prod, '$.revision') IS NOT @revision OR json_extract(prod, '$.status') IS NOT @status)`,
+      )
+      .run({ pk, prod: JSON.stringify(prod), revision: entry.revision, status: entry.status });
+    if (result.changes > 0) return "recorded";
+    return this.db.prepare("SELECT 1 FROM releases WHERE pk = ?").get(pk) ? "unchanged" : "missing";
   }
 
   async claim(entry: ClaimEntry): Promise<void> {
@@ -114,5 +142,6 @@ function toRecord(row: Record<string, string | null>): LedgerRecord {
     trigger: JSON.parse(row.trig as string),
     ...(row.finished_at ? { finishedAt: row.finished_at } : {}),
     ...(row.summary ? { summary: JSON.parse(row.summary) } : {}),
+    ...(row.prod ? { prod: JSON.parse(row.prod) as ProdEntry } : {}),
   };
 }

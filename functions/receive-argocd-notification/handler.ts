@@ -1,0 +1,150 @@
+/**
+ * Lambda entry behind the prod feedback Function URL (auth NONE; the bearer token is checked in the
+ * core). Wiring only: env at cold start, the token secret with a 5-minute cache, the ledger, the bus,
+ * SES.
+ */
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
+import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { SESv2Client } from "@aws-sdk/client-sesv2";
+import middy from "@middy/core";
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
+import { DynamoDbLedger } from "../../shared/adapters/aws/dynamodb-ledger.js";
+import { EventBridgePublisher } from "../../shared/adapters/aws/eventbridge-publisher.js";
+import { SesMailer } from "../../shared/adapters/aws/ses-mailer.js";
+import { bundledAppConfig, requireEnv } from "../../shared/config/lambda-env.js";
+import { executionConsoleUrl } from "../../shared/domain/console-url.js";
+import { loggerFor, loggerMiddleware } from "../../shared/observability/logger.js";
+import {
+  type NotificationDeps,
+  type NotificationRequest,
+  receiveArgocdNotification,
+} from "./receive-argocd-notification.js";
+
+/**
+ * The token in a secret value: `{"token": "..."}` (what the stack generates and what the Argo CD
+ * side's ExternalSecret reads), or the plain string when someone set it by hand. Empty when neither.
+ */
+export function tokenFromSecret(secretString: string | undefined): string {
+  if (!secretString) return "";
+  try {
+    const parsed: unknown = JSON.parse(secretString);
+    if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) {
+      const token = (parsed as Record<string, unknown>).token;
+      return typeof token === "string" ? token : "";
+    }
+  } catch {
+    // Not JSON: the value is the token itself.
+  }
+  return secretString.trim();
+}
+
+export interface TokenCacheOptions {
+  /** @default 5 minutes */
+  ttlMs?: number;
+  /** A forced refresh (after no cached token matched) happens at most this often. @default 30 s */
+  minRefreshIntervalMs?: number;
+  now?: () => number;
+}
+
+/**
+ * Reads the token secret's `AWSCURRENT` and `AWSPREVIOUS` versions (the previous one keeps Argo CD
+ * working until its ExternalSecret picks up a rotated token) and caches them. Same policy as the
+ * GitHub webhook's secret cache; a copy, because importing that handler would run its cold start.
+ */
+export function cachedTokens(
+  client: Pick<SecretsManagerClient, "send">,
+  secretId: string,
+  options: TokenCacheOptions = {},
+): (opts?: { refresh?: boolean }) => Promise<string[]> {
+  const ttlMs = options.ttlMs ?? 5 * 60_000;
+  const minRefreshMs = options.minRefreshIntervalMs ?? 30_000;
+  const now = options.now ?? Date.now;
+  let cached: { at: number; values: string[] } | undefined;
+  let inFlight: Promise<string[]> | undefined;
+
+  const readStage = async (stage: "AWSCURRENT" | "AWSPREVIOUS"): Promise<string> => {
+    try {
+      const out = await client.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: stage }));
+      return tokenFromSecret(out.SecretString);
+    } catch (error) {
+      // Before the first rotation there is no AWSPREVIOUS version.
+      if (
+        stage === "AWSPREVIOUS" &&
+        (error as { name?: string } | null)?.name === "ResourceNotFoundException"
+      ) {
+        return "";
+      }
+      throw error;
+    }
+  };
+  const load = async (): Promise<string[]> => {
+    const values = (await Promise.all([readStage("AWSCURRENT"), readStage("AWSPREVIOUS")])).filter(
+      (s) => s.length > 0,
+    );
+    cached = { at: now(), values: [...new Set(values)] };
+    return cached.values;
+  };
+  return async (opts) => {
+    const age = cached ? now() - cached.at : Number.POSITIVE_INFINITY;
+    const stale = age >= ttlMs || (opts?.refresh === true && age >= minRefreshMs);
+    if (cached && !stale) return cached.values;
+    inFlight ??= load().finally(() => {
+      inFlight = undefined;
+    });
+    return inFlight;
+  };
+}
+
+export function toNotificationRequest(event: APIGatewayProxyEventV2): NotificationRequest {
+  return {
+    method: event.requestContext?.http?.method ?? "",
+    headers: event.headers ?? {},
+    body: event.body ?? "",
+    isBase64Encoded: event.isBase64Encoded === true,
+  };
+}
+
+/** Builds the Lambda handler from its dependencies (tests pass mocked clients). */
+export function createHandler(deps: NotificationDeps) {
+  return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>().handler(async (event) => {
+    const res = await receiveArgocdNotification(toNotificationRequest(event), deps);
+    return { statusCode: res.statusCode, headers: res.headers ?? {}, body: res.body };
+  });
+}
+
+const logger = loggerFor("pourover-receive-argocd-notification");
+/** The core's entries as Powertools JSON lines; the core never passes a body or a token. */
+const logLine = ({ msg, ...fields }: Record<string, unknown>): void => {
+  const message = typeof msg === "string" ? msg : "argocd notification";
+  if (fields.status === 500 || "error" in fields) logger.error(message, fields);
+  else logger.info(message, fields);
+};
+
+let handlerInstance: ReturnType<typeof createHandler> | undefined;
+
+function fromEnvironment(): ReturnType<typeof createHandler> {
+  const env = requireEnv("TOKEN_SECRET_ARN", "LEDGER_TABLE_NAME", "EVENT_BUS_NAME");
+  return createHandler({
+    config: bundledAppConfig(),
+    tokens: cachedTokens(new SecretsManagerClient({}), env.TOKEN_SECRET_ARN),
+    ledger: new DynamoDbLedger(new DynamoDBClient({}), env.LEDGER_TABLE_NAME),
+    publisher: new EventBridgePublisher(new EventBridgeClient({}), env.EVENT_BUS_NAME),
+    mailer: new SesMailer(new SESv2Client({})),
+    executionUrl: executionConsoleUrl,
+    log: logLine,
+  }).use(loggerMiddleware(logger));
+}
+
+if (process.env.AWS_LAMBDA_FUNCTION_NAME !== undefined) {
+  // Cold start in Lambda: fail fast on a bad environment.
+  handlerInstance = fromEnvironment();
+}
+
+export const handler = (
+  event: APIGatewayProxyEventV2,
+  context: Parameters<ReturnType<typeof createHandler>>[1],
+) => {
+  handlerInstance ??= fromEnvironment();
+  return handlerInstance(event, context);
+};
