@@ -112,6 +112,7 @@ export const COLD_START_ENV: Readonly<Record<string, string>> = {
   LOOKBACK_HOURS: "24",
   SETTLE_MINUTES: "10",
   MAX_STARTS: "10",
+  TOKEN_SECRET_ARN: "arn:aws:secretsmanager:us-east-1:123456789012:secret:bench-argocd",
   POWERTOOLS_SERVICE_NAME: "pourover-bench",
   POWERTOOLS_METRICS_NAMESPACE: "Pourover",
   NODE_OPTIONS: "--enable-source-maps",

@@ -1,5 +1,5 @@
 import "../shared/polyfills.js";
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -13,7 +13,7 @@ import { LocalRuntime, listExecutions, PROJECT_ROOT, type ReleaseOutcome } from 
 import { serveWebhook } from "./serve.js";
 
 const USAGE = `usage:
-  pourover release <tag> [--app <name>] [--config <file>] [--scan-report <service>=<file>]... [--manifests <git repo dir>] [--state-dir <dir>] [--force] [--json]
+  pourover release <tag> [--app <name>] [--config <file>] [--scan-report <service>=<file>]... [--source <app source checkout>] [--manifests <git repo dir>] [--state-dir <dir>] [--force] [--json]
   pourover release --next [--app <name>] ...          release the next patch version (v0.1.0 first)
   pourover config [--app <name>] [--config <file>] [--json]
   pourover executions [--state-dir <dir>] [--json]
@@ -32,6 +32,7 @@ const options = {
   app: { type: "string" },
   config: { type: "string" },
   "scan-report": { type: "string", multiple: true },
+  source: { type: "string" },
   manifests: { type: "string" },
   "state-dir": { type: "string" },
   json: { type: "boolean" },
@@ -148,6 +149,9 @@ async function release(positionals: string[], flags: Flags): Promise<number> {
       throw new UsageError(`--scan-report ${service}: ${(error as Error).message}`);
     }
   }
+  const source = flags.source ? resolve(flags.source) : undefined;
+  if (source && !statSync(source, { throwIfNoEntry: false })?.isDirectory())
+    throw new UsageError(`--source ${flags.source} is not a directory (a checkout of the app's source)`);
   if (flags.manifests && !existsSync(join(resolve(flags.manifests), ".git"))) {
     throw new UsageError(`--manifests ${flags.manifests} is not a git repository`);
   }
@@ -166,10 +170,11 @@ async function release(positionals: string[], flags: Flags): Promise<number> {
       : (line: string) => process.stdout.write(`${line}\n`);
     out(`pourover: local release of ${config.app} ${tag}`);
     out("stood in for (local mode):");
-    for (const line of runtime.standIns(scanReports)) out(`  - ${line}`);
+    for (const line of runtime.standIns(scanReports, source)) out(`  - ${line}`);
     const outcome = await runtime.release({
       tag,
       scanReports,
+      ...(source ? { source } : {}),
       force: flags.force ?? false,
       ...(flags.json ? {} : { onEvent: progressPrinter(out) }),
     });

@@ -15,6 +15,7 @@ import { releaseDevLock } from "../functions/release-dev-lock/release-dev-lock.j
 import { sendNotification } from "../functions/send-notification/send-notification.js";
 import { updateManifests } from "../functions/update-manifests/update-manifests.js";
 import { verifyDevDeploy } from "../functions/verify-dev-deploy/verify-dev-deploy.js";
+import { wakeDevHost } from "../functions/wake-dev-host/wake-dev-host.js";
 import {
   DirectoryArtifactStore,
   FileReportStore,
@@ -27,9 +28,10 @@ import { SqliteLedger } from "../shared/adapters/local/sqlite-ledger.js";
 import type { AppConfig } from "../shared/contracts/app-config.js";
 import type { Trigger } from "../shared/contracts/release.js";
 import type { ReleaseState } from "../shared/contracts/release-state.js";
-import type { DevLock, Mailer } from "../shared/ports/index.js";
+import type { DevHosts, DevLock, Mailer } from "../shared/ports/index.js";
 import type { EventLog } from "./event-log.js";
 import { type ExecutionRecord, toExecutionHistory } from "./history.js";
+import { describeBuildStandIn, detectTools, type LocalTools, planBuilds } from "./local-build.js";
 import {
   type DeployRunner,
   type LocalBuildOverride,
@@ -55,6 +57,7 @@ export function localSubstitutions(region: string): Record<string, string> {
     UpdateManifestsFunctionArn: fn("update-manifests"),
     VerifyDevFunctionArn: fn("verify-dev-deploy"),
     AcquireDevLockFunctionArn: fn("acquire-dev-lock"),
+    WakeDevHostFunctionArn: fn("wake-dev-host"),
     ReleaseDevLockFunctionArn: fn("release-dev-lock"),
     SendNotificationFunctionArn: fn("send-notification"),
     RecordOutcomeFunctionArn: fn("record-outcome"),
@@ -80,6 +83,12 @@ export function loadDefinition(
 
 export type TaskHandler = (input: unknown) => Promise<unknown>;
 
+/** Locally there is no EC2: the dev host is this machine, always running, nothing to start. */
+const THIS_MACHINE: DevHosts = {
+  list: async () => [{ instanceId: "localhost", state: "running", agent: "Online" }],
+  start: async () => {},
+};
+
 export interface LocalRuntimeOptions {
   config: AppConfig;
   configDir: string;
@@ -93,6 +102,10 @@ export interface LocalRuntimeOptions {
   devLock?: DevLock;
   /** Per service, the exit code the build+scan stand-in's scanner reports (tests: a scanner crash). */
   buildOverrides?: Record<string, LocalBuildOverride>;
+  /** Replace the dev hosts (tests: a host that is stopped, then starting). Default: this machine. */
+  devHosts?: DevHosts;
+  /** What build+scan may use; what is not given is detected once at start (`docker info`, `trivy --version`) on `path`. */
+  tools?: Partial<LocalTools>;
 }
 
 export interface ReleaseOptions {
@@ -100,6 +113,8 @@ export interface ReleaseOptions {
   trigger?: Trigger;
   force?: boolean;
   scanReports?: Record<string, string>;
+  /** A local clone of the app's source repository to build images from (with docker and trivy). */
+  source?: string;
   onEvent?: (event: EventLog) => void;
 }
 
@@ -186,23 +201,30 @@ export class LocalRuntime {
       mailer = new OutboxMailer(ses.endpoint, layout.outbox, options.config.registry.region);
     }
     const deployRunner = options.deployRunner ?? (await scriptDeployRunner(PROJECT_ROOT));
-    return new LocalRuntime(options, ledger, mailer, deployRunner, repo, manifestsDir, closeSes, endpoint);
+    const runtime = new LocalRuntime(
+      options,
+      ledger,
+      mailer,
+      deployRunner,
+      repo,
+      manifestsDir,
+      closeSes,
+      endpoint,
+    );
+    runtime.tools = await detectTools(options.tools);
+    return runtime;
   }
 
+  /** What build+scan can use on this machine, detected once per runtime. */
+  tools: LocalTools = { docker: false, trivy: false };
+
   /** What this runtime stands in for, said on every run. */
-  standIns(scanReports: Record<string, string>): string[] {
-    const given = Object.keys(scanReports);
-    const sampled = this.options.config.services.map((s) => s.name).filter((s) => !given.includes(s));
+  standIns(scanReports: Record<string, string>, source?: string): string[] {
     return [
       "Step Functions → aws-local-stepfunctions running state-machines/release.asl.json",
       "Lambda functions → the same cores, called in process",
       `DynamoDB release ledger → SQLite ${stateDirLayout(this.options.stateDir).ledger}`,
-      `CodeBuild build+scan → nothing built, scanned or pushed; verdicts from ${[
-        given.length ? `--scan-report for ${given.join(", ")}` : "",
-        sampled.length ? `labelled SAMPLE reports for ${sampled.join(", ")}` : "",
-      ]
-        .filter(Boolean)
-        .join(" and ")}`,
+      describeBuildStandIn(planBuilds(this.options.config, scanReports, this.tools, source), source),
       `GitHub manifests repo → local git repository ${this.manifestsDir} (PR records in ${stateDirLayout(this.options.stateDir).pulls})`,
       this.deployRunner.mode === "dry-run"
         ? "SSM Run Command dev deploy → DRY RUN of infra/scripts/deploy-dev.sh (no docker compose on this machine): commands printed, nothing deployed"
@@ -214,11 +236,18 @@ export class LocalRuntime {
         : "SES → a test mailer",
       `EventBridge → the pipeline's rule patterns matched in process; outcome events appended to ${stateDirLayout(this.options.stateDir).events}`,
       "ECR (ECR-triggered releases) → digests from the ECR events given to `pourover event`, else from the sample reports",
+      this.options.devHosts
+        ? "EC2 dev host → a test stand-in for EC2 and the SSM agent"
+        : "EC2 dev host → this machine; nothing to start",
     ];
   }
 
   /** The local handler of every Task state, by state name (the contract test checks the set). */
-  taskHandlers(scanReports: Record<string, string>, emails: string[]): Record<string, TaskHandler> {
+  taskHandlers(
+    scanReports: Record<string, string>,
+    emails: string[],
+    source?: string,
+  ): Record<string, TaskHandler> {
     const { config, configDir, stateDir } = this.options;
     const layout = stateDirLayout(stateDir);
     const clock = { now: () => new Date() };
@@ -231,6 +260,8 @@ export class LocalRuntime {
       reportsDir: layout.reports,
       scanReports,
       ...(this.options.buildOverrides ? { overrides: this.options.buildOverrides } : {}),
+      tools: this.tools,
+      ...(source ? { source } : {}),
     });
     const events = new JsonLinesEventPublisher(layout.events);
     const mailer: Mailer = {
@@ -268,6 +299,7 @@ export class LocalRuntime {
       },
       VerifyDev: (input) => verifyDevDeploy(input as never, { reader: deploys }),
       AcquireDevLock: (input) => acquireDevLock(input, { lock: this.devLock, clock }),
+      WakeDevHost: (input) => wakeDevHost(input, { hosts: this.options.devHosts ?? THIS_MACHINE }),
       ReleaseDevLock: (input) => releaseDevLock(input, { lock: this.devLock }),
       ReleaseDevLockAfterFailure: (input) => releaseDevLock(input, { lock: this.devLock }),
       NotifySuccess: notify,
@@ -292,7 +324,7 @@ export class LocalRuntime {
     };
     const scanReports = opts.scanReports ?? {};
     const emails: string[] = [];
-    const handlers = this.taskHandlers(scanReports, emails);
+    const handlers = this.taskHandlers(scanReports, emails, opts.source);
     const machine = this.stateMachine();
     // Retries keep their order and count; only the pauses shrink, so a local run stays fast.
     const retryIntervalOverrides = Object.fromEntries(Object.keys(handlers).map((k) => [k, 5]));
@@ -351,7 +383,7 @@ export class LocalRuntime {
           }
         : {}),
       emails,
-      standIns: this.standIns(scanReports),
+      standIns: this.standIns(scanReports, opts.source),
       ...(failure ? { error: failure } : {}),
       output,
     };

@@ -5,11 +5,11 @@ import { DevLockBusyError, InvalidInputError } from "../../shared/domain/errors.
 import type { Clock, DevLock } from "../../shared/ports/index.js";
 
 /**
- * How long VerifyDev keeps asking before it gives up (its DevDeployInProgressError retries: 60 x 10 s),
- * plus a margin. A holder that never releases (a crashed or stopped execution) blocks the next deploy
+ * How long WakeDevHost may wait for a stopped host (24 x 15 s) and VerifyDev keeps asking before it
+ * gives up (60 x 10 s), plus a margin. A holder that never releases (a crashed or stopped execution) blocks the next deploy
  * for at most the deploy timeout plus this.
  */
-export const LEASE_MARGIN_SECONDS = 600 + 300;
+export const LEASE_MARGIN_SECONDS = 360 + 600 + 300;
 
 const InputSchema = z.object({
   app: z.string().min(1),

@@ -58,6 +58,9 @@ export async function evaluateScan(
     image: { repository: input.service.repository, tag: input.service.tag, ...(digest ? { digest } : {}) },
     ...verdict,
     report: reportUri,
-    scannedBy: scannedBy === "report-file" || scannedBy === "sample-report" ? scannedBy : "trivy",
+    scannedBy:
+      scannedBy === "report-file" || scannedBy === "sample-report" || scannedBy === "trivy-local"
+        ? scannedBy
+        : "trivy",
   };
 }

@@ -49,7 +49,8 @@ export async function updateManifests(rawInput: unknown, deps: UpdateManifestsDe
     throw new ManifestInvalidError(`${manifests.repo}@${manifests.baseBranch} lacks ${missing.join(", ")}`);
   }
 
-  const updates = input.images.map(({ repository, tag, digest }) => ({
+  const updates = input.images.map(({ service, repository, tag, digest }) => ({
+    service,
     repository,
     tag,
     ...(digest ? { digest } : {}),
@@ -64,6 +65,7 @@ export async function updateManifests(rawInput: unknown, deps: UpdateManifestsDe
       pin: manifests.pin,
       force: input.force,
       path: file.path,
+      ...(file.kind === "helm" ? { helmPaths: file.imagePaths } : {}),
     });
     if (result.changes.length === 0) continue;
     changed.push({ path: file.path, content: result.text });

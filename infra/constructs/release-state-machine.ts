@@ -21,6 +21,7 @@ export const RELEASE_PLACEHOLDERS = [
   "UpdateManifestsFunctionArn",
   "VerifyDevFunctionArn",
   "AcquireDevLockFunctionArn",
+  "WakeDevHostFunctionArn",
   "ReleaseDevLockFunctionArn",
   "SendNotificationFunctionArn",
   "RecordOutcomeFunctionArn",
@@ -55,6 +56,8 @@ export interface ReleaseStateMachineProps {
     readonly updateManifests: lambda.IFunction;
     readonly verifyDev: lambda.IFunction;
     readonly acquireDevLock: lambda.IFunction;
+    /** Starts stopped dev hosts and waits (by retries) until their SSM agent is Online. */
+    readonly wakeDevHost: lambda.IFunction;
     readonly releaseDevLock: lambda.IFunction;
     readonly sendNotification: lambda.IFunction;
     readonly recordOutcome: lambda.IFunction;
@@ -98,6 +101,7 @@ export class ReleaseStateMachine extends Construct {
       UpdateManifestsFunctionArn: fns.updateManifests.functionArn,
       VerifyDevFunctionArn: fns.verifyDev.functionArn,
       AcquireDevLockFunctionArn: fns.acquireDevLock.functionArn,
+      WakeDevHostFunctionArn: fns.wakeDevHost.functionArn,
       ReleaseDevLockFunctionArn: fns.releaseDevLock.functionArn,
       SendNotificationFunctionArn: fns.sendNotification.functionArn,
       RecordOutcomeFunctionArn: fns.recordOutcome.functionArn,

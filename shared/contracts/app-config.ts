@@ -24,10 +24,31 @@ export const ServiceConfigSchema = z.strictObject({
   sampleScanReport: relativePath.optional(),
 });
 
-export const ManifestFileSchema = z.strictObject({
-  path: relativePath,
-  kind: z.enum(["kubernetes", "compose"]),
+/**
+ * Where a Helm values file holds one service's image. `path` is a dotted path into the values YAML
+ * (`web.image`, `services.proxy.image`; a number selects a sequence item) and points at either
+ * - a scalar image reference (`image: repo:tag`), edited like any other image value, or
+ * - a map with `repository` and `tag` keys, optionally `digest` (and `registry`, joined in front of
+ *   `repository` for matching), the other common chart convention.
+ */
+export const HelmImagePathSchema = z.strictObject({
+  /** A service name from `services[]`. */
+  service: name,
+  path: z.string().regex(/^[^.]+(?:\.[^.]+)*$/, "must be a dotted path such as web.image"),
 });
+
+export const ManifestFileSchema = z.discriminatedUnion("kind", [
+  z.strictObject({
+    path: relativePath,
+    kind: z.enum(["kubernetes", "compose"]),
+  }),
+  z.strictObject({
+    path: relativePath,
+    kind: z.literal("helm"),
+    /** The image locations in this values file. */
+    imagePaths: z.array(HelmImagePathSchema).min(1),
+  }),
+]);
 
 export const AllowListEntrySchema = z.strictObject({
   id: z.string().min(1),
@@ -117,6 +138,19 @@ export function parseAppConfig(raw: unknown, source = "config"): AppConfig {
     const problems = zodProblems(result.error).map((p) => `${source}: ${p}`);
     throw new InvalidInputError(problems.join("\n"), problems);
   }
+  const services = new Set(result.data.services.map((s) => s.name));
+  const unknown = result.data.manifests.files.flatMap((file, f) =>
+    file.kind === "helm"
+      ? file.imagePaths.flatMap((p, i) =>
+          services.has(p.service)
+            ? []
+            : [
+                `${source}: manifests.files[${f}].imagePaths[${i}].service: "${p.service}" is not one of services[].name`,
+              ],
+        )
+      : [],
+  );
+  if (unknown.length > 0) throw new InvalidInputError(unknown.join("\n"), unknown);
   return result.data;
 }
 

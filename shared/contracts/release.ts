@@ -98,8 +98,8 @@ export interface ScanResult {
   allowed: string[];
   warnings: string[];
   report: string;
-  /** What produced the verdict: a real scan, a given report, or a labelled sample. */
-  scannedBy: "trivy" | "report-file" | "sample-report";
+  /** What produced the verdict: a real scan (in CodeBuild, or on a local machine), a given report, or a labelled sample. */
+  scannedBy: "trivy" | "trivy-local" | "report-file" | "sample-report";
 }
 
 export interface PullRequestRef {

@@ -115,6 +115,16 @@ export class DevLockBusyError extends PouroverError {
   override readonly retryable = true;
 }
 
+/**
+ * A dev host is stopped (and was just started), still booting, stopping, or its SSM agent is not
+ * Online yet: "running, retry after". When the retries run out the message lists the hosts that
+ * never came online.
+ */
+export class DevHostStartingError extends PouroverError {
+  override readonly name = "DevHostStartingError" as const;
+  override readonly retryable = true;
+}
+
 /** Sending the email failed. Recorded, never fails the release. */
 export class NotificationFailedError extends PouroverError {
   override readonly name = "NotificationFailedError" as const;
@@ -144,6 +154,7 @@ export const NAMED_ERRORS = [
   "DevDeployRolledBackError",
   "DevDeployRollbackFailedError",
   "DevLockBusyError",
+  "DevHostStartingError",
   "NotificationFailedError",
 ] as const;
 

@@ -13,6 +13,7 @@
  *   multi-document file. A kustomization (`kind: Kustomization`, or no `kind` and an `images:`
  *   sequence) has its `images:` entries edited, see below.
  * - compose: `services.<name>.image`, whether or not the service also has `build:`.
+ * - helm: only the values at the configured dotted paths (`helmPaths`), see "Helm values" below.
  * - Aliases are followed (`image: *web`, `- *container`, `<<: *defaults` merge keys): the
  *   anchored scalar is edited once, the alias itself is never touched, the change is reported once.
  *
@@ -39,6 +40,22 @@
  * - Without a digest to write, an existing `digest` would keep kustomize on the old image, so its
  *   line is removed. When that line cannot be removed cleanly (flow style, or `- digest:` as the
  *   entry's first key) a ManifestInvalidError says so rather than leave a stale pin.
+ *
+ * Helm values (`kind: "helm"`)
+ * - Each configured path (`web.image`, `services.proxy.image`, `sidecars.0.image`) names one service;
+ *   only the update carrying that `service` applies there. The path holds either a scalar image
+ *   reference (edited like every other image value above) or a map with `repository` and `tag`, and
+ *   optionally `digest` and `registry` (joined as `registry/repository` for matching).
+ * - Either way the value must still name the update's repository (parsed, never text); a path holding
+ *   another image is left alone and reported nowhere. `repository`/`registry` are never rewritten.
+ * - Map form follows the kustomize rules above with `tag` for `newTag` and `digest` for `digest`:
+ *   an existing `tag` is set in every mode, a missing one inserted after `repository` (modes "tag" and
+ *   "tag+digest"); a digest to write replaces `digest` or is inserted after `tag`, same indentation;
+ *   without a digest to write a stale `digest` line is removed (an empty `digest: ""` is left alone).
+ *   A tag that plain YAML would read as a number (`1.10`) is written double-quoted, as Helm would
+ *   otherwise render it as a float.
+ * - A path that is not in the file, or holds neither form, is a config/manifest mismatch: a
+ *   ManifestInvalidError names the file and the path, even when no update is for its service.
  *
  * Version regression
  * - Refused unless `force`: a VersionRegressionError names the file, the image and both versions.
@@ -84,22 +101,36 @@ export interface ImageUpdate {
   repository: string;
   tag: string;
   digest?: string;
+  /** The config service this image is built for; selects the update for a Helm values path. */
+  service?: string;
+}
+
+/** A Helm values location of one service's image (see `HelmImagePathSchema` in the app config). */
+export interface HelmImagePath {
+  service: string;
+  /** Dotted path into the values YAML: `web.image`, `services.proxy.image`. */
+  path: string;
 }
 
 export type PinMode = "tag+digest" | "tag" | "digest";
 
 export interface EditOptions {
-  kind: "kubernetes" | "compose";
+  kind: "kubernetes" | "compose" | "helm";
   pin: PinMode;
   /** Allow moving an image to an older version. @default false */
   force?: boolean;
   /** The file's path, for error messages and change records. */
   path?: string;
+  /** kind "helm" only: where the images are. @default [] */
+  helmPaths?: readonly HelmImagePath[];
 }
 
 export interface ImageChange {
   path: string | undefined;
-  /** 1-based line of the edited value (of the entry's `name` for a kustomization entry). */
+  /**
+   * 1-based line of the edited value (of the entry's `name` for a kustomization entry, of the
+   * `repository` key for a Helm image map).
+   */
   line: number;
   /** The update's repository. */
   repository: string;
@@ -154,6 +185,7 @@ interface PendingChange {
 }
 
 export function editImages(text: string, updates: ImageUpdate[], options: EditOptions): EditResult {
+  if (options.kind === "helm") return editHelm(text, updates, options);
   const byName = prepareUpdates(updates);
   const fast = scanFast(text, options.kind);
   if (fast) {
@@ -192,24 +224,51 @@ function editWithYaml(text: string, byName: Map<string, PreparedUpdate>, options
  * @internal
  */
 export function editImagesWithYaml(text: string, updates: ImageUpdate[], options: EditOptions): EditResult {
+  if (options.kind === "helm") return editHelm(text, updates, options);
   return editWithYaml(text, prepareUpdates(updates), options);
+}
+
+/** Helm values: only the configured paths, always through `yaml` (values files are few and small). */
+function editHelm(text: string, updates: ImageUpdate[], options: EditOptions): EditResult {
+  const byService = new Map<string, PreparedUpdate>();
+  for (const update of updates) {
+    const prepared = prepareUpdate(update);
+    // A later update for the same service wins, as for the same repository elsewhere.
+    if (update.service !== undefined) byService.set(update.service, prepared);
+  }
+  const doc = parseDocument(text, { prettyErrors: false });
+  const error = doc.errors[0];
+  if (error) {
+    const { line, column } = lineAndColumn(text, error.pos[0]);
+    throw new ManifestInvalidError(
+      `${label(options)}: invalid YAML at line ${line}, column ${column}: ${error.message}`,
+    );
+  }
+  const editor = new Editor(text, new Map(), options);
+  for (const location of options.helmPaths ?? []) editor.helm(doc, location, byService.get(location.service));
+  return editor.finish();
 }
 
 function prepareUpdates(updates: ImageUpdate[]): Map<string, PreparedUpdate> {
   const byName = new Map<string, PreparedUpdate>();
   for (const update of updates) {
-    const name = parseImageReference(update.repository);
-    if (!name || name.tag !== null || name.digest !== null) {
-      throw new InvalidInputError(`"${update.repository}" is not an image repository (no tag, no digest)`);
-    }
-    if (!DOCKER_TAG.test(update.tag)) throw new InvalidInputError(`"${update.tag}" is not a valid image tag`);
-    if (update.digest !== undefined && !DIGEST_PATTERN.test(update.digest)) {
-      throw new InvalidInputError(`"${update.digest}" is not a sha256 digest`);
-    }
+    const prepared = prepareUpdate(update);
     // A later update for the same repository wins.
-    byName.set(imageName(name), { update, name });
+    byName.set(imageName(prepared.name), prepared);
   }
   return byName;
+}
+
+function prepareUpdate(update: ImageUpdate): PreparedUpdate {
+  const name = parseImageReference(update.repository);
+  if (!name || name.tag !== null || name.digest !== null) {
+    throw new InvalidInputError(`"${update.repository}" is not an image repository (no tag, no digest)`);
+  }
+  if (!DOCKER_TAG.test(update.tag)) throw new InvalidInputError(`"${update.tag}" is not a valid image tag`);
+  if (update.digest !== undefined && !DIGEST_PATTERN.test(update.digest)) {
+    throw new InvalidInputError(`"${update.digest}" is not a sha256 digest`);
+  }
+  return { update, name };
 }
 
 function label(options: EditOptions): string {
@@ -284,6 +343,13 @@ function styled(style: Scalar.Type | undefined, value: string): string {
   if (style === Scalar.QUOTE_DOUBLE) return `"${value.replace(/[\\"]/g, "\\$&")}"`;
   if (style === Scalar.QUOTE_SINGLE) return `'${value.replace(/'/g, "''")}'`;
   return value;
+}
+
+/** Like `styled`, but a plain value YAML would read as a number, boolean or null is double-quoted. */
+function styledString(style: Scalar.Type | undefined, value: string): string {
+  return (style === undefined || style === Scalar.PLAIN) && NOT_A_STRING.test(value)
+    ? styled(Scalar.QUOTE_DOUBLE, value)
+    : styled(style, value);
 }
 
 type Node = unknown;
@@ -391,7 +457,8 @@ class Editor {
 
   // ---- editing a plain image value -------------------------------------------------------
 
-  private image(node: Node): void {
+  /** `only`: the one update that may apply here (Helm paths); otherwise matched by repository. */
+  private image(node: Node, only?: PreparedUpdate): void {
     if (!isScalar(node) || typeof node.value !== "string" || !node.range) return;
     if (this.seen.has(node)) return; // an anchored value reached again through an alias
     this.seen.add(node);
@@ -400,17 +467,28 @@ class Editor {
       const value = node.value.replace(/\n+$/, "");
       const source = this.text.slice(start, end);
       const at = source.indexOf(value, source.indexOf("\n") + 1);
-      if (at !== -1) this.imageAt(value, start + at, start + at + value.length, Scalar.PLAIN, start);
+      if (at !== -1) this.imageAt(value, start + at, start + at + value.length, Scalar.PLAIN, start, only);
       return;
     }
-    this.imageAt(node.value, start, end, node.type ?? Scalar.PLAIN, start);
+    this.imageAt(node.value, start, end, node.type ?? Scalar.PLAIN, start, only);
   }
 
   /** Edits the image `value` written at [start, end) in the given scalar style. */
-  imageAt(value: string, start: number, end: number, style: Scalar.Type, reportAt: number): void {
+  imageAt(
+    value: string,
+    start: number,
+    end: number,
+    style: Scalar.Type,
+    reportAt: number,
+    only?: PreparedUpdate,
+  ): void {
     const current = parseImageReference(value);
     if (!current) return;
-    const prepared = this.byName.get(imageName(current));
+    const prepared = only
+      ? imageName(only.name) === imageName(current)
+        ? only
+        : undefined
+      : this.byName.get(imageName(current));
     if (!prepared) return;
     const { update, name } = prepared;
     this.checkRegression(current.repository, current.tag, update.tag);
@@ -438,25 +516,8 @@ class Editor {
   // ---- editing a kustomization images: entry --------------------------------------------
 
   private kustomizeEntry(doc: Document, entry: YAMLMap): void {
-    const field = (key: string): Field | undefined => {
-      for (const pair of entry.items) {
-        if (isScalar(pair.key) && pair.key.value === key && pair.key.range) {
-          const value = this.deref(doc, pair.value);
-          if (isScalar(value) && value.range) {
-            return {
-              value,
-              keyStart: pair.key.range[0],
-              valueStart: value.range[0],
-              valueEnd: value.range[1],
-            };
-          }
-          return undefined;
-        }
-      }
-      return undefined;
-    };
-    const str = (f: Field): string =>
-      f.value.type === Scalar.PLAIN ? this.text.slice(f.valueStart, f.valueEnd) : String(f.value.value ?? "");
+    const field = (key: string): Field | undefined => this.field(doc, entry, key);
+    const str = (f: Field): string => this.fieldText(f);
 
     const nameField = field("name");
     if (!nameField) return;
@@ -509,15 +570,41 @@ class Editor {
     });
   }
 
-  private replaceScalar(field: Field, value: string): void {
+  /** A scalar field of a map entry with its offsets; undefined when missing or not a scalar. */
+  private field(doc: Document, entry: YAMLMap, key: string): Field | undefined {
+    for (const pair of entry.items) {
+      if (isScalar(pair.key) && pair.key.value === key && pair.key.range) {
+        const value = this.deref(doc, pair.value);
+        if (isScalar(value) && value.range) {
+          return {
+            value,
+            keyStart: pair.key.range[0],
+            valueStart: value.range[0],
+            valueEnd: value.range[1],
+          };
+        }
+        return undefined;
+      }
+    }
+    return undefined;
+  }
+
+  /** A field's value as written (plain scalars from the source: `1.10` stays "1.10", not 1.1). */
+  private fieldText(f: Field): string {
+    return f.value.type === Scalar.PLAIN
+      ? this.text.slice(f.valueStart, f.valueEnd)
+      : String(f.value.value ?? "");
+  }
+
+  private replaceScalar(field: Field, value: string, write = styled): void {
     const start = field.valueStart;
     const end = field.valueEnd;
     // `newTag:` with no value: make sure a space separates the key's colon from what we write.
     const space = start === end && this.text[start - 1] === ":" ? " " : "";
-    this.edits.push({ start, end, text: space + styled(field.value.type, value) });
+    this.edits.push({ start, end, text: space + write(field.value.type, value) });
   }
 
-  private insertAfter(entry: YAMLMap, anchor: Field, key: string, value: string): void {
+  private insertAfter(entry: YAMLMap, anchor: Field, key: string, value: string, blockValue = value): void {
     const text = this.text;
     const valueEnd = anchor.valueEnd;
     if (entry.flow) {
@@ -538,10 +625,10 @@ class Editor {
     } else {
       eol = "\n";
     }
-    this.edits.push({ start: lineEnd, end: lineEnd, text: `${eol}${indent}${key}: ${value}` });
+    this.edits.push({ start: lineEnd, end: lineEnd, text: `${eol}${indent}${key}: ${blockValue}` });
   }
 
-  private removeLine(entry: YAMLMap, field: Field): void {
+  private removeLine(entry: YAMLMap, field: Field, what = "kustomize image"): void {
     const text = this.text;
     const keyStart = field.keyStart;
     const lineStart = text.lastIndexOf("\n", keyStart - 1) + 1;
@@ -551,7 +638,7 @@ class Editor {
     const clean = /^[ ]*digest[ ]*:[^\n]*$/.test(line.replace(/\r?\n$/, ""));
     if (entry.flow || text.slice(lineStart, keyStart).trim() !== "" || !clean) {
       throw new ManifestInvalidError(
-        `${label(this.options)}: cannot remove the stale digest of kustomize image ${field.value.value} ` +
+        `${label(this.options)}: cannot remove the stale digest of ${what} ${field.value.value} ` +
           `at line ${lineAndColumn(text, keyStart).line}; remove it or pin with a digest`,
       );
     }
@@ -561,6 +648,99 @@ class Editor {
   private fileEol(): string {
     this.eol ??= /\r\n/.test(this.text) ? "\r\n" : "\n";
     return this.eol;
+  }
+
+  // ---- editing a Helm values path -------------------------------------------------------
+
+  /** The image at one configured values path; `prepared` is the update for its service, if any. */
+  helm(doc: Document, location: HelmImagePath, prepared: PreparedUpdate | undefined): void {
+    const where = `Helm values path "${location.path}" (service ${location.service})`;
+    const segments = location.path.split(".");
+    let node: Node = doc.contents;
+    for (const [i, segment] of segments.entries()) {
+      let next: Node;
+      if (isMap(node)) next = this.get(doc, node, segment);
+      else if (isSeq(node) && /^(?:0|[1-9]\d*)$/.test(segment))
+        next = this.deref(doc, node.items[Number(segment)]);
+      if (next === undefined) {
+        const missing = segments.slice(0, i + 1).join(".");
+        throw new ManifestInvalidError(
+          `${label(this.options)}: ${where} not found${missing === location.path ? "" : ` (no "${missing}")`}`,
+        );
+      }
+      node = next;
+    }
+    if (isScalar(node) && typeof node.value === "string") {
+      if (prepared) this.image(node, prepared);
+      return;
+    }
+    if (isMap(node)) {
+      const repository = this.field(doc, node, "repository");
+      if (repository && typeof repository.value.value === "string") {
+        if (prepared) this.helmMap(doc, node, repository, prepared, location.path);
+        return;
+      }
+    }
+    throw new ManifestInvalidError(
+      `${label(this.options)}: ${where} holds neither an image reference nor a map with repository and tag`,
+    );
+  }
+
+  private helmMap(
+    doc: Document,
+    map: YAMLMap,
+    repoField: Field,
+    prepared: PreparedUpdate,
+    path: string,
+  ): void {
+    const registryField = this.field(doc, map, "registry");
+    const registry = registryField ? this.fieldText(registryField) : "";
+    const repository = this.fieldText(repoField);
+    const effective = parseImageReference(registry ? `${registry}/${repository}` : repository);
+    if (!effective || effective.tag !== null || effective.digest !== null) return;
+    if (imageName(effective) !== imageName(prepared.name)) return;
+    if (this.seen.has(map)) return; // two paths reaching one map through an alias
+    this.seen.add(map);
+    const { update } = prepared;
+    const pin = this.options.pin;
+    const tagField = this.field(doc, map, "tag");
+    const digestField = this.field(doc, map, "digest");
+    // `tag: ""` and `digest: ""` are the usual "unset" of chart defaults: no version, no pin.
+    const oldTag = (tagField && tagField.value.value !== null && this.fieldText(tagField)) || null;
+    const oldDigest =
+      (digestField && digestField.value.value !== null && this.fieldText(digestField)) || null;
+    this.checkRegression(effective.repository, oldTag, update.tag);
+
+    const digest = pin !== "tag" ? update.digest : undefined;
+    const editsBefore = this.edits.length;
+    let tagAnchor = registryField && registryField.keyStart > repoField.keyStart ? registryField : repoField;
+    if (tagField) {
+      if (oldTag !== update.tag) this.replaceScalar(tagField, update.tag, styledString);
+      tagAnchor = tagField;
+    } else if (pin !== "digest" || digest === undefined) {
+      this.insertAfter(map, tagAnchor, "tag", update.tag, styledString(Scalar.PLAIN, update.tag));
+    }
+    if (digest !== undefined) {
+      if (digestField) {
+        if (oldDigest !== digest) this.replaceScalar(digestField, digest);
+      } else {
+        this.insertAfter(map, tagAnchor, "digest", digest);
+      }
+    } else if (digestField && oldDigest !== null) {
+      this.removeLine(map, digestField, `the Helm image at ${path},`);
+    }
+    if (this.edits.length === editsBefore) return;
+    const base = { registry: effective.registry, repository: effective.repository };
+    this.pending.push({
+      offset: repoField.keyStart,
+      repository: update.repository,
+      before: formatImageReference({ ...base, tag: oldTag, digest: oldDigest }),
+      after: formatImageReference({
+        ...base,
+        tag: tagField || pin !== "digest" || digest === undefined ? update.tag : null,
+        digest: digest ?? null,
+      }),
+    });
   }
 
   // ---- result ---------------------------------------------------------------------------

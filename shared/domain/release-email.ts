@@ -82,6 +82,14 @@ function classify(r: ReleaseState): OutcomeView {
     case "DevLockBusyError":
     case "NoDevInstancesError":
       return deployFailed(r, error);
+    case "DevHostStartingError":
+      return {
+        kind: "dev-deploy-failed",
+        headline: "dev deploy failed: dev host did not come online",
+        happened: `${tag} is pinned in the pull request, but the dev host did not come online (running, SSM agent Online) within the wait, so nothing was deployed.`,
+        next: "Check the instances named below (EC2 console, the SSM agent's status in Fleet Manager), then release the tag again.",
+        blocks: [],
+      };
     case "ImagesNotReadyError":
       return imagesNotReady(r, error);
     default:

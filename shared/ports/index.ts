@@ -208,6 +208,20 @@ export interface DevLock {
   release(app: string, executionId: string): Promise<boolean>;
 }
 
+/** One dev host as EC2 and SSM see it; `agent` is the SSM PingStatus, null when SSM does not know it. */
+export interface DevHost {
+  instanceId: string;
+  state: "pending" | "running" | "stopping" | "stopped" | "shutting-down";
+  agent: "Online" | "ConnectionLost" | "Inactive" | null;
+}
+
+/** The dev hosts selected by tag (EC2 DescribeInstances + SSM DescribeInstanceInformation in AWS). */
+export interface DevHosts {
+  /** The non-terminated instances matching every `tag:<key>` target. */
+  list(targets: readonly { Key: string; Values: readonly string[] }[]): Promise<DevHost[]>;
+  start(instanceIds: readonly string[]): Promise<void>;
+}
+
 export interface Clock {
   now(): Date;
 }

@@ -319,6 +319,7 @@ describe("dashboard", () => {
       "EvaluateScan",
       "GateOnScan",
       "UpdateManifests",
+      "WakeDevHost",
       "VerifyDev",
       "NotifySuccess/Failure",
       "RecordOutcome",

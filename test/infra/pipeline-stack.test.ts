@@ -288,6 +288,7 @@ describe("Lambda functions", () => {
     "SendNotification",
     "RecordOutcome",
     "AcquireDevLock",
+    "WakeDevHost",
     "ReleaseDevLock",
     "ReceiveGithubWebhook",
     "ReleaseReconcilerReconcileReleases",
@@ -358,14 +359,20 @@ describe("Lambda functions", () => {
     ]);
   });
 
-  it("scopes each function's grants to ARNs (only X-Ray and ListCommandInvocations use '*')", () => {
+  it("scopes each function's grants to ARNs (only X-Ray and the read-only SSM/EC2 describe calls use '*')", () => {
     for (const name of names) {
       for (const s of statementsOfRole(`${name}Role`)) {
         for (const action of asArray(s.Action as string | string[])) expect(action).not.toMatch(/\*/);
         if (asArray(s.Resource).includes("*")) {
           expect(
             asArray(s.Action).every(
-              (a: string) => a.startsWith("xray:") || a === "ssm:ListCommandInvocations",
+              (a: string) =>
+                a.startsWith("xray:") ||
+                [
+                  "ssm:ListCommandInvocations",
+                  "ec2:DescribeInstances",
+                  "ssm:DescribeInstanceInformation",
+                ].includes(a),
             ),
           ).toBe(true);
         }
