@@ -1,13 +1,13 @@
 import * as z from "zod";
-import { parseVersion } from "../../shared/contracts/release.js";
 import { zodProblems } from "../../shared/contracts/zod-problems.js";
 import { DevLockBusyError, InvalidInputError } from "../../shared/domain/errors.js";
+import { compareReleaseTags } from "../../shared/domain/release-version.js";
 import type { Clock, DevLock } from "../../shared/ports/index.js";
 
 /**
  * How long WakeDevHost may wait for a stopped host (24 x 15 s) and VerifyDev keeps asking before it
- * gives up (60 x 10 s), plus a margin. A holder that never releases (a crashed or stopped execution) blocks the next deploy
- * for at most the deploy timeout plus this.
+ * gives up (60 x 10 s), plus a margin. A holder that never releases (a crashed or stopped execution)
+ * blocks the next deploy for at most the deploy timeout plus this.
  */
 export const LEASE_MARGIN_SECONDS = 360 + 600 + 300;
 
@@ -79,28 +79,5 @@ export async function acquireDevLock(
  * small Lambda.
  */
 export function compareTags(a: string, b: string): number | null {
-  const va = parseVersion(a);
-  const vb = parseVersion(b);
-  if (!va || !vb) return null;
-  for (const key of ["major", "minor", "patch"] as const) {
-    if (va[key] !== vb[key]) return va[key] < vb[key] ? -1 : 1;
-  }
-  if (va.pre === vb.pre) return 0;
-  if (va.pre === "") return 1;
-  if (vb.pre === "") return -1;
-  const pa = va.pre.split(".");
-  const pb = vb.pre.split(".");
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const x = pa[i];
-    const y = pb[i];
-    if (x === undefined) return -1;
-    if (y === undefined) return 1;
-    if (x === y) continue;
-    const xn = /^\d+$/.test(x);
-    const yn = /^\d+$/.test(y);
-    if (xn && yn) return Number(x) < Number(y) ? -1 : 1;
-    if (xn !== yn) return xn ? -1 : 1;
-    return x < y ? -1 : 1;
-  }
-  return 0;
+  return compareReleaseTags(a, b);
 }

@@ -87,8 +87,12 @@ import {
   Scalar,
   type YAMLMap,
 } from "yaml";
-import { DIGEST_PATTERN, parseVersion } from "../contracts/release.js";
+import { DIGEST_PATTERN } from "../contracts/release.js";
 import { InvalidInputError, ManifestInvalidError, VersionRegressionError } from "./errors.js";
+import { compareReleaseTags, releaseVersion } from "./release-version.js";
+
+export { compareReleaseTags, releaseVersion };
+
 import {
   formatImageReference,
   type ImageReference,
@@ -283,59 +287,6 @@ function lineAndColumn(text: string, offset: number): { line: number; column: nu
     lineStart = i + 1;
   }
   return { line, column: offset - lineStart + 1 };
-}
-
-type Version = NonNullable<ReturnType<typeof parseVersion>>;
-
-/** `vN` and `vN.N`, no leading zeros: the short tags people push before they adopt full semver. */
-const SHORT_VERSION = /^v(0|[1-9]\d*)(?:\.(0|[1-9]\d*))?$/;
-
-/**
- * The version a release tag stands for: a full semver tag through `parseVersion`, `vN` as N.0.0 and
- * `vN.N` as N.N.0; null for anything else (`latest`, `14-alpine`), which has no order.
- */
-export function releaseVersion(tag: string): Version | null {
-  const full = parseVersion(tag);
-  if (full) return full;
-  const m = SHORT_VERSION.exec(tag);
-  if (!m) return null;
-  return { major: Number(m[1]), minor: Number(m[2] ?? 0), patch: 0, pre: "" };
-}
-
-/**
- * Orders two release tags (see `releaseVersion`): negative when `a` is older than `b`, 0 when they
- * are the same version (`v2.0` and `v2.0.0`), positive when newer; null when either has no order.
- */
-export function compareReleaseTags(a: string, b: string): number | null {
-  const va = releaseVersion(a);
-  const vb = releaseVersion(b);
-  return va && vb ? compareVersions(va, vb) : null;
-}
-
-/** -1 when a < b, 0 when equal, 1 when a > b (semver precedence, build metadata ignored). */
-function compareVersions(a: Version, b: Version): number {
-  if (a.major !== b.major) return a.major < b.major ? -1 : 1;
-  if (a.minor !== b.minor) return a.minor < b.minor ? -1 : 1;
-  if (a.patch !== b.patch) return a.patch < b.patch ? -1 : 1;
-  if (a.pre === b.pre) return 0;
-  if (a.pre === "") return 1;
-  if (b.pre === "") return -1;
-  const pa = a.pre.split(".");
-  const pb = b.pre.split(".");
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const x = pa[i];
-    const y = pb[i];
-    if (x === undefined) return -1;
-    if (y === undefined) return 1;
-    if (x === y) continue;
-    const xNum = /^\d+$/.test(x);
-    const yNum = /^\d+$/.test(y);
-    if (xNum && yNum) return Number(x) < Number(y) ? -1 : 1;
-    if (xNum) return -1;
-    if (yNum) return 1;
-    return x < y ? -1 : 1;
-  }
-  return 0;
 }
 
 /** Writes a new scalar value in the style of the one it replaces. */
