@@ -5,12 +5,16 @@
  */
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
-import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { SESv2Client } from "@aws-sdk/client-sesv2";
 import middy from "@middy/core";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import { DynamoDbLedger } from "../../shared/adapters/aws/dynamodb-ledger.js";
 import { EventBridgePublisher } from "../../shared/adapters/aws/eventbridge-publisher.js";
+import {
+  cachedSecretVersions,
+  type SecretsCacheOptions,
+} from "../../shared/adapters/aws/secret-versions-cache.js";
 import { SesMailer } from "../../shared/adapters/aws/ses-mailer.js";
 import { bundledAppConfig, requireEnv } from "../../shared/config/lambda-env.js";
 import { executionConsoleUrl } from "../../shared/domain/console-url.js";
@@ -39,61 +43,18 @@ export function tokenFromSecret(secretString: string | undefined): string {
   return secretString.trim();
 }
 
-export interface TokenCacheOptions {
-  /** @default 5 minutes */
-  ttlMs?: number;
-  /** A forced refresh (after no cached token matched) happens at most this often. @default 30 s */
-  minRefreshIntervalMs?: number;
-  now?: () => number;
-}
+export type TokenCacheOptions = SecretsCacheOptions;
 
 /**
- * Reads the token secret's `AWSCURRENT` and `AWSPREVIOUS` versions (the previous one keeps Argo CD
- * working until its ExternalSecret picks up a rotated token) and caches them. Same policy as the
- * GitHub webhook's secret cache; a copy, because importing that handler would run its cold start.
+ * The token secret's current and previous versions (the previous one keeps Argo CD working until
+ * its ExternalSecret picks up a rotated token), cached like the GitHub webhook's secret.
  */
 export function cachedTokens(
   client: Pick<SecretsManagerClient, "send">,
   secretId: string,
   options: TokenCacheOptions = {},
 ): (opts?: { refresh?: boolean }) => Promise<string[]> {
-  const ttlMs = options.ttlMs ?? 5 * 60_000;
-  const minRefreshMs = options.minRefreshIntervalMs ?? 30_000;
-  const now = options.now ?? Date.now;
-  let cached: { at: number; values: string[] } | undefined;
-  let inFlight: Promise<string[]> | undefined;
-
-  const readStage = async (stage: "AWSCURRENT" | "AWSPREVIOUS"): Promise<string> => {
-    try {
-      const out = await client.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: stage }));
-      return tokenFromSecret(out.SecretString);
-    } catch (error) {
-      // Before the first rotation there is no AWSPREVIOUS version.
-      if (
-        stage === "AWSPREVIOUS" &&
-        (error as { name?: string } | null)?.name === "ResourceNotFoundException"
-      ) {
-        return "";
-      }
-      throw error;
-    }
-  };
-  const load = async (): Promise<string[]> => {
-    const values = (await Promise.all([readStage("AWSCURRENT"), readStage("AWSPREVIOUS")])).filter(
-      (s) => s.length > 0,
-    );
-    cached = { at: now(), values: [...new Set(values)] };
-    return cached.values;
-  };
-  return async (opts) => {
-    const age = cached ? now() - cached.at : Number.POSITIVE_INFINITY;
-    const stale = age >= ttlMs || (opts?.refresh === true && age >= minRefreshMs);
-    if (cached && !stale) return cached.values;
-    inFlight ??= load().finally(() => {
-      inFlight = undefined;
-    });
-    return inFlight;
-  };
+  return cachedSecretVersions(client, secretId, { ...options, decode: tokenFromSecret });
 }
 
 export function toNotificationRequest(event: APIGatewayProxyEventV2): NotificationRequest {

@@ -4,11 +4,15 @@
  */
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
-import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import middy from "@middy/core";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import { DynamoDeliveryDedupe } from "../../shared/adapters/aws/delivery-dedupe.js";
 import { EventBridgePublisher } from "../../shared/adapters/aws/eventbridge-publisher.js";
+import {
+  cachedSecretVersions,
+  type SecretsCacheOptions,
+} from "../../shared/adapters/aws/secret-versions-cache.js";
 import { loggerFor, loggerMiddleware } from "../../shared/observability/logger.js";
 import {
   receiveGithubWebhook,
@@ -93,60 +97,18 @@ export function webhookConfigFrom(raw: unknown, problems: string[]): WebhookConf
   };
 }
 
-export interface SecretsCacheOptions {
-  /** @default 5 minutes */
-  ttlMs?: number;
-  /** A forced refresh (after no cached secret matched) happens at most this often. @default 30 s */
-  minRefreshIntervalMs?: number;
-  now?: () => number;
-}
+export type { SecretsCacheOptions };
 
 /**
- * Reads the webhook secret's `AWSCURRENT` and `AWSPREVIOUS` versions (the previous one keeps
- * deliveries signed before a rotation valid) and caches them. The secret is the plain SecretString.
+ * The webhook secret's current and previous versions (the previous one keeps deliveries signed
+ * before a rotation valid), cached. The secret is the plain SecretString.
  */
 export function cachedWebhookSecrets(
-  client: SecretsManagerClient,
+  client: Pick<SecretsManagerClient, "send">,
   secretId: string,
   options: SecretsCacheOptions = {},
 ): (opts?: { refresh?: boolean }) => Promise<string[]> {
-  const ttlMs = options.ttlMs ?? 5 * 60_000;
-  const minRefreshMs = options.minRefreshIntervalMs ?? 30_000;
-  const now = options.now ?? Date.now;
-  let cached: { at: number; values: string[] } | undefined;
-  let inFlight: Promise<string[]> | undefined;
-
-  const readStage = async (stage: "AWSCURRENT" | "AWSPREVIOUS"): Promise<string | undefined> => {
-    try {
-      const out = await client.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: stage }));
-      return out.SecretString;
-    } catch (error) {
-      // Before the first rotation there is no AWSPREVIOUS version.
-      if (
-        stage === "AWSPREVIOUS" &&
-        (error as { name?: string } | null)?.name === "ResourceNotFoundException"
-      ) {
-        return undefined;
-      }
-      throw error;
-    }
-  };
-  const load = async (): Promise<string[]> => {
-    const [current, previous] = await Promise.all([readStage("AWSCURRENT"), readStage("AWSPREVIOUS")]);
-    const values = [current, previous].filter((s): s is string => typeof s === "string" && s.length > 0);
-    cached = { at: now(), values: [...new Set(values)] };
-    return cached.values;
-  };
-
-  return async (opts) => {
-    const age = cached ? now() - cached.at : Number.POSITIVE_INFINITY;
-    const stale = age >= ttlMs || (opts?.refresh === true && age >= minRefreshMs);
-    if (cached && !stale) return cached.values;
-    inFlight ??= load().finally(() => {
-      inFlight = undefined;
-    });
-    return inFlight;
-  };
+  return cachedSecretVersions(client, secretId, options);
 }
 
 /** Maps a Function URL (payload format 2.0) event to the core's request. */
