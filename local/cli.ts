@@ -1,33 +1,23 @@
 import "../shared/polyfills.js";
-import { existsSync, statSync } from "node:fs";
+import { accessSync, constants, existsSync, readFileSync, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { loadConfigFile } from "../shared/config/load-config-file.js";
 import type { AppConfig } from "../shared/contracts/app-config.js";
-import { parseVersion, TAG_PATTERN } from "../shared/contracts/release.js";
+import { parseVersion, tagPolicyProblem } from "../shared/contracts/release.js";
 import { InvalidInputError } from "../shared/domain/errors.js";
-import { parseTrivyReport } from "../shared/domain/trivy-report.js";
+import { MAX_SCAN_REPORT_BYTES, parseTrivyReport } from "../shared/domain/trivy-report.js";
 import type { EventLog } from "./event-log.js";
 import { LocalRuntime, listExecutions, PROJECT_ROOT, type ReleaseOutcome } from "./runtime.js";
-import { serveWebhook } from "./serve.js";
-
-const USAGE = `usage:
-  pourover release <tag> [--app <name>] [--config <file>] [--scan-report <service>=<file>]... [--source <app source checkout>] [--manifests <git repo dir>] [--state-dir <dir>] [--force] [--json]
-  pourover release --next [--app <name>] ...          release the next patch version (v0.1.0 first)
-  pourover config [--app <name>] [--config <file>] [--json]
-  pourover executions [--state-dir <dir>] [--json]
-  pourover show <executionId> [--state-dir <dir>] [--json]
-  pourover releases [<tag>] [--app <name>] [--state-dir <dir>] [--json]   what is on dev now, lead times, what a release contained
-  pourover status <tag> [--app <name>] [--state-machine-arn <arn>] [--region <r>] [--json]   the release's execution in AWS
-  pourover event <file> [--app <name>] [--state-dir <dir>] [--json]   feed EventBridge event(s) through the pipeline's rules
-  pourover serve [--port <n>] [--app <name>] [--state-dir <dir>]   (secret from POUROVER_WEBHOOK_SECRET)`;
+import { PortBusyError, serveWebhook } from "./serve.js";
 
 /** Bad usage or input: one line on stderr, exit code 2. */
 class UsageError extends Error {
   override readonly name = "UsageError" as const;
 }
 
+/** Every flag of every command; each command accepts only the ones it lists. */
 const options = {
   app: { type: "string" },
   config: { type: "string" },
@@ -43,6 +33,172 @@ const options = {
   "state-machine-arn": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
+
+type FlagName = keyof typeof options;
+
+interface CommandSpec {
+  /** One line: what it does. */
+  summary: string;
+  /** The synopsis after `pourover <name>`. */
+  synopsis: string;
+  /** Positional arguments: at least `min`, at most `max`; `what` names them in errors. */
+  args: { min: number; max: number; what: string };
+  flags: readonly FlagName[];
+  /** Flag descriptions (shown by --help). */
+  details: readonly string[];
+}
+
+const FLAG_HELP: Record<FlagName, string> = {
+  app: "--app <name>              the app under examples/<name> (default coffeeshop)",
+  config: "--config <file>           a pourover.config.yaml instead of --app",
+  "scan-report":
+    "--scan-report <svc>=<file>  a Trivy JSON report for one service (repeatable; regular file, at most 64 MiB)",
+  source: "--source <dir>            a checkout of the app's source to build from (docker + trivy)",
+  manifests:
+    "--manifests <dir>         a git repository holding the manifests (default: one seeded in the state dir)",
+  "state-dir": "--state-dir <dir>         where local state lives (default .pourover)",
+  json: "--json                    one JSON object on stdout",
+  force: "--force                   allow moving an image back to an older version",
+  next: "--next                    release the next patch version (v0.1.0 first)",
+  port: "--port <n>                the loopback port (default 8787)",
+  region: "--region <r>              the AWS region (default: the ARN's)",
+  "state-machine-arn": "--state-machine-arn <arn>  the release state machine (or POUROVER_STATE_MACHINE_ARN)",
+  help: "-h, --help                this help",
+};
+
+const COMMANDS: Record<string, CommandSpec> = {
+  release: {
+    summary: "run one local release of a tag through the release workflow",
+    synopsis: "release <tag> | --next [flags]",
+    args: { min: 0, max: 1, what: "one tag" },
+    flags: [
+      "app",
+      "config",
+      "scan-report",
+      "source",
+      "manifests",
+      "state-dir",
+      "force",
+      "next",
+      "json",
+      "help",
+    ],
+    details: ["Exit code 0 when SUCCEEDED or DUPLICATE, 1 when FAILED, 2 on bad usage or input."],
+  },
+  config: {
+    summary: "check an app config and print what it configures",
+    synopsis: "config [flags]",
+    args: { min: 0, max: 0, what: "no arguments" },
+    flags: ["app", "config", "json", "help"],
+    details: [],
+  },
+  executions: {
+    summary: "list local executions",
+    synopsis: "executions [flags]",
+    args: { min: 0, max: 0, what: "no arguments" },
+    flags: ["state-dir", "json", "help"],
+    details: [],
+  },
+  show: {
+    summary: "inspect one local execution (GetExecutionHistory-shaped with --json)",
+    synopsis: "show <executionId> [flags]",
+    args: { min: 1, max: 1, what: "one execution id or name" },
+    flags: ["state-dir", "json", "help"],
+    details: [],
+  },
+  releases: {
+    summary: "what is on dev now, lead times, what a release contained",
+    synopsis: "releases [<tag>] [flags]",
+    args: { min: 0, max: 1, what: "at most one tag" },
+    flags: ["app", "state-dir", "json", "help"],
+    details: [],
+  },
+  status: {
+    summary: "the release's execution in AWS",
+    synopsis: "status <tag> [flags]",
+    args: { min: 1, max: 1, what: "one tag" },
+    flags: ["app", "state-machine-arn", "region", "json", "help"],
+    details: [],
+  },
+  event: {
+    summary: "feed EventBridge event(s) from a file through the pipeline's rules",
+    synopsis: "event <file> [flags]",
+    args: { min: 1, max: 1, what: "one file" },
+    flags: ["app", "config", "state-dir", "json", "help"],
+    details: [],
+  },
+  serve: {
+    summary: "the GitHub webhook endpoint on 127.0.0.1 (secret from POUROVER_WEBHOOK_SECRET)",
+    synopsis: "serve [flags]",
+    args: { min: 0, max: 0, what: "no arguments" },
+    flags: ["port", "app", "config", "state-dir", "help"],
+    details: [],
+  },
+  help: {
+    summary: "help for a command",
+    synopsis: "help [<command>]",
+    args: { min: 0, max: 1, what: "at most one command" },
+    flags: ["help"],
+    details: [],
+  },
+};
+
+const USAGE = [
+  "usage: pourover <command> [arguments] [flags]",
+  "",
+  "commands:",
+  ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(11)} ${c.summary}`),
+  "",
+  "pourover <command> --help (or pourover help <command>) shows a command's flags; pourover --version its version.",
+].join("\n");
+
+function commandUsage(name: string): string {
+  const c = COMMANDS[name] as CommandSpec;
+  return [
+    `usage: pourover ${c.synopsis}`,
+    "",
+    c.summary,
+    "",
+    "flags:",
+    ...c.flags.map((f) => `  ${FLAG_HELP[f]}`),
+    ...(c.details.length > 0 ? ["", ...c.details] : []),
+  ].join("\n");
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(join(PROJECT_ROOT, "package.json"), "utf8")) as { version?: string };
+  return `pourover ${pkg.version ?? "unknown"} (node ${process.version})`;
+}
+
+/** Edit distance, for "did you mean". */
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let previous = row[0] as number;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const here = row[j] as number;
+      row[j] = Math.min(here + 1, (row[j - 1] as number) + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+      previous = here;
+    }
+  }
+  return row[b.length] as number;
+}
+
+function suggest(word: string, candidates: readonly string[]): string | undefined {
+  let best: { name: string; d: number } | undefined;
+  for (const name of candidates) {
+    const d = name.startsWith(word) && word.length >= 3 ? 1 : distance(word, name);
+    if (d <= Math.max(1, Math.floor(name.length / 3)) && (!best || d < best.d)) best = { name, d };
+  }
+  return best?.name;
+}
+
+/** Shown in one line, never the whole of a hostile value. */
+function shown(value: string, max = 60): string {
+  const clean = value.replace(/[\p{Cc}\p{Cf}]/gu, "?");
+  return clean.length > max ? `${clean.slice(0, max)}… (${value.length} characters)` : clean;
+}
 
 type Flags = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>["values"];
 
@@ -67,28 +223,70 @@ function parseScanReports(values: string[] | undefined, config: AppConfig): Reco
   const reports: Record<string, string> = {};
   for (const value of values ?? []) {
     const eq = value.indexOf("=");
-    if (eq <= 0) throw new UsageError(`--scan-report must be <service>=<file>, got "${value}"`);
+    if (eq <= 0) throw new UsageError(`--scan-report must be <service>=<file>, got "${shown(value)}"`);
     const service = value.slice(0, eq);
     const file = resolve(value.slice(eq + 1));
     if (!config.services.some((s) => s.name === service)) {
       throw new UsageError(
-        `--scan-report: "${service}" is not a service of ${config.app} (${config.services.map((s) => s.name).join(", ")})`,
+        `--scan-report: "${shown(service)}" is not a service of ${config.app} (${config.services.map((s) => s.name).join(", ")})`,
       );
     }
-    if (!existsSync(file)) throw new UsageError(`--scan-report ${service}: ${file} does not exist`);
+    const stat = statSync(file, { throwIfNoEntry: false });
+    if (!stat) throw new UsageError(`--scan-report ${service}: ${file} does not exist`);
+    // A device, FIFO or directory is refused before a byte is read: /dev/zero never ends.
+    if (!stat.isFile()) throw new UsageError(`--scan-report ${service}: ${file} is not a regular file`);
+    if (stat.size > MAX_SCAN_REPORT_BYTES)
+      throw new UsageError(
+        `--scan-report ${service}: ${file} is ${(stat.size / 1024 / 1024).toFixed(1)} MiB, over the ${MAX_SCAN_REPORT_BYTES / 1024 / 1024} MiB cap for a scan report`,
+      );
     reports[service] = file;
   }
   return reports;
 }
 
+/** A release tag is also a docker image tag: at most 128 characters (docker's tag grammar). */
+const MAX_TAG_LENGTH = 128;
+
 function validateTag(tag: string | undefined, config: AppConfig): string {
   if (!tag) throw new UsageError("release needs a tag (e.g. v1.2.3) or --next");
-  if (!TAG_PATTERN.test(tag))
-    throw new UsageError(`"${tag}" is not a v-prefixed semantic version such as v1.2.3`);
+  if (tag.length > MAX_TAG_LENGTH)
+    throw new UsageError(
+      `the tag is ${tag.length} characters; a release tag is at most ${MAX_TAG_LENGTH} (it is also a docker image tag)`,
+    );
+  const problem = tagPolicyProblem(tag);
+  if (problem) throw new UsageError(problem);
   if (parseVersion(tag)?.pre && !config.tagPolicy.allowPrerelease) {
     throw new UsageError(`"${tag}" is a pre-release and ${config.app}'s tagPolicy.allowPrerelease is false`);
   }
   return tag;
+}
+
+/**
+ * The state dir a command will write: a directory (or nothing yet) that this user can write. Checked
+ * before anything is created, so a bad --state-dir writes nothing.
+ */
+function writableStateDir(flags: Flags): string {
+  const dir = stateDirOf(flags);
+  const stat = statSync(dir, { throwIfNoEntry: false });
+  if (stat && !stat.isDirectory()) throw new UsageError(`--state-dir ${dir} is a file, not a directory`);
+  // The nearest existing folder must be writable (the state dir itself, or where it will be made).
+  let probe = dir;
+  while (!existsSync(probe) && dirname(probe) !== probe) probe = dirname(probe);
+  if (!statSync(probe).isDirectory())
+    throw new UsageError(`--state-dir ${dir}: ${probe} is a file, not a directory`);
+  try {
+    accessSync(probe, constants.W_OK);
+  } catch {
+    throw new EnvironmentError(
+      `cannot write the state dir ${dir}: ${probe} is read-only for this user; give a writable --state-dir`,
+    );
+  }
+  return dir;
+}
+
+/** The machine, not the input: a read-only or full disk, a corrupt ledger. One line, exit code 1. */
+class EnvironmentError extends Error {
+  override readonly name = "EnvironmentError" as const;
 }
 
 const stateDirOf = (flags: Flags) => resolve(flags["state-dir"] ?? ".pourover");
@@ -134,6 +332,7 @@ function printOutcome(o: ReleaseOutcome, stateDir: string): void {
         ]
       : []),
     ...o.emails.map((e) => `  email: ${e}`),
+    ...(o.notes ?? []).map((n) => `  ${n}`),
     `  inspect: pourover show ${o.executionId.split(":").pop()} --state-dir ${stateDir}`,
   ];
   process.stdout.write(`${lines.join("\n")}\n`);
@@ -141,6 +340,9 @@ function printOutcome(o: ReleaseOutcome, stateDir: string): void {
 
 async function release(positionals: string[], flags: Flags): Promise<number> {
   const { config, configDir } = resolveConfig(flags);
+  if (flags.next && positionals[0]) throw new UsageError("give either a tag or --next, not both");
+  // Everything given is checked before the state dir, the ledger or the manifests repo is touched.
+  const given = flags.next ? undefined : validateTag(positionals[0], config);
   const scanReports = parseScanReports(flags["scan-report"], config);
   for (const [service, file] of Object.entries(scanReports)) {
     try {
@@ -155,8 +357,7 @@ async function release(positionals: string[], flags: Flags): Promise<number> {
   if (flags.manifests && !existsSync(join(resolve(flags.manifests), ".git"))) {
     throw new UsageError(`--manifests ${flags.manifests} is not a git repository`);
   }
-  if (flags.next && positionals[0]) throw new UsageError("give either a tag or --next, not both");
-  const stateDir = stateDirOf(flags);
+  const stateDir = writableStateDir(flags);
   const runtime = await LocalRuntime.start({
     config,
     configDir,
@@ -164,7 +365,7 @@ async function release(positionals: string[], flags: Flags): Promise<number> {
     ...(flags.manifests ? { manifestsDir: flags.manifests } : {}),
   });
   try {
-    const tag = flags.next ? runtime.nextTag() : validateTag(positionals[0], config);
+    const tag = given ?? runtime.nextTag();
     const out = flags.json
       ? (line: string) => process.stderr.write(`${line}\n`)
       : (line: string) => process.stdout.write(`${line}\n`);
@@ -241,10 +442,18 @@ async function show(positionals: string[], flags: Flags): Promise<number> {
   return 0;
 }
 
+/** EventBridge caps an event at 256 KB; a file of many is still small. */
+const MAX_EVENT_FILE_BYTES = 16 * 1024 * 1024;
+
 /** Routes each event of the file (one event or a list) through the deployed rule patterns. */
 async function event(positionals: string[], flags: Flags): Promise<number> {
   const file = positionals[0];
   if (!file) throw new UsageError("event needs a file holding an EventBridge event (or a JSON list of them)");
+  const stat = statSync(resolve(file), { throwIfNoEntry: false });
+  if (!stat?.isFile() || stat.size > MAX_EVENT_FILE_BYTES)
+    throw new UsageError(
+      `${file}: ${stat ? (stat.isFile() ? `over the ${MAX_EVENT_FILE_BYTES / 1024 / 1024} MiB cap` : "not a regular file") : "does not exist"}`,
+    );
   let parsed: unknown;
   try {
     parsed = JSON.parse(await readFile(resolve(file), "utf8"));
@@ -255,7 +464,7 @@ async function event(positionals: string[], flags: Flags): Promise<number> {
   const events = Array.isArray(parsed) ? parsed : [parsed];
   const { routeEvent } = await import("./event-rules.js");
   const routed = events.map((e) => routeEvent(e, config));
-  const runtime = await LocalRuntime.start({ config, configDir, stateDir: stateDirOf(flags) });
+  const runtime = await LocalRuntime.start({ config, configDir, stateDir: writableStateDir(flags) });
   try {
     for (const r of routed) {
       const t = r?.request.trigger;
@@ -291,48 +500,193 @@ async function config(flags: Flags): Promise<number> {
   return 0;
 }
 
-export async function main(argv: string[]): Promise<number> {
-  let parsed: ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>;
+const say = (line: string) => process.stderr.write(`pourover: ${line}\n`);
+
+/** The SDK's own Node-version warning is nine lines on every command; ours is one, once. */
+let nodeNoticeShown = false;
+function nodeNotice(): void {
+  const major = Number(process.versions.node.split(".")[0]);
+  // The AWS SDK reads this variable before warning (emitWarningIfUnsupportedVersion in @aws-sdk/core).
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+  if (major >= 22 || nodeNoticeShown || process.env.POUROVER_NO_NODE_NOTICE) return;
+  nodeNoticeShown = true;
+  say(
+    `note: Node ${process.version} still works, but Pourover supports Node 22 and 24 (24 is the Lambda runtime; AWS SDK releases after early January 2027 need Node 22)`,
+  );
+}
+
+/** The one line a command's failure prints, and its exit code. */
+function describeFailure(
+  error: unknown,
+  command: string,
+  flags: Partial<Flags>,
+): { line: string; code: number } {
+  if (error instanceof UsageError || error instanceof InvalidInputError || error instanceof PortBusyError)
+    return { line: error.message.split("\n").join("\npourover: "), code: 2 };
+  if (error instanceof EnvironmentError) return { line: error.message, code: 1 };
+  const e = error as NodeJS.ErrnoException & { code?: string };
+  const stateDir = stateDirOf(flags as Flags);
+  const ledger = join(stateDir, "ledger.sqlite");
+  const code = typeof e?.code === "string" ? e.code : "";
+  if (code === "SQLITE_NOTADB" || code.startsWith("SQLITE_CORRUPT"))
+    return {
+      line: `the ledger ${ledger} is corrupt or not a SQLite database (${code}); move it aside (mv ${ledger} ${ledger}.broken) and run again to start a fresh ledger`,
+      code: 1,
+    };
+  if (code.startsWith("SQLITE_READONLY") || code.startsWith("SQLITE_CANTOPEN"))
+    return { line: `cannot write the ledger ${ledger} (${code}): give a writable --state-dir`, code: 1 };
+  if (code === "SQLITE_FULL")
+    return { line: `no space left on the disk of ${ledger} (SQLITE_FULL)`, code: 1 };
+  if (code.startsWith("SQLITE_IOERR"))
+    return { line: `the disk failed under ${ledger} (${code}): free space or check the disk`, code: 1 };
+  const where = typeof e?.path === "string" ? e.path : stateDir;
+  const errno: Record<string, string> = {
+    ENOSPC: `no space left on the device holding ${where} (ENOSPC)`,
+    EDQUOT: `disk quota exceeded writing ${where} (EDQUOT)`,
+    EACCES: `permission denied on ${where} (EACCES): give a --state-dir this user can write`,
+    EPERM: `operation not permitted on ${where} (EPERM): give a --state-dir this user can write`,
+    EROFS: `${where} is on a read-only file system (EROFS): give a writable --state-dir`,
+    ENOTDIR: `${where}: a path component is a file, not a directory (ENOTDIR)`,
+    EMFILE: "too many open files (EMFILE): raise the limit (ulimit -n) or run fewer pourovers at once",
+    EADDRINUSE: `the port is already in use (EADDRINUSE)`,
+  };
+  const known = errno[code];
+  if (known) return { line: known, code: 1 };
+  const message = e instanceof Error ? `${e.name}: ${e.message.split("\n")[0]}` : String(error);
+  return {
+    line: `${command} failed: ${message} (POUROVER_DEBUG=1 shows the stack)${process.env.POUROVER_DEBUG ? `\n${(e as Error)?.stack}` : ""}`,
+    code: 1,
+  };
+}
+
+type Parsed = { positionals: string[]; flags: Flags };
+
+/** Parses one command's arguments with only its own flags; a UsageError names what is wrong. */
+function parseCommandArgs(name: string, args: string[]): Parsed {
+  const spec = COMMANDS[name] as CommandSpec;
+  const own = Object.fromEntries(spec.flags.map((f) => [f, options[f]]));
+  let parsed: { positionals: string[]; values: Record<string, unknown> };
   try {
-    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args, options: own, allowPositionals: true, strict: true }) as typeof parsed;
   } catch (error) {
-    process.stderr.write(`pourover: ${(error as Error).message}\n${USAGE}\n`);
+    const e = error as Error & { code?: string };
+    const flag = /'(-[^' ]+)/.exec(e.message)?.[1] ?? "";
+    if (e.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
+      const bare = flag.replace(/^-+/, "").split("=")[0] ?? "";
+      const elsewhere = Object.entries(COMMANDS)
+        .filter(([, c]) => c.flags.includes(bare as FlagName))
+        .map(([n]) => n);
+      const close = suggest(bare, spec.flags);
+      const hint =
+        elsewhere.length > 0
+          ? ` (it is a flag of ${elsewhere.join(", ")})`
+          : close
+            ? `; did you mean '--${close}'?`
+            : "";
+      throw new UsageError(
+        `unknown flag '${shown(flag, 40)}' for ${name}${hint}; see 'pourover ${name} --help'`,
+      );
+    }
+    if (e.code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE")
+      throw new UsageError(
+        `${flag || "a flag"} ${/argument missing/.test(e.message) ? "needs a value" : "takes no value"}; see 'pourover ${name} --help'`,
+      );
+    throw new UsageError(`${e.message.split("\n")[0]}; see 'pourover ${name} --help'`);
+  }
+  const positionals = parsed.positionals;
+  if (positionals.length < spec.args.min || positionals.length > spec.args.max) {
+    const extra = positionals.slice(spec.args.max);
+    throw new UsageError(
+      extra.length > 0
+        ? `${name} takes ${spec.args.what}; unexpected ${extra.map((a) => `'${shown(a, 40)}'`).join(" ")}; see 'pourover ${name} --help'`
+        : `${name} needs ${spec.args.what}: pourover ${spec.synopsis}`,
+    );
+  }
+  return { positionals, flags: parsed.values as Flags };
+}
+
+/** `--help`/`-h` anywhere before a `--`: the command's help wins over everything else on the line. */
+function asksForHelp(args: string[]): boolean {
+  for (const a of args) {
+    if (a === "--") return false;
+    if (a === "--help" || a === "-h") return true;
+  }
+  return false;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === undefined || first === "--help" || first === "-h") {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (first === "--version" || first === "-V") {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  if (first.startsWith("-")) {
+    say(`a command comes first, then its flags (got '${shown(first, 40)}'); see 'pourover --help'`);
     return 2;
   }
-  const [command, ...rest] = parsed.positionals;
-  const flags = parsed.values;
+  if (!Object.hasOwn(COMMANDS, first)) {
+    const close = suggest(first, Object.keys(COMMANDS));
+    say(
+      `unknown command '${shown(first, 40)}'${close ? `; did you mean '${close}'?` : "; see 'pourover --help' for the commands"}`,
+    );
+    return 2;
+  }
+  const command = first;
+  if (asksForHelp(rest)) {
+    process.stdout.write(`${commandUsage(command)}\n`);
+    return 0;
+  }
+  let parsed: Parsed | undefined;
   try {
+    parsed = parseCommandArgs(command, rest);
+    const { positionals, flags } = parsed;
+    if (command === "help") {
+      const topic = positionals[0];
+      if (topic === undefined) {
+        process.stdout.write(`${USAGE}\n`);
+        return 0;
+      }
+      if (!Object.hasOwn(COMMANDS, topic)) {
+        const close = suggest(topic, Object.keys(COMMANDS));
+        throw new UsageError(
+          `unknown command '${shown(topic, 40)}'${close ? `; did you mean '${close}'?` : "; see 'pourover --help' for the commands"}`,
+        );
+      }
+      process.stdout.write(`${commandUsage(topic)}\n`);
+      return 0;
+    }
+    if (["release", "event", "serve", "status"].includes(command)) nodeNotice();
     switch (command) {
       case "release":
-        return await release(rest, flags);
+        return await release(positionals, flags);
       case "config":
         return await config(flags);
       case "executions":
         return await executions(flags);
       case "show":
-        return await show(rest, flags);
+        return await show(positionals, flags);
       case "event":
-        return await event(rest, flags);
+        return await event(positionals, flags);
       case "releases":
         return await (await import("./releases.js")).releasesCommand(
-          { stateDir: stateDirOf(flags), app: flags.app, tag: rest[0], json: flags.json ?? false },
+          { stateDir: stateDirOf(flags), app: flags.app, tag: positionals[0], json: flags.json ?? false },
           (text) => process.stdout.write(text),
         );
       case "status":
-        return await (await import("./status.js")).statusCommand(rest, flags);
-      case "serve":
-        return await serveWebhook({ ...resolveConfig(flags), stateDir: stateDirOf(flags), port: flags.port });
-      default:
-        process.stdout.write(`${USAGE}\n`);
-        return command === undefined || flags.help ? 0 : 2;
+        return await (await import("./status.js")).statusCommand(positionals, flags);
+      default: {
+        const resolved = resolveConfig(flags);
+        return await serveWebhook({ ...resolved, stateDir: writableStateDir(flags), port: flags.port });
+      }
     }
   } catch (error) {
-    if (error instanceof UsageError || error instanceof InvalidInputError) {
-      process.stderr.write(`pourover: ${error.message.split("\n").join("\npourover: ")}\n`);
-      return 2;
-    }
-    process.stderr.write(`pourover: unexpected error: ${(error as Error).stack ?? error}\n`);
-    return 1;
+    const { line, code } = describeFailure(error, command, parsed?.flags ?? {});
+    say(line);
+    return code;
   }
 }
 

@@ -8,7 +8,13 @@ import { SCANNER_ERROR_EXIT_CODE } from "../functions/describe-build-failure/des
 import type { AppConfig } from "../shared/contracts/app-config.js";
 import { InvalidInputError } from "../shared/domain/errors.js";
 import { parseTrivyReport, reportDigest } from "../shared/domain/trivy-report.js";
-import type { DeployStatusReader, ImageRegistry, InstanceDeployStatus } from "../shared/ports/index.js";
+import type {
+  Clock,
+  DeployCommandView,
+  DeployStatusReader,
+  ImageRegistry,
+  InstanceDeployStatus,
+} from "../shared/ports/index.js";
 import {
   buildAndScanLocally,
   type LocalTools,
@@ -171,15 +177,21 @@ async function realBuild(
 }
 
 export interface DeployRunner {
-  /** Runs the deploy for one release; resolves with the per-host result the SSM API would report. */
-  /** null when no host matched, as SSM reports no invocations. */
+  /**
+   * Runs the deploy for one release; resolves with the per-host result the SSM API would report
+   * (`output` is the host's stdout). null when no host matched: the command resolves to 0 targets.
+   */
   run(input: {
     app: string;
     tag: string;
     composeFile: string;
     healthUrls: string;
     workdir: string;
+    /** ExecutionTimeout (dev.timeoutSeconds). */
+    timeoutSeconds?: number;
   }): Promise<InstanceDeployStatus | null>;
+  /** Stops a deploy still running (what CancelCommand asks of the SSM agent). */
+  cancel?(): Promise<void>;
   readonly mode: "docker" | "dry-run" | "custom";
 }
 
@@ -208,11 +220,15 @@ export async function scriptDeployRunner(projectRoot: string): Promise<DeployRun
       ];
       await mkdir(input.workdir, { recursive: true });
       try {
-        const { stdout } = await run("bash", args, { timeout: 15 * 60_000, maxBuffer: 16 * 1024 * 1024 });
+        const { stdout } = await run("bash", args, {
+          timeout: (input.timeoutSeconds ?? 900) * 1000,
+          maxBuffer: 16 * 1024 * 1024,
+        });
         return { instanceId: "localhost", status: "Success", output: stdout };
       } catch (error) {
-        const e = error as { stdout?: string; stderr?: string };
-        return { instanceId: "localhost", status: "Failed", output: `${e.stdout ?? ""}${e.stderr ?? ""}` };
+        // stdout only, as SSM's StandardOutputContent: the script's logs went to stderr.
+        const e = error as { stdout?: string; killed?: boolean };
+        return { instanceId: "localhost", status: e.killed ? "ExecutionTimedOut" : "Failed", output: e.stdout ?? "" };
       }
     },
   };
@@ -220,22 +236,49 @@ export async function scriptDeployRunner(projectRoot: string): Promise<DeployRun
 
 /** Keeps each local deploy's result under its command id, as SSM does, for VerifyDev to read. */
 export class LocalDeployCommands implements DeployStatusReader {
-  private readonly results = new Map<string, InstanceDeployStatus[]>();
+  private readonly results = new Map<
+    string,
+    { runner: DeployRunner; requestedAt: Date; invocations: InstanceDeployStatus[] }
+  >();
+
+  constructor(private readonly clock: Clock = { now: () => new Date() }) {}
 
   async send(
     runner: DeployRunner,
     input: Parameters<DeployRunner["run"]>[0],
-  ): Promise<{ Command: { CommandId: string } }> {
+    deliveryTimeoutSeconds: number,
+  ): Promise<{ Command: { CommandId: string; TimeoutSeconds: number } }> {
     const commandId = randomUUID();
+    const requestedAt = this.clock.now();
     const result = await runner.run(input);
-    this.results.set(commandId, result ? [result] : []);
-    return { Command: { CommandId: commandId } };
+    this.results.set(commandId, { runner, requestedAt, invocations: result ? [result] : [] });
+    return { Command: { CommandId: commandId, TimeoutSeconds: deliveryTimeoutSeconds } };
   }
 
-  async read(commandId: string): Promise<InstanceDeployStatus[]> {
-    const result = this.results.get(commandId);
-    if (!result) throw new InvalidInputError(`unknown command ${commandId}`);
-    return result;
+  async read(commandId: string): Promise<DeployCommandView> {
+    const sent = this.results.get(commandId);
+    if (!sent) throw new InvalidInputError(`unknown command ${commandId}`);
+    const running = sent.invocations.some((i) => ["Pending", "InProgress", "Delayed"].includes(i.status));
+    return {
+      // No host matched: SSM resolves the targets to 0 and ends the command ("No Instances In Tag").
+      command: {
+        status: sent.invocations.length === 0 ? "Success" : running ? "InProgress" : "Success",
+        statusDetails: sent.invocations.length === 0 ? "No Instances In Tag" : "",
+        targetCount: sent.invocations.length,
+        requestedAt: sent.requestedAt,
+        deliveryTimeoutSeconds: null,
+      },
+      invocations: sent.invocations,
+    };
+  }
+
+  async cancel(commandId: string): Promise<void> {
+    const sent = this.results.get(commandId);
+    if (!sent) throw new InvalidInputError(`unknown command ${commandId}`);
+    await sent.runner.cancel?.();
+    sent.invocations = sent.invocations.map((i) =>
+      ["Pending", "InProgress", "Delayed"].includes(i.status) ? { ...i, status: "Cancelled" } : i,
+    );
   }
 }
 

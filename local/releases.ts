@@ -19,6 +19,8 @@ export interface ReleaseView {
   images: { service: string; repository: string; tag: string; digest?: string }[];
   pullRequest: { branch: string; url: string | null; commit: string | null } | null;
   dryRun: boolean;
+  /** Pinned but not deployed: a newer release held the dev host. */
+  supersededBy: string | null;
   error: { name: string; message: string } | null;
   notified: boolean | null;
   /** What Argo CD last reported for it in production (prod feedback), when anything. */
@@ -29,7 +31,7 @@ export function toReleaseView(r: LedgerRecord): ReleaseView {
   const s = (r.summary ?? {}) as {
     images?: ReleaseView["images"];
     pullRequest?: ReleaseView["pullRequest"];
-    deploy?: { dryRun?: boolean } | null;
+    deploy?: { dryRun?: boolean; superseded?: boolean; by?: string } | null;
     error?: ReleaseView["error"];
     notified?: boolean;
   };
@@ -46,6 +48,7 @@ export function toReleaseView(r: LedgerRecord): ReleaseView {
     images: s.images ?? [],
     pullRequest: s.pullRequest ?? null,
     dryRun: s.deploy?.dryRun === true,
+    supersededBy: s.deploy?.superseded === true ? (s.deploy.by ?? "a newer release") : null,
     error: s.error ?? null,
     notified: typeof s.notified === "boolean" ? s.notified : null,
     prod: r.prod ?? null,
@@ -108,7 +111,7 @@ export async function releasesCommand(
       );
       for (const r of releases) {
         lines.push(
-          `${r.app.padEnd(14)}${r.tag.padEnd(12)}${r.status.padEnd(11)}${r.claimedAt.padEnd(26)}${lead(r).padEnd(11)}${r.pullRequest ? `${r.pullRequest.branch}${r.pullRequest.commit ? ` @ ${r.pullRequest.commit.slice(0, 12)}` : ""}` : "-"}${r.prod ? `  prod: ${r.prod.status}` : ""}`,
+          `${r.app.padEnd(14)}${r.tag.padEnd(12)}${r.status.padEnd(11)}${r.claimedAt.padEnd(26)}${lead(r).padEnd(11)}${r.pullRequest ? `${r.pullRequest.branch}${r.pullRequest.commit ? ` @ ${r.pullRequest.commit.slice(0, 12)}` : ""}` : "-"}${r.prod ? `  prod: ${r.prod.status}` : ""}${deployNote(r) ? `  (${deployNote(r)})` : ""}`,
         );
       }
       lines.push("", "details: pourover releases <tag> [--app <name>] [--json]");
@@ -120,12 +123,19 @@ export async function releasesCommand(
   }
 }
 
+/** How a SUCCEEDED release reached dev, when it did not really: never shown as deployed. */
+function deployNote(r: ReleaseView): string | null {
+  if (r.supersededBy) return `superseded by ${r.supersededBy}, not deployed`;
+  if (r.dryRun && r.status === "SUCCEEDED") return "dev deploy was a dry run";
+  return null;
+}
+
 const lead = (r: ReleaseView) => (r.leadTimeMs === null ? "-" : formatDuration(r.leadTimeMs));
 
 function describeRelease(r: ReleaseView): string {
   const t = r.trigger as { source?: string; pusher?: string; repository?: string; digest?: string };
   const lines = [
-    `${r.app} ${r.tag}: ${r.status}${r.dryRun ? " (dev deploy was a dry run)" : ""}`,
+    `${r.app} ${r.tag}: ${r.status}${deployNote(r) ? ` (${deployNote(r)})` : ""}`,
     `  execution:  ${r.executionId}`,
     `  trigger:    ${t.source ?? "unknown"}${t.pusher ? ` by ${t.pusher}` : ""}${t.repository ? ` (${t.repository}${t.digest ? `@${t.digest}` : ""})` : ""}`,
     `  claimed:    ${r.claimedAt}`,

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import "../shared/polyfills.js";
 import { StateMachine } from "aws-local-stepfunctions";
@@ -22,13 +22,16 @@ import {
   JsonLinesEventPublisher,
   stateDirLayout,
 } from "../shared/adapters/local/file-stores.js";
+import { refuseSymlink, writeFileAtomic } from "../shared/adapters/local/atomic-file.js";
+import { DirectoryFindingsStore } from "../shared/adapters/local/directory-findings-store.js";
 import { GitManifestRepository, initManifestRepo } from "../shared/adapters/local/git-manifest-repository.js";
+import { currentProcessOwner, isOwnerAlive } from "../shared/adapters/local/process-owner.js";
 import { SqliteDevLock } from "../shared/adapters/local/sqlite-dev-lock.js";
-import { SqliteLedger } from "../shared/adapters/local/sqlite-ledger.js";
+import { describeClaim, SqliteLedger } from "../shared/adapters/local/sqlite-ledger.js";
 import type { AppConfig } from "../shared/contracts/app-config.js";
 import type { Trigger } from "../shared/contracts/release.js";
 import type { ReleaseState } from "../shared/contracts/release-state.js";
-import type { DevHosts, DevLock, Mailer } from "../shared/ports/index.js";
+import type { Clock, DevHosts, DevLock, Mailer } from "../shared/ports/index.js";
 import type { EventLog } from "./event-log.js";
 import { type ExecutionRecord, toExecutionHistory } from "./history.js";
 import { describeBuildStandIn, detectTools, type LocalTools, planBuilds } from "./local-build.js";
@@ -42,6 +45,7 @@ import {
 } from "./local-tasks.js";
 import { ASL_PATH, PROJECT_ROOT } from "./paths.js";
 import { OutboxMailer, startSesLocal } from "./ses-local.js";
+import { loadTestPause, type TestPause } from "./test-hooks.js";
 
 export { ASL_PATH, PROJECT_ROOT } from "./paths.js";
 
@@ -104,9 +108,24 @@ export interface LocalRuntimeOptions {
   buildOverrides?: Record<string, LocalBuildOverride>;
   /** Replace the dev hosts (tests: a host that is stopped, then starting). Default: this machine. */
   devHosts?: DevHosts;
+  /** Replace the clock (tests: a dev deploy that outlives its timeout). Default: the system clock. */
+  clock?: Clock;
   /** What build+scan may use; what is not given is detected once at start (`docker info`, `trivy --version`) on `path`. */
   tools?: Partial<LocalTools>;
+  /** Where one-line notices go (recovered claims, an interrupted release). Default: stderr. */
+  log?: (line: string) => void;
+  /** Test only: stop at a state until the release is interrupted. Default: POUROVER_TEST_PAUSE. */
+  testPause?: TestPause | null;
 }
+
+/** A release of this runtime in progress: what an interrupt (SIGINT/SIGTERM) stops and waits for. */
+interface ActiveRelease {
+  abort(): void;
+  done: Promise<void>;
+}
+
+/** The conventional exit code of a process ended by a signal: 128 + its number. */
+export const signalExitCode = (signal: NodeJS.Signals): number => (signal === "SIGINT" ? 130 : 143);
 
 export interface ReleaseOptions {
   tag: string;
@@ -119,7 +138,8 @@ export interface ReleaseOptions {
 }
 
 export interface ReleaseOutcome {
-  status: "SUCCEEDED" | "FAILED" | "DUPLICATE";
+  /** ABORTED: interrupted (SIGINT/SIGTERM); its claim and dev lock were given back. */
+  status: "SUCCEEDED" | "FAILED" | "DUPLICATE" | "ABORTED";
   executionId: string;
   tag: string;
   transitions: number;
@@ -140,6 +160,18 @@ export interface ReleaseOutcome {
   emails: string[];
   standIns: string[];
   error?: { error: string; cause: string };
+  /** For a DUPLICATE: the release that already holds the tag. */
+  duplicateOf?: {
+    executionId: string;
+    status: string;
+    claimedAt: string;
+    finishedAt: string | null;
+    pid: number | null;
+  };
+  /** One line each, for the terminal summary: what the duplicate is, superseded, dry run, not recorded. */
+  notes: string[];
+  /** What could not be written under the state dir (disk full, permissions); the outcome stands. */
+  notRecorded?: string[];
   output: unknown;
 }
 
@@ -172,8 +204,11 @@ export class LocalRuntime {
 
   static async start(options: LocalRuntimeOptions): Promise<LocalRuntime> {
     const layout = stateDirLayout(options.stateDir);
-    await mkdir(options.stateDir, { recursive: true });
-    const ledger = new SqliteLedger(layout.ledger);
+    // Private to the user: it holds emails, reports and the ledger. Only a dir made here is chmod-ed.
+    const created = await mkdir(options.stateDir, { recursive: true, mode: 0o700 });
+    if (created) await chmod(options.stateDir, 0o700);
+    for (const path of Object.values(layout)) await refuseSymlink(path);
+    const ledger = new SqliteLedger(layout.ledger, { owner: currentProcessOwner() });
     let manifestsDir = options.manifestsDir
       ? resolve(options.manifestsDir)
       : join(layout.repos, `${options.config.app}-manifests`);
@@ -212,7 +247,95 @@ export class LocalRuntime {
       endpoint,
     );
     runtime.tools = await detectTools(options.tools);
+    await runtime.recoverAbandoned();
     return runtime;
+  }
+
+  private log(line: string): void {
+    (this.options.log ?? ((l: string) => process.stderr.write(`${l}\n`)))(line);
+  }
+
+  /**
+   * Releases left RUNNING by a process that no longer exists (kill -9, a crash, a reboot): their
+   * dev lock and claim are given back, one line each says so, and the tag may be released again.
+   */
+  async recoverAbandoned(): Promise<string[]> {
+    const lines: string[] = [];
+    for (const run of this.ledger.abandonedRuns(isOwnerAlive)) {
+      const freed = await this.freeExecution(
+        run.app,
+        run.tag,
+        run.executionId,
+        "ABORTED",
+        "ExecutionAbandoned",
+        `its process (pid ${run.owner.pid}, since ${run.owner.since}) ended without finishing the release`,
+      );
+      if (!freed.claim) continue;
+      const line = `pourover: recovered ${run.app} ${run.tag}: its release (execution ${run.executionId.split(":").pop()}, pid ${run.owner.pid}) was interrupted and that process is gone; claim freed${freed.lock ? ", dev lock freed" : ""}; it may be released again`;
+      lines.push(line);
+      this.log(line);
+    }
+    return lines;
+  }
+
+  /** Gives back the dev lock and the claim of an execution that will not finish; each only if it holds it. */
+  private async freeExecution(
+    app: string,
+    tag: string,
+    executionId: string,
+    status: "ABORTED",
+    error: string,
+    message: string,
+  ): Promise<{ claim: boolean; lock: boolean }> {
+    const lock = await this.devLock.release(app, executionId).catch(() => false);
+    const claim = await this.ledger.finishAbandoned({
+      app,
+      tag,
+      executionId,
+      status,
+      finishedAt: new Date().toISOString(),
+      summary: { abandoned: true, error: { name: error, message }, deploy: null, notified: false },
+    });
+    return { claim, lock };
+  }
+
+  private readonly active = new Set<ActiveRelease>();
+  private signalled: NodeJS.Signals | null = null;
+  private readonly onSignal = (signal: NodeJS.Signals) => {
+    void this.stopOnSignal(signal);
+  };
+
+  /**
+   * SIGINT/SIGTERM while releases run: each is aborted and gives back its claim and dev lock (its
+   * own release() does that and prints one line), then the process exits 130/143. A second signal
+   * exits at once.
+   */
+  private async stopOnSignal(signal: NodeJS.Signals): Promise<void> {
+    if (this.signalled) process.exit(signalExitCode(signal));
+    this.signalled = signal;
+    const runs = [...this.active];
+    for (const run of runs) run.abort();
+    await Promise.race([
+      Promise.allSettled(runs.map((r) => r.done)),
+      new Promise((r) => setTimeout(r, 15_000).unref()),
+    ]);
+    await this.close().catch(() => {});
+    process.exit(signalExitCode(signal));
+  }
+
+  private track(run: ActiveRelease): () => void {
+    if (this.active.size === 0) {
+      process.on("SIGINT", this.onSignal);
+      process.on("SIGTERM", this.onSignal);
+    }
+    this.active.add(run);
+    return () => {
+      this.active.delete(run);
+      if (this.active.size === 0) {
+        process.off("SIGINT", this.onSignal);
+        process.off("SIGTERM", this.onSignal);
+      }
+    };
   }
 
   /** What build+scan can use on this machine, detected once per runtime. */
@@ -250,9 +373,10 @@ export class LocalRuntime {
   ): Record<string, TaskHandler> {
     const { config, configDir, stateDir } = this.options;
     const layout = stateDirLayout(stateDir);
-    const clock = { now: () => new Date() };
+    const clock = this.options.clock ?? { now: () => new Date() };
     const artifacts = new DirectoryArtifactStore(layout.artifacts);
-    const deploys = new LocalDeployCommands();
+    const findings = new DirectoryFindingsStore(layout.reports);
+    const deploys = new LocalDeployCommands(clock);
     const executionUrl = (id: string) => `pourover show ${id.split(":").pop()} --state-dir ${stateDir}`;
     const build = localBuildAndScan({
       config,
@@ -279,7 +403,8 @@ export class LocalRuntime {
       PlanRelease: (input) => planRelease(input, config, { registry: this.images }),
       BuildScanPush: (input) => build(input as never),
       ScanImage: (input) => build(input as never),
-      EvaluateScan: (input) => evaluateScan(input, { reports: new FileReportStore(), clock }),
+      // Findings go next to the local reports, as they go next to the reports in S3.
+      EvaluateScan: (input) => evaluateScan(input, { reports: new FileReportStore(), findings, clock }),
       GateOnScan: async (input) => gateOnScan(input as never),
       // No CodeBuild here: the caught Cause (the stand-in's Build JSON) is all there is to describe.
       DescribeBuildFailure: (input) =>
@@ -287,17 +412,23 @@ export class LocalRuntime {
       UpdateManifests: (input) =>
         updateManifests(input, { config, repo: this.manifestsRepo, artifacts, executionUrl }),
       DeployDev: (input) => {
-        const p = input as { Parameters: Record<string, string[]> };
+        const p = input as { Parameters: Record<string, string[]>; TimeoutSeconds: number };
         const first = (key: string) => p.Parameters[key]?.[0] ?? "";
-        return deploys.send(this.deployRunner, {
-          app: first("App"),
-          tag: first("Tag"),
-          composeFile: artifacts.path(first("ComposeObject")),
-          healthUrls: first("HealthUrls"),
-          workdir: join(layout.deploys, first("App")),
-        });
+        const timeout = Number(first("ExecutionTimeout"));
+        return deploys.send(
+          this.deployRunner,
+          {
+            app: first("App"),
+            tag: first("Tag"),
+            composeFile: artifacts.path(first("ComposeObject")),
+            healthUrls: first("HealthUrls"),
+            workdir: join(layout.deploys, first("App")),
+            ...(timeout > 0 ? { timeoutSeconds: timeout } : {}),
+          },
+          p.TimeoutSeconds,
+        );
       },
-      VerifyDev: (input) => verifyDevDeploy(input as never, { reader: deploys }),
+      VerifyDev: (input) => verifyDevDeploy(input as never, { reader: deploys, clock }),
       AcquireDevLock: (input) => acquireDevLock(input, { lock: this.devLock, clock }),
       WakeDevHost: (input) => wakeDevHost(input, { hosts: this.options.devHosts ?? THIS_MACHINE }),
       ReleaseDevLock: (input) => releaseDevLock(input, { lock: this.devLock }),
@@ -324,7 +455,9 @@ export class LocalRuntime {
     };
     const scanReports = opts.scanReports ?? {};
     const emails: string[] = [];
-    const handlers = this.taskHandlers(scanReports, emails, opts.source);
+    const interrupt = new AbortController();
+    const inflight = new Set<Promise<unknown>>();
+    const handlers = this.guardHandlers(this.taskHandlers(scanReports, emails, opts.source), interrupt.signal, inflight);
     const machine = this.stateMachine();
     // Retries keep their order and count; only the pauses shrink, so a local run stays fast.
     const retryIntervalOverrides = Object.fromEntries(Object.keys(handlers).map((k) => [k, 5]));
@@ -335,6 +468,79 @@ export class LocalRuntime {
         Execution: { Id: executionId, Name: name, StartTime: startedAt.toISOString(), Input: input },
       },
     });
+    let finished: () => void = () => {};
+    const untrack = this.track({
+      abort: () => {
+        interrupt.abort();
+        execution.abort();
+      },
+      done: new Promise<void>((r) => {
+        finished = r;
+      }),
+    });
+    try {
+      return await this.runExecution({ opts, name, executionId, input, startedAt, execution, interrupt, inflight, emails, scanReports });
+    } finally {
+      untrack();
+      finished();
+    }
+  }
+
+  /**
+   * Every Task handler, wrapped: an interrupt stops a test pause, and what is in flight is tracked so
+   * an interrupted release waits for it (a git commit, an email) before giving back its claim.
+   */
+  private guardHandlers(
+    handlers: Record<string, TaskHandler>,
+    interrupted: AbortSignal,
+    inflight: Set<Promise<unknown>>,
+  ): Record<string, TaskHandler> {
+    const pause = this.options.testPause === undefined ? loadTestPause() : this.options.testPause;
+    const pauseAt = async (state: string, when: TestPause["when"]) => {
+      if (!pause || pause.state !== state || pause.when !== when) return;
+      this.log(`pourover: test pause ${when} ${state} (pid ${process.pid})`);
+      await new Promise((_, reject) => {
+        const stop = () => reject(new Error(`interrupted during the test pause ${when} ${state}`));
+        if (interrupted.aborted) stop();
+        else interrupted.addEventListener("abort", stop, { once: true });
+      });
+    };
+    return Object.fromEntries(
+      Object.entries(handlers).map(([state, handler]) => [
+        state,
+        (input: unknown) => {
+          if (interrupted.aborted) return Promise.reject(new Error("the release was interrupted"));
+          const run = (async () => {
+            await pauseAt(state, "before");
+            const result = await handler(input);
+            await pauseAt(state, "after");
+            return result;
+          })();
+          inflight.add(run);
+          const forget = () => {
+            inflight.delete(run);
+          };
+          run.then(forget, forget);
+          return run;
+        },
+      ]),
+    );
+  }
+
+  private async runExecution(r: {
+    opts: ReleaseOptions;
+    name: string;
+    executionId: string;
+    input: { app: string; tag: string; trigger: Trigger; force: boolean };
+    startedAt: Date;
+    execution: ReturnType<StateMachine["run"]>;
+    interrupt: AbortController;
+    inflight: Set<Promise<unknown>>;
+    emails: string[];
+    scanReports: Record<string, string>;
+  }): Promise<ReleaseOutcome> {
+    const { config, stateDir } = this.options;
+    const { opts, name, executionId, input, startedAt, execution } = r;
     const log: EventLog[] = [];
     const collecting = (async () => {
       for await (const event of execution.eventLogs) {
@@ -350,19 +556,66 @@ export class LocalRuntime {
       const e = error as Error & { cause?: unknown };
       failure = { error: e.name, cause: e.message };
     }
-    await collecting;
+    const aborted = r.interrupt.signal.aborted;
+    if (aborted) {
+      // What was running when the interrupt came (a commit, an email) finishes or fails first.
+      await Promise.race([
+        Promise.allSettled([...r.inflight]),
+        new Promise((res) => setTimeout(res, 10_000).unref()),
+      ]);
+      await Promise.race([collecting, new Promise((res) => setTimeout(res, 200).unref())]);
+    } else await collecting;
     const durationMs = Date.now() - startedAt.getTime();
-    // A release that reached the Fail state carries its caught error (and everything it did) in the
-    // state; the engine only reports a generic ExecutionError for it.
-    const failedState = log.find((e) => e.type === "StateEntered" && e.state.name === "ReleaseFailed");
-    if (failedState && "state" in failedState) {
-      output = failedState.state.input;
-      const caught = (output as ReleaseState).error;
-      if (caught) failure = { error: caught.Error, cause: caught.Cause ?? "" };
+    const notes: string[] = [];
+    let status: ReleaseOutcome["status"];
+    let duplicateOf: ReleaseOutcome["duplicateOf"];
+    if (aborted) {
+      const signal = this.signalled ?? "an interrupt";
+      const freed = await this.freeExecution(
+        config.app,
+        opts.tag,
+        executionId,
+        "ABORTED",
+        "ExecutionAborted",
+        `stopped by ${signal}`,
+      );
+      status = "ABORTED";
+      failure = { error: "ExecutionAborted", cause: `stopped by ${signal}` };
+      const line = `pourover: ${signal}: ${config.app} ${opts.tag} ABORTED (execution ${name}); ${freed.claim ? "claim freed" : "no claim held"}, ${freed.lock ? "dev lock freed" : "no dev lock held"}; run it again to release it`;
+      notes.push(line.replace(/^pourover: /, ""));
+      this.log(line);
+    } else {
+      // A release that reached the Fail state carries its caught error (and everything it did) in the
+      // state; the engine only reports a generic ExecutionError for it.
+      const failedState = log.find((e) => e.type === "StateEntered" && e.state.name === "ReleaseFailed");
+      if (failedState && "state" in failedState) {
+        output = failedState.state.input;
+        const caught = (output as ReleaseState).error;
+        if (caught) failure = { error: caught.Error, cause: caught.Cause ?? "" };
+      }
+      const duplicate = log.some((e) => e.type === "StateEntered" && e.state.name === "Duplicate");
+      status = failure ? "FAILED" : duplicate ? "DUPLICATE" : "SUCCEEDED";
+      if (duplicate) {
+        const held = await this.ledger.get(config.app, opts.tag);
+        if (held) {
+          const owner = this.ledger.ownerOf(config.app, opts.tag);
+          duplicateOf = {
+            executionId: held.executionId,
+            status: held.status,
+            claimedAt: held.claimedAt,
+            finishedAt: held.finishedAt ?? null,
+            pid: owner?.pid ?? null,
+          };
+          notes.push(`duplicate: ${describeClaim(held, owner)}`);
+        }
+      }
     }
     const finalState = output as ReleaseState | null;
-    const duplicate = log.some((e) => e.type === "StateEntered" && e.state.name === "Duplicate");
-    const status = failure ? "FAILED" : duplicate ? "DUPLICATE" : "SUCCEEDED";
+    const deployed = finalState?.deploy?.result;
+    if (deployed?.superseded)
+      notes.push(`superseded by ${deployed.by ?? "a newer release"}, not deployed`);
+    else if (deployed?.dryRun && status === "SUCCEEDED")
+      notes.push("dev deploy was a DRY RUN (no docker compose here): pinned, nothing deployed");
     const pr = finalState?.pullRequest;
     const outcome: ReleaseOutcome = {
       status,
@@ -382,11 +635,24 @@ export class LocalRuntime {
             },
           }
         : {}),
-      emails,
-      standIns: this.standIns(scanReports, opts.source),
+      emails: r.emails,
+      standIns: this.standIns(r.scanReports, opts.source),
       ...(failure ? { error: failure } : {}),
+      ...(duplicateOf ? { duplicateOf } : {}),
+      notes,
       output,
     };
+    const history = toExecutionHistory(log);
+    if (aborted && !history.events.some((e) => e.type === "ExecutionAborted")) {
+      const last = history.events.length;
+      history.events.push({
+        id: last + 1,
+        previousEventId: last,
+        timestamp: new Date().toISOString(),
+        type: "ExecutionAborted",
+        executionAbortedEventDetails: { error: "ExecutionAborted", cause: failure?.cause ?? "" },
+      });
+    }
     const record: ExecutionRecord = {
       executionArn: executionId,
       name,
@@ -395,11 +661,19 @@ export class LocalRuntime {
       startDate: startedAt.toISOString(),
       stopDate: new Date(startedAt.getTime() + durationMs).toISOString(),
       outcome,
-      history: toExecutionHistory(log),
+      history,
     };
-    const dir = stateDirLayout(stateDir).executions;
-    await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, `${name}.json`), `${JSON.stringify(record, null, 2)}\n`);
+    try {
+      await writeFileAtomic(
+        join(stateDirLayout(stateDir).executions, `${name}.json`),
+        `${JSON.stringify(record, null, 2)}\n`,
+      );
+    } catch (error) {
+      // Disk full, permissions: the release happened; say what is missing rather than lose the outcome.
+      const what = `execution record ${name}.json (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`;
+      outcome.notRecorded = [what];
+      notes.push(`NOT RECORDED: ${what}; \`pourover executions\` will not list it`);
+    }
     return outcome;
   }
 
@@ -474,12 +748,28 @@ export function stateTimeline(log: EventLog[]): ReleaseOutcome["states"] {
   return states;
 }
 
-export async function listExecutions(stateDir: string): Promise<ExecutionRecord[]> {
+export async function listExecutions(
+  stateDir: string,
+  warn: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
+): Promise<ExecutionRecord[]> {
   const dir = stateDirLayout(stateDir).executions;
   if (!existsSync(dir)) return [];
-  const files = (await readdir(dir)).filter((f) => f.endsWith(".json"));
+  const files = (await readdir(dir)).filter((f) => f.endsWith(".json") && !f.startsWith("."));
   const records = await Promise.all(
-    files.map(async (f) => JSON.parse(await readFile(join(dir, f), "utf8")) as ExecutionRecord),
+    files.map(async (f) => {
+      try {
+        const record = JSON.parse(await readFile(join(dir, f), "utf8")) as ExecutionRecord;
+        if (typeof record?.startDate !== "string" || typeof record.outcome?.status !== "string")
+          throw new Error("not an execution record");
+        return record;
+      } catch (error) {
+        // A record cut short (a crash, a full disk) must not hide every other execution.
+        warn(`pourover: skipped ${join(dir, f)}: unreadable execution record (${(error as Error).message})`);
+        return null;
+      }
+    }),
   );
-  return records.sort((a, b) => a.startDate.localeCompare(b.startDate));
+  return records
+    .filter((r): r is ExecutionRecord => r !== null)
+    .sort((a, b) => a.startDate.localeCompare(b.startDate));
 }

@@ -1,9 +1,10 @@
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { SESv2Client } from "@aws-sdk/client-sesv2";
 import { SesMailer } from "../shared/adapters/aws/ses-mailer.js";
+import { writeFileAtomic } from "../shared/adapters/local/atomic-file.js";
 import type { EmailMessage, Mailer } from "../shared/ports/index.js";
 
 export interface SesLocal {
@@ -58,7 +59,7 @@ export class OutboxMailer implements Mailer {
 
   async send(message: EmailMessage): Promise<{ messageId: string }> {
     const { messageId } = await this.inner.send(message);
-    await mkdir(this.outbox, { recursive: true });
+    await mkdir(this.outbox, { recursive: true, mode: 0o700 });
     const base = join(
       this.outbox,
       `${new Date().toISOString().replaceAll(":", "-")}-${slug(message.subject)}`,
@@ -66,9 +67,9 @@ export class OutboxMailer implements Mailer {
     const res = await fetch(`${this.endpoint}/get-emlContent?messageId=${encodeURIComponent(messageId)}`);
     if (res.ok) {
       const body = (await res.json()) as { body: { data: number[] } };
-      await writeFile(`${base}.eml`, Buffer.from(body.body.data));
+      await writeFileAtomic(`${base}.eml`, Buffer.from(body.body.data));
     }
-    await writeFile(`${base}.html`, message.html);
+    await writeFileAtomic(`${base}.html`, message.html);
     this.sent.push(`${base}.eml`);
     return { messageId };
   }

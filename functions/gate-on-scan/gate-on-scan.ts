@@ -2,25 +2,39 @@ import type { ScanResult } from "../../shared/contracts/release.js";
 import type { GateResult } from "../../shared/contracts/release-state.js";
 import { InvalidInputError, ScanPolicyRejectedError } from "../../shared/domain/errors.js";
 
-/** One rejected service rejects the release; the message names every blocking CVE per service. */
+/** Rejected services the error message names one by one; the rest are counted. */
+export const GATE_MESSAGE_SERVICES = 10;
+/** CVE ids the error message lists per named service (the summaries and the email list more). */
+export const GATE_MESSAGE_IDS_PER_SERVICE = 5;
+
+/**
+ * One rejected service rejects the release. The message names the blocking CVEs per service, capped:
+ * Step Functions keeps at most 32,768 characters of a failure's cause, and the cause is carried in
+ * the execution state up to the email.
+ */
 export function gateOnScan(input: { scans?: ScanResult[] }): GateResult {
   const scans = input.scans;
   if (!Array.isArray(scans) || scans.length === 0) throw new InvalidInputError("GateOnScan: no scan results");
   const rejected = scans.filter((s) => s.verdict !== "PASSED");
   if (rejected.length > 0) {
-    const lines = rejected.map((s) => {
-      const ids = s.blocking.map(
-        (f) => `${f.id} (${f.severity}, ${f.pkg} ${f.installed}${f.fixed ? ` → ${f.fixed}` : ""})`,
-      );
-      const more = s.blockingOmitted > 0 ? ` and ${s.blockingOmitted} more` : "";
-      return `${s.service}: ${ids.join(", ")}${more}`;
+    const lines = rejected.slice(0, GATE_MESSAGE_SERVICES).map((s) => {
+      const listed = s.blockingIds.slice(0, GATE_MESSAGE_IDS_PER_SERVICE);
+      const more = s.blockingIds.length - listed.length + s.blockingOmitted;
+      const of = Object.entries(s.blockingCounts)
+        .map(([severity, n]) => `${n} ${severity}`)
+        .join(", ");
+      return `${s.service}: ${listed.join(", ")}${more > 0 ? ` and ${more} more` : ""}${of ? ` (${of})` : ""}`;
     });
+    const others = rejected.length - lines.length;
     throw new ScanPolicyRejectedError(
-      `scan policy rejected ${rejected.length} of ${scans.length} images: ${lines.join("; ")}`,
+      `scan policy rejected ${rejected.length} of ${scans.length} images: ${lines.join("; ")}${
+        others > 0 ? `; and ${others} more rejected services` : ""
+      }`,
     );
   }
   return {
     images: scans.map((s) => ({ service: s.service, ...s.image })),
-    warnings: scans.flatMap((s) => s.warnings.map((w) => `${s.service}: ${w}`)),
+    // The warnings are about the app's allow-list, the same for every service: once each.
+    warnings: [...new Set(scans.flatMap((s) => s.warnings))],
   };
 }

@@ -17,6 +17,7 @@ import {
 } from "../../shared/adapters/aws/secret-versions-cache.js";
 import { SesMailer } from "../../shared/adapters/aws/ses-mailer.js";
 import { bundledAppConfig, requireEnv } from "../../shared/config/lambda-env.js";
+import { parseSecretJson } from "../../shared/contracts/secret-value.js";
 import { executionConsoleUrl } from "../../shared/domain/console-url.js";
 import { loggerFor, loggerMiddleware } from "../../shared/observability/logger.js";
 import {
@@ -31,15 +32,9 @@ import {
  */
 export function tokenFromSecret(secretString: string | undefined): string {
   if (!secretString) return "";
-  try {
-    const parsed: unknown = JSON.parse(secretString);
-    if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) {
-      const token = (parsed as Record<string, unknown>).token;
-      return typeof token === "string" ? token : "";
-    }
-  } catch {
-    // Not JSON: the value is the token itself.
-  }
+  // parseSecretJson never puts the value in an error; anything but an object is the token itself.
+  const json = parseSecretJson(secretString);
+  if (json.ok) return typeof json.value.token === "string" ? json.value.token : "";
   return secretString.trim();
 }
 

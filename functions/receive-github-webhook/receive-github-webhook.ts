@@ -8,12 +8,13 @@
  *   405 not POST -> 413 body over the cap (before decoding, parsing or HMAC) -> 415 content type
  *   -> 401 X-Hub-Signature-256 missing, malformed or wrong for every configured secret
  *   -> 400 missing X-GitHub-Event / X-GitHub-Delivery, body not a JSON object
- *   -> 200 ping -> 202 ignored (with a `reason`) -> 202 duplicate delivery -> 202 release requested
+ *   -> 200 ping -> 202 ignored (with a `reason`) -> 202 duplicate delivery (same X-GitHub-Delivery, or
+ *   the same signed body under another id, with a `reason`) -> 202 release requested
  *   -> 500 (generic) when the secrets or the bus cannot be reached; GitHub lets a person redeliver.
  *
  * Never logged nor echoed: the body, the secrets, the signature.
  */
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import type { AppConfig } from "../../shared/contracts/app-config.js";
 import type { EventPublisher } from "../../shared/ports/index.js";
 
@@ -23,7 +24,7 @@ import type { EventPublisher } from "../../shared/ports/index.js";
  * asserts the two are the same regular expression, so they cannot drift.
  */
 export const RELEASE_TAG_PATTERN =
-  /^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$/;
+  /^v(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})(?:-([0-9A-Za-z-]{1,20}(?:\.[0-9A-Za-z-]{1,20}){0,3}))?$/;
 
 /** What the webhook reads of the app config (an `AppConfig` is one). */
 export interface WebhookConfig {
@@ -81,11 +82,18 @@ export interface WebhookResponse {
   headers?: Record<string, string>;
 }
 
+/**
+ * What is deduplicated. `X-GitHub-Delivery` is not covered by the signature, so anyone who saw one
+ * signed body can replay it under fresh ids: the SHA-256 of the signed body is remembered as well,
+ * for the same window, and a body seen before starts nothing whatever its delivery id.
+ */
+export type DedupeKey = { kind: "delivery"; id: string } | { kind: "body"; sha256: string };
+
 export interface DeliveryDedupe {
-  /** Atomically records `deliveryId`; true the first time it is seen, false afterwards. */
-  firstTime(deliveryId: string): Promise<boolean>;
+  /** Atomically records `key`; true the first time it is seen within the window, false afterwards. */
+  firstTime(key: DedupeKey): Promise<boolean>;
   /** Removes the record, so that a redelivery after a failed publish is not taken for a duplicate. */
-  forget(deliveryId: string): Promise<void>;
+  forget(key: DedupeKey): Promise<void>;
 }
 
 /** One structured log line. The core never passes the body, a secret or a signature. */
@@ -100,7 +108,7 @@ export interface WebhookDeps {
    */
   secrets: (options?: { refresh?: boolean }) => Promise<string[]>;
   publisher: EventPublisher;
-  /** Dedupe by `X-GitHub-Delivery`; consulted only for a verified release candidate. */
+  /** Dedupe by `X-GitHub-Delivery` and by body digest; consulted only for a verified release candidate. */
   deliveries: DeliveryDedupe;
   /** @default DEFAULT_MAX_BODY_BYTES (1 MiB) */
   maxBodyBytes?: number;
@@ -220,6 +228,12 @@ export function classifyDelivery(
   }
 
   const version = RELEASE_TAG_PATTERN.exec(tag);
+  if (version === null && tag.includes("+"))
+    return {
+      kind: "ignored",
+      reason:
+        "tag does not match the tag policy: build metadata (+...) is not allowed, a release tag is also a docker image tag and cannot hold '+'",
+    };
   if (version === null)
     return { kind: "ignored", reason: "tag does not match the tag policy (vMAJOR.MINOR.PATCH)" };
   if (version[4] !== undefined && !config.tagPolicy.allowPrerelease) {
@@ -311,8 +325,14 @@ export async function receiveGithubWebhook(req: WebhookRequest, deps: WebhookDep
 
     const { app } = deps.config;
     const { tag } = candidate;
-    if (!(await deps.deliveries.firstTime(deliveryId))) {
+    const deliveryKey: DedupeKey = { kind: "delivery", id: deliveryId };
+    if (!(await deps.deliveries.firstTime(deliveryKey))) {
       return done(respond(202, "duplicate delivery"), { ...context, tag });
+    }
+    const bodyKey: DedupeKey = { kind: "body", sha256: createHash("sha256").update(raw).digest("hex") };
+    if (!(await deps.deliveries.firstTime(bodyKey))) {
+      const reason = "this signed body was already received under another delivery id";
+      return done(respond(202, "duplicate delivery", { reason }), { ...context, tag, reason });
     }
     const detail: ReleaseTagPushedDetail = {
       app,
@@ -330,10 +350,12 @@ export async function receiveGithubWebhook(req: WebhookRequest, deps: WebhookDep
       });
     } catch (error) {
       // Let GitHub's redelivery through: the delivery was not acted upon.
-      try {
-        await deps.deliveries.forget(deliveryId);
-      } catch (forgetError) {
-        log({ msg: "webhook dedupe forget failed", ...context, ...errorSummary(forgetError) });
+      for (const key of [deliveryKey, bodyKey]) {
+        try {
+          await deps.deliveries.forget(key);
+        } catch (forgetError) {
+          log({ msg: "webhook dedupe forget failed", ...context, ...errorSummary(forgetError) });
+        }
       }
       return done(respond(500, "internal error"), { ...context, tag, ...errorSummary(error) });
     }

@@ -46,7 +46,7 @@ export async function recordOutcome(
     deploy: release.deploy?.result ?? null,
     rejected: (release.scans ?? [])
       .filter((s) => s.verdict === "REJECTED")
-      .map((s) => ({ service: s.service, ids: s.blocking.map((b) => b.id) })),
+      .map((s) => ({ service: s.service, ids: s.blockingIds })),
     error: error ?? null,
     notified: !release.notificationError,
     notificationError: release.notificationError ? describeError(release.notificationError).message : null,
@@ -62,7 +62,17 @@ export async function recordOutcome(
   await deps.events.publish({
     source: "pourover.pipeline",
     detailType: status === "SUCCEEDED" ? "Release Succeeded" : "Release Failed",
-    detail: { app: release.app, tag: release.tag, executionId: input.executionId, ...summary },
+    detail: {
+      app: release.app,
+      tag: release.tag,
+      executionId: input.executionId,
+      ...summary,
+      // Epoch milliseconds for consumers that cannot parse ISO dates (an EventBridge input
+      // transformer feeding Datadog's DORA deployment API). No claim: the release started and
+      // ended at the recorded outcome.
+      startedAtEpochMs: Date.parse(claimedAt ?? finishedAt),
+      finishedAtEpochMs: Date.parse(finishedAt),
+    },
   });
   return { status, finishedAt };
 }

@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, RemovalPolicy, Stack, Validations } from "aws-cdk-lib";
+import { CfnOutput, Duration, RemovalPolicy, Validations } from "aws-cdk-lib";
 import type * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import type * as events from "aws-cdk-lib/aws-events";
 import * as lambda from "aws-cdk-lib/aws-lambda";
@@ -7,6 +7,11 @@ import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import { Construct } from "constructs";
 import type { AppConfig } from "../../shared/contracts/app-config.js";
 import { PouroverFunction } from "./pourover-function.js";
+import {
+  SES_IDENTITY_WILDCARD_FINDING,
+  SES_IDENTITY_WILDCARD_REASON,
+  sesSendStatement,
+} from "./ses-send-permission.js";
 
 export interface ProdFeedbackProps {
   /** Repository root holding `functions/` and `package-lock.json`. */
@@ -88,12 +93,11 @@ export class ProdFeedback extends Construct {
     });
     this.function.allow(["events:PutEvents"], [props.bus.eventBusArn]);
     this.function.allow(["secretsmanager:GetSecretValue"], [this.tokenSecret.secretArn]);
-    const sesIdentityArn = Stack.of(this).formatArn({
-      service: "ses",
-      resource: "identity",
-      resourceName: config.notify.from.split("@")[1] as string,
+    this.function.role.addToPolicy(sesSendStatement(this, config.notify));
+    Validations.of(this.function.role).acknowledge({
+      id: SES_IDENTITY_WILDCARD_FINDING,
+      reason: SES_IDENTITY_WILDCARD_REASON,
     });
-    this.function.allow(["ses:SendEmail", "ses:SendRawEmail"], [sesIdentityArn]);
 
     // Auth NONE: Argo CD cannot sign AWS requests. The handler checks the bearer token (constant
     // time) before parsing anything; reserved concurrency bounds the cost of junk traffic.

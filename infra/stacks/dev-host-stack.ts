@@ -3,6 +3,8 @@ import {
   Aws,
   type CfnElement,
   CfnOutput,
+  RemovalPolicy,
+  SecretValue,
   Stack,
   type StackProps,
   Tags,
@@ -13,6 +15,7 @@ import * as ec2 from "aws-cdk-lib/aws-ec2";
 import * as iam from "aws-cdk-lib/aws-iam";
 import type * as s3 from "aws-cdk-lib/aws-s3";
 import * as scheduler from "aws-cdk-lib/aws-scheduler";
+import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import type { Construct } from "constructs";
 import type { AppConfig } from "../../shared/contracts/app-config.js";
 import { InvalidInputError } from "../../shared/domain/errors.js";
@@ -101,6 +104,8 @@ export class DevHostStack extends Stack {
   readonly instance: ec2.Instance;
   readonly role: iam.Role;
   readonly securityGroup: ec2.SecurityGroup;
+  /** The app's env secret (dev.envSecret), created holding only a comment for the operator to fill. */
+  readonly envSecret?: secretsmanager.Secret;
 
   constructor(scope: Construct, id: string, props: DevHostStackProps) {
     super(scope, id, props);
@@ -154,7 +159,7 @@ export class DevHostStack extends Stack {
         resources: ["*"],
       }),
     );
-    const bucketName = props.artifactsBucket.bucketName;
+    const { bucketName, nagName } = artifactsBucketName(this, props.artifactsBucket);
     const releasesArn = `arn:${Aws.PARTITION}:s3:::${bucketName}/releases/${config.app}/*`;
     this.role.addToPolicy(
       new iam.PolicyStatement({
@@ -169,13 +174,57 @@ export class DevHostStack extends Stack {
       resourceName: deployLogGroupName,
       arnFormat: ArnFormat.COLON_RESOURCE_NAME,
     });
+    // Run Command's CloudWatch output is uploaded by the SSM agent with the instance role. "Configuring
+    // Amazon CloudWatch Logs for Run Command" lists what a custom instance policy needs: DescribeLogGroups
+    // on "*", and CreateLogGroup, CreateLogStream, DescribeLogStreams, PutLogEvents on the log group.
+    // The writes are limited to the deploy log group (and its streams); the group already exists.
     this.role.addToPolicy(
       new iam.PolicyStatement({
         sid: "WriteDeployLog",
-        actions: ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-        resources: [`${logGroupArn}:*`],
+        actions: [
+          "logs:CreateLogGroup",
+          "logs:CreateLogStream",
+          "logs:DescribeLogStreams",
+          "logs:PutLogEvents",
+        ],
+        resources: [logGroupArn, `${logGroupArn}:*`],
       }),
     );
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: "FindDeployLogGroup",
+        actions: ["logs:DescribeLogGroups"],
+        resources: ["*"],
+      }),
+    );
+
+    // The app's env file (the compose file's env_file) comes from this secret at each deploy. It is
+    // created holding only a comment: the deploy treats that as empty and fails with a named error
+    // until the operator puts the real file in it. The role may read this one secret, nothing else.
+    if (config.dev.envSecret) {
+      const envFile = config.dev.envFile ?? `${config.app}.env`;
+      const envSecret = new secretsmanager.Secret(this, "AppEnvSecret", {
+        secretName: config.dev.envSecret,
+        description: `The ${config.app} dev host's ${envFile} (KEY=value lines), written mode 0600 before each dev deploy. Created empty: fill it with aws secretsmanager put-secret-value --secret-id ${config.dev.envSecret} --secret-string file://${envFile}`,
+        secretStringValue: SecretValue.unsafePlainText(
+          `# ${envFile} for the ${config.app} dev host: replace this line with the app's KEY=value lines\n`,
+        ),
+        removalPolicy: RemovalPolicy.RETAIN,
+      });
+      this.role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: "ReadAppEnvSecret",
+          actions: ["secretsmanager:GetSecretValue"],
+          resources: [envSecret.secretArn],
+        }),
+      );
+      Validations.of(envSecret).acknowledge({
+        id: "AwsSolutions-SMG4",
+        reason:
+          "The secret is the app's env file written by a person; its values (database and broker passwords) change with the app's own services, so a rotation Lambda cannot apply them.",
+      });
+      this.envSecret = envSecret;
+    }
 
     const userData = ec2.UserData.forLinux();
     const compose = props.composeVersion ?? "v2.29.7";
@@ -265,10 +314,10 @@ export class DevHostStack extends Stack {
       {
         id: "AwsSolutions-IAM5[Resource::*]",
         reason:
-          "ecr:GetAuthorizationToken returns a registry-wide login token and supports no resource-level permissions; image pulls are limited to the configured repositories.",
+          "ecr:GetAuthorizationToken returns a registry-wide login token and logs:DescribeLogGroups lists log group names only; both are granted on the wildcard resource (the Run Command CloudWatch output guide asks for DescribeLogGroups on *). Image pulls are limited to the configured repositories, log writes to the deploy log group.",
       },
       {
-        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::${nagLabel(props.artifactsBucket)}/releases/${config.app}/*]`,
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::${nagName}/releases/${config.app}/*]`,
         reason:
           "Compose files are keyed by release tag at run time, so keys are unknown at deploy time; GetObject is limited to this app's releases prefix of the pipeline bucket.",
       },
@@ -301,13 +350,24 @@ export class DevHostStack extends Stack {
 }
 
 /**
- * How cdk-nag prints the bucket's name in a finding id: the literal name of an imported bucket, or
- * `<LogicalId>` of a bucket defined in another stack of the app (a cross-stack reference).
+ * The artifacts bucket's name as this stack uses it, and as cdk-nag prints it in a finding id.
+ *
+ * A bucket of another stack of the app is imported through an export with an explicit name. An
+ * automatic cross-stack reference would be rewritten to `Fn::ImportValue` of a generated export
+ * name only when the app is synthesized, after the acknowledgement below was written with the
+ * bucket's logical id: `cdk synth` then reported AwsSolutions-IAM5 for an id that no
+ * acknowledgement names. With a fixed export name the id is the same in every synth.
  */
-function nagLabel(bucket: s3.IBucket): string {
-  if (!Token.isUnresolved(bucket.bucketName)) return bucket.bucketName;
+function artifactsBucketName(stack: Stack, bucket: s3.IBucket): { bucketName: string; nagName: string } {
+  if (!Token.isUnresolved(bucket.bucketName))
+    return { bucketName: bucket.bucketName, nagName: bucket.bucketName };
   const cfn = bucket.node.defaultChild as CfnElement | undefined;
   if (!cfn) throw new Error("DevHostStack: artifactsBucket must be a literal name or a bucket of this app");
   const owner = Stack.of(cfn);
-  return `<${owner.resolve(owner.getLogicalId(cfn))}>`;
+  if (owner === stack)
+    return { bucketName: bucket.bucketName, nagName: `<${stack.resolve(stack.getLogicalId(cfn))}>` };
+  const exportName = `${owner.stackName}-ArtifactsBucketName`;
+  const bucketName = owner.exportValue(bucket.bucketName, { name: exportName });
+  stack.addStackDependency(owner, "reads the pipeline's artifacts bucket through its export");
+  return { bucketName, nagName: exportName };
 }

@@ -10,6 +10,7 @@ import {
   SecretValue,
   Stack,
   type StackProps,
+  Token,
   Validations,
 } from "aws-cdk-lib";
 import * as codebuild from "aws-cdk-lib/aws-codebuild";
@@ -30,11 +31,19 @@ import * as ssm from "aws-cdk-lib/aws-ssm";
 import type { Construct } from "constructs";
 import { parse as parseYaml } from "yaml";
 import type { AppConfig } from "../../shared/contracts/app-config.js";
+import { TAG_PATTERN } from "../../shared/contracts/release.js";
+import { InvalidInputError } from "../../shared/domain/errors.js";
 import { PipelineObservability } from "../constructs/pipeline-observability.js";
 import { PouroverFunction } from "../constructs/pourover-function.js";
 import { ProdFeedback } from "../constructs/prod-feedback.js";
+import { AbandonedReleaseFinisher } from "../constructs/abandoned-release-finisher.js";
 import { ReleaseReconciler } from "../constructs/release-reconciler.js";
 import { ReleaseStateMachine } from "../constructs/release-state-machine.js";
+import {
+  SES_IDENTITY_WILDCARD_FINDING,
+  SES_IDENTITY_WILDCARD_REASON,
+  sesSendStatement,
+} from "../constructs/ses-send-permission.js";
 
 /** Repository root (infra/stacks/ -> ../..). */
 export const PROJECT_ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -49,14 +58,21 @@ export const ARTIFACTS_PREFIX = "releases/";
 export const DEPLOY_PARAMETER_PATTERNS = {
   /** config.app: lowercase letters, digits and dashes. */
   App: "^[a-z0-9][a-z0-9-]{0,62}$",
-  /** A v-prefixed semantic version. */
-  Tag: "^v[0-9]{1,9}\\.[0-9]{1,9}\\.[0-9]{1,9}(-[0-9A-Za-z.-]{1,64})?(\\+[0-9A-Za-z.-]{1,64})?$",
+  /** The tag policy itself (TAG_PATTERN): a v-prefixed semantic version, no build metadata. */
+  Tag: TAG_PATTERN.source,
   /** An S3 key under releases/, no `..` segment. */
   ComposeObject: "^(?!.*\\.\\.)releases/[A-Za-z0-9._/-]{1,900}$",
   /** Empty, or http(s) URLs separated by single spaces; no quotes, `$`, `;`, `&`, `|`, parentheses, backticks. */
   HealthUrls:
     "^$|^https?://[A-Za-z0-9._~:/?#@%+=,-]{1,500}( https?://[A-Za-z0-9._~:/?#@%+=,-]{1,500}){0,19}$",
+  /** dev.timeoutSeconds, 30 to 3600: the runShellScript step's execution timeout. */
+  ExecutionTimeout: "^([3-9][0-9]|[1-9][0-9]{2}|[1-2][0-9]{3}|3[0-5][0-9]{2}|3600)$",
 } as const;
+
+/** A Secrets Manager secret name: letters, digits and /_+=.@- (never shell syntax). */
+export const ENV_SECRET_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
+/** The env file's name in the compose project directory. */
+export const ENV_FILE_NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$/;
 
 export interface PipelineStackProps extends StackProps {
   /** The validated app config (`parseAppConfig`). */
@@ -71,7 +87,12 @@ export interface PipelineStackProps extends StackProps {
   readonly artifactRetentionDays?: number;
   /** Retention of every log group the stack creates. @default logs.RetentionDays.THREE_MONTHS */
   readonly logRetention?: logs.RetentionDays;
-  /** Reserved concurrency of the webhook Function URL (bounds what an unauthenticated caller costs). @default 10 */
+  /**
+   * Reserved concurrency of the webhook Function URL (bounds what an unauthenticated caller costs;
+   * context `pourover:webhookReservedConcurrency`). Off by default: Lambda keeps 100 of the account's
+   * concurrency unreserved, so on a new account with a low quota any reservation fails the deploy.
+   * @default none (the account's unreserved pool)
+   */
   readonly webhookReservedConcurrency?: number;
   /** Trivy release installed by the CodeBuild projects. @default "0.59.1" */
   readonly trivyVersion?: string;
@@ -86,14 +107,32 @@ export interface PipelineStackProps extends StackProps {
    * offline against it). @default daily at 03:17 UTC
    */
   readonly trivyDbRefreshSchedule?: scheduler.ScheduleExpression;
-  /** Untagged and non-release images kept per repository by the ECR lifecycle. @default 20 */
-  readonly ecrKeepUntagged?: number;
+  /** Days an untagged image stays in a repository before the ECR lifecycle expires it. @default 14 */
+  readonly ecrUntaggedMaxAgeDays?: number;
   /** Removal policy of the ledger, buckets, repositories and secrets. @default RemovalPolicy.RETAIN */
   readonly dataRemovalPolicy?: RemovalPolicy;
   /** Email subscribed to the alarm topic (context `pourover:alarmEmail`). @default no subscription */
   readonly alarmEmail?: string;
   /** Argo CD notifications endpoint recording prod deploys (context `pourover:prodFeedback`). @default false */
   readonly prodFeedback?: boolean;
+}
+
+/**
+ * One line when the account or region the stack deploys to (when known) differs from
+ * `config.registry`: the release images are pushed to the deploying account's ECR while manifests
+ * and the dev deploy pin `config.registry`, so such a pipeline would pin images that do not exist.
+ */
+export function registryMismatch(
+  config: AppConfig,
+  target: { account?: string; region?: string; source: string },
+): string | undefined {
+  const problems: string[] = [];
+  if (target.account && target.account !== config.registry.accountId)
+    problems.push(`account ${target.account} is not registry.accountId ${config.registry.accountId}`);
+  if (target.region && target.region !== config.registry.region)
+    problems.push(`region ${target.region} is not registry.region ${config.registry.region}`);
+  if (problems.length === 0) return undefined;
+  return `registry mismatch: the deploy target (${target.source}) ${problems.join(" and ")}; images are pushed to the deploying account's ECR, so set registry in the config to the account and region you deploy to`;
 }
 
 function readBuildspec(projectRoot: string, file: string): codebuild.BuildSpec {
@@ -109,7 +148,14 @@ export function deployDocumentContent(
   projectRoot: string,
   bucketName: string,
   registry: string,
+  /** dev.envSecret and the file it is written to; none: the host writes no env file. */
+  env?: { secret: string; file: string },
 ): Record<string, unknown> {
+  if (env && (!ENV_SECRET_NAME.test(env.secret) || !ENV_FILE_NAME.test(env.file))) {
+    throw new Error(
+      `dev.envSecret must be a Secrets Manager secret name (${ENV_SECRET_NAME.source}) and dev.envFile a file name (${ENV_FILE_NAME.source})`,
+    );
+  }
   const raw = readFileSync(join(projectRoot, "infra", "ssm", "deploy-dev.yml"), "utf8");
   const script = readFileSync(join(projectRoot, "infra", "scripts", "deploy-dev.sh"), "utf8");
   if (script.includes("{{") || script.includes("POUROVER_DEPLOY_SCRIPT_EOF")) {
@@ -129,7 +175,13 @@ export function deployDocumentContent(
   if (!step) throw new Error("infra/ssm/deploy-dev.yml: no mainSteps");
   step.inputs.runCommand = step.inputs.runCommand.flatMap((line) => {
     if (line.trim() === "__DEPLOY_SCRIPT__") return script.replace(/\n$/, "").split("\n");
-    return [line.replaceAll("__ARTIFACTS_BUCKET__", bucketName).replaceAll("__REGISTRY__", registry)];
+    return [
+      line
+        .replaceAll("__ARTIFACTS_BUCKET__", bucketName)
+        .replaceAll("__REGISTRY__", registry)
+        .replaceAll("__ENV_SECRET__", env?.secret ?? "")
+        .replaceAll("__ENV_FILE__", env?.file ?? ""),
+    ];
   });
   return doc as unknown as Record<string, unknown>;
 }
@@ -149,6 +201,8 @@ export class PipelineStack extends Stack {
   readonly deployDocument: ssm.CfnDocument;
   readonly repositories: ecr.Repository[];
   readonly functions: Record<string, PouroverFunction>;
+  /** Closes executions that were aborted, timed out or failed outside their Catch. */
+  readonly abandonedReleases: AbandonedReleaseFinisher;
   /** Only when `prodFeedback` is set. */
   readonly prodFeedback?: ProdFeedback;
 
@@ -161,6 +215,19 @@ export class PipelineStack extends Stack {
     const dataRemoval = props.dataRemovalPolicy ?? RemovalPolicy.RETAIN;
     if (`${config.app}/` === ARTIFACTS_PREFIX) {
       throw new Error(`app name "${config.app}" collides with the artifacts prefix ${ARTIFACTS_PREFIX}`);
+    }
+    // Pins name config.registry while the builds push to this stack's account and region.
+    const mismatch = registryMismatch(config, {
+      account: Token.isUnresolved(this.account) ? undefined : this.account,
+      region: Token.isUnresolved(this.region) ? undefined : this.region,
+      source: "the stack's env",
+    });
+    if (mismatch) throw new InvalidInputError(mismatch);
+    const reservedWebhook = props.webhookReservedConcurrency;
+    if (reservedWebhook !== undefined && (!Number.isInteger(reservedWebhook) || reservedWebhook < 1)) {
+      throw new InvalidInputError(
+        `webhookReservedConcurrency must be a positive integer, got ${String(reservedWebhook)}`,
+      );
     }
     /** Scan reports live under `<app>/<tag>/<service>/` (the buildspecs' upload path). */
     const reportsPrefix = `${config.app}/`;
@@ -250,16 +317,17 @@ export class PipelineStack extends Stack {
           encryption: ecr.RepositoryEncryption.AES_256,
           removalPolicy: dataRemoval,
           emptyOnDelete: dataRemoval !== RemovalPolicy.RETAIN,
+          // Untagged images only: release images (v*) and the build cache tag are never expired.
+          // ECR's lifecycle has no "exclude" filter, and an image carrying a matching tag is expired
+          // with all its other tags (ECR user guide, lifecycle policy examples), so any tagged or
+          // `any` rule could delete a v* image a prod pin or a rollback needs. `untagged` selects only
+          // images with no tag at all (superseded cache manifests, interrupted pushes).
           lifecycleRules: [
             {
-              description: "drop untagged layers",
+              description:
+                "expire untagged images (never a tagged one: v* releases and the build cache stay)",
               tagStatus: ecr.TagStatus.UNTAGGED,
-              maxImageAge: Duration.days(14),
-            },
-            {
-              description: "keep the newest non-release images",
-              tagStatus: ecr.TagStatus.ANY,
-              maxImageCount: props.ecrKeepUntagged ?? 20,
+              maxImageAge: Duration.days(props.ecrUntaggedMaxAgeDays ?? 14),
             },
           ],
         }),
@@ -282,11 +350,6 @@ export class PipelineStack extends Stack {
       });
     const reportsArn = this.bucket.arnForObjects(`${reportsPrefix}*`);
     const artifactsArn = this.bucket.arnForObjects(`${ARTIFACTS_PREFIX}*`);
-    const sesIdentityArn = this.formatArn({
-      service: "ses",
-      resource: "identity",
-      resourceName: config.notify.from.split("@")[1] as string,
-    });
 
     const claimRelease = fn("claim-release", {
       description: "Claims app#tag in the release ledger (conditional write)",
@@ -309,10 +372,13 @@ export class PipelineStack extends Stack {
       memorySize: 512,
     });
     evaluateScan.allow(["s3:GetObject"], [reportsArn]);
+    // Writes each service's full findings next to its report (<app>/<tag>/<service>/findings.json):
+    // the execution state only carries a summary, as a state's input or output over 256 KiB fails it.
+    evaluateScan.allow(["s3:PutObject"], [reportsArn]);
     Validations.of(evaluateScan.role).acknowledge({
       id: `AwsSolutions-IAM5[Resource::<${this.logicalIdOf(this.bucket.node.defaultChild as s3.CfnBucket)}.Arn>/${reportsPrefix}*]`,
       reason:
-        "Reports are keyed by tag and service at run time, so the keys are unknown at deploy time; GetObject is limited to the app's reports prefix.",
+        "Reports and findings are keyed by tag and service at run time, so the keys are unknown at deploy time; GetObject and PutObject are limited to the app's reports prefix.",
     });
 
     const gateOnScan = fn("gate-on-scan", {
@@ -337,11 +403,18 @@ export class PipelineStack extends Stack {
     });
 
     const verifyDev = fn("verify-dev-deploy", { description: "Reads the dev deploy command results" });
-    verifyDev.allow(["ssm:ListCommandInvocations"], ["*"]);
+    // ListCommands (TargetCount: are the tag targets resolved?), ListCommandInvocations (per-host
+    // status), GetCommandInvocation (the host's stdout, where the result line is) and CancelCommand
+    // (a deploy past dev.timeoutSeconds is cancelled before the dev lock is given back). The service
+    // authorization reference lists no resource type for any of the four: the resource is "*".
+    verifyDev.allow(
+      ["ssm:ListCommands", "ssm:ListCommandInvocations", "ssm:GetCommandInvocation", "ssm:CancelCommand"],
+      ["*"],
+    );
     Validations.of(verifyDev.role).acknowledge({
       id: "AwsSolutions-IAM5[Resource::*]",
       reason:
-        "ssm:ListCommandInvocations supports no resource-level permissions, so the API requires the wildcard resource; the action is read-only and X-Ray tracing needs the same wildcard.",
+        "ssm:ListCommands, ListCommandInvocations, GetCommandInvocation and CancelCommand support no resource-level permissions, so the API requires the wildcard resource; command ids are only known at run time, and X-Ray tracing needs the same wildcard.",
     });
 
     // The dev lock is one item of the ledger (devlock#<app>): both functions may touch only that key.
@@ -387,7 +460,11 @@ export class PipelineStack extends Stack {
       description: "Emails the release outcome through SES",
       environment: { SES_FROM: config.notify.from },
     });
-    sendNotification.allow(["ses:SendEmail", "ses:SendRawEmail"], [sesIdentityArn]);
+    sendNotification.role.addToPolicy(sesSendStatement(this, config.notify));
+    Validations.of(sendNotification.role).acknowledge({
+      id: SES_IDENTITY_WILDCARD_FINDING,
+      reason: SES_IDENTITY_WILDCARD_REASON,
+    });
 
     const recordOutcome = fn("record-outcome", {
       description: "Writes the outcome to the ledger and publishes Release Succeeded/Failed",
@@ -404,13 +481,15 @@ export class PipelineStack extends Stack {
         LEDGER_TABLE_NAME: this.ledger.tableName,
       },
       timeout: Duration.seconds(10),
-      reservedConcurrentExecutions: props.webhookReservedConcurrency ?? 10,
+      ...(props.webhookReservedConcurrency === undefined
+        ? {}
+        : { reservedConcurrentExecutions: props.webhookReservedConcurrency }),
     });
     webhook.allow(["secretsmanager:GetSecretValue"], [webhookSecret.secretArn]);
     webhook.allow(["events:PutEvents"], [this.bus.eventBusArn]);
     webhook.allow(["dynamodb:PutItem", "dynamodb:DeleteItem"], [this.ledger.tableArn]);
     // Auth NONE: GitHub cannot sign AWS requests. The handler verifies X-Hub-Signature-256 (HMAC-SHA256,
-    // constant time) before parsing anything; reserved concurrency bounds the cost of junk traffic.
+    // constant time) before parsing anything; optional reserved concurrency bounds the cost of junk traffic.
     const webhookUrl = webhook.function.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.NONE });
 
     this.functions = {
@@ -467,6 +546,7 @@ export class PipelineStack extends Stack {
       cacheNamespace: `pourover-${config.app}-trivy`,
     });
 
+    const pullThroughCache = config.build?.pullThroughCache;
     this.buildProject = new codebuild.Project(this, "BuildProject", {
       description:
         "Pourover: clone at the tag's commit, docker build, Trivy scan, push to ECR only if it passed",
@@ -480,6 +560,11 @@ export class PipelineStack extends Stack {
       environmentVariables: {
         ...trivyEnv,
         SOURCE_TOKEN_SECRET_ARN: { value: githubCredentials.secretArn },
+        // Docker Hub base images come through the ECR pull-through cache rule below (config
+        // build.pullThroughCache); the buildspec rewrites Docker Hub FROM references to it.
+        ...(pullThroughCache
+          ? { BASE_IMAGE_MIRROR: { value: `${registry}/${pullThroughCache.repositoryPrefix}` } }
+          : {}),
       },
       encryptionKey: buildKey,
       timeout: Duration.minutes(60),
@@ -558,11 +643,50 @@ export class PipelineStack extends Stack {
           "ecr:CompleteLayerUpload",
           "ecr:PutImage",
           "ecr:BatchGetImage",
+          // Layers are read back for the remote scan of a release image already in ECR (an immutable
+          // v* tag is never rebuilt) and for BuildKit's registry layer cache (:buildcache).
+          "ecr:GetDownloadUrlForLayer",
+          // DescribeImages tells whether the release tag already exists (ImageNotFoundException if not).
           "ecr:DescribeImages",
         ],
         resources: repoArns,
       }),
     );
+    if (pullThroughCache) {
+      // ECR pull-through cache for Docker Hub: Docker Hub requires authentication through a Secrets
+      // Manager secret named ecr-pullthroughcache/..., in this account and region.
+      new ecr.CfnPullThroughCacheRule(this, "DockerHubPullThroughCache", {
+        ecrRepositoryPrefix: pullThroughCache.repositoryPrefix,
+        upstreamRegistry: "docker-hub",
+        upstreamRegistryUrl: "registry-1.docker.io",
+        credentialArn: pullThroughCache.credentialArn,
+      });
+      const cachedRepos = this.formatArn({
+        service: "ecr",
+        resource: "repository",
+        resourceName: `${pullThroughCache.repositoryPrefix}/*`,
+      });
+      // Pulling through the rule needs, besides the pull actions, BatchImportUpstreamImage (fetch the
+      // upstream image into the registry) and CreateRepository (the first pull of an image creates
+      // its repository), per the ECR pull-through cache IAM documentation.
+      this.buildProject.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: [
+            "ecr:BatchGetImage",
+            "ecr:GetDownloadUrlForLayer",
+            "ecr:BatchCheckLayerAvailability",
+            "ecr:BatchImportUpstreamImage",
+            "ecr:CreateRepository",
+          ],
+          resources: [cachedRepos],
+        }),
+      );
+      Validations.of(this.buildProject).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecr:<AWS::Region>:<AWS::AccountId>:repository/${pullThroughCache.repositoryPrefix}/*]`,
+        reason:
+          "Pull-through cache repositories are created by ECR on the first pull of each base image, so their names are unknown at deploy time; the wildcard covers only the rule's repository prefix.",
+      });
+    }
     this.buildProject.addToRolePolicy(
       new iam.PolicyStatement({
         actions: ["secretsmanager:GetSecretValue"],
@@ -679,7 +803,14 @@ export class PipelineStack extends Stack {
       documentFormat: "YAML",
       targetType: "/AWS::EC2::Instance",
       updateMethod: "NewVersion",
-      content: deployDocumentContent(projectRoot, this.bucket.bucketName, registry),
+      content: deployDocumentContent(
+        projectRoot,
+        this.bucket.bucketName,
+        registry,
+        config.dev.envSecret
+          ? { secret: config.dev.envSecret, file: config.dev.envFile ?? `${config.app}.env` }
+          : undefined,
+      ),
     });
 
     // ---------------------------------------------------------------- state machine
@@ -717,6 +848,15 @@ export class PipelineStack extends Stack {
       logRetention,
     });
     this.functions.reconcileReleases = reconciler.function;
+    // Executions that end without reaching RecordOutcome give back their claim and dev lock.
+    this.abandonedReleases = new AbandonedReleaseFinisher(this, "AbandonedReleases", {
+      projectRoot,
+      config,
+      stateMachine: machine,
+      ledger: this.ledger,
+      logRetention,
+    });
+    this.functions.finishAbandonedRelease = this.abandonedReleases.function;
 
     // ---------------------------------------------------------------- triggers
     const dlq = (name: string) =>

@@ -24,10 +24,12 @@ import {
 } from "aws-cdk-lib";
 import type { Construct, IConstruct } from "constructs";
 import { loadArgoCdBootstrap } from "../constructs/platform/argocd-bootstrap.js";
+import { DatadogAgent, traefikDatadogValues } from "../constructs/platform/datadog-agent.js";
 import { DEFAULT_ARGOCD_DIR, type PlatformConfig } from "../constructs/platform/platform-config.js";
 import {
   CHARTS,
   EXTERNAL_SECRETS_API_VERSION,
+  HELM_TIMEOUT_MINUTES,
   KUBERNETES_VERSIONS,
   POSTGRES_VERSION,
 } from "../constructs/platform/platform-versions.js";
@@ -47,6 +49,8 @@ export class PlatformStack extends Stack {
   readonly cluster: eks.Cluster;
   readonly database: rds.DatabaseInstance;
   readonly certificate: acm.Certificate;
+  /** Only with a `datadog` section in the config. */
+  readonly datadog?: DatadogAgent;
 
   constructor(scope: Construct, id: string, props: PlatformStackProps) {
     super(scope, id, props);
@@ -120,9 +124,17 @@ export class PlatformStack extends Stack {
       }),
     ]);
 
+    // Every release waits until its objects are ready (helm --wait, kstatus with Helm 4), so what
+    // is applied after a chart (custom resources its webhooks validate, objects of its CRDs) finds
+    // the controller serving. Without it the chart's custom resource completes as soon as Helm has
+    // submitted the objects: a ClusterSecretStore applied then hits ESO's validating webhook
+    // (failurePolicy Fail) before its pod is up, and the kubectl handler retries only i/o timeouts.
+    const helmReady = { wait: true, timeout: Duration.minutes(HELM_TIMEOUT_MINUTES) };
+
     // HPAs read CPU from the metrics API; EKS does not install metrics-server by itself.
     cluster.addHelmChart("MetricsServer", {
       ...CHARTS.metricsServer,
+      ...helmReady,
       release: "metrics-server",
       namespace: "kube-system",
     });
@@ -142,10 +154,12 @@ export class PlatformStack extends Stack {
     // entrypoint, so only 443 is exposed and the Ingresses keep `router.entrypoints: web`.
     const traefik = cluster.addHelmChart("Traefik", {
       ...CHARTS.traefik,
+      ...helmReady,
       release: "traefik",
       namespace: TRAEFIK_NAMESPACE,
       createNamespace: true,
       values: {
+        ...(config.datadog ? traefikDatadogValues() : {}),
         deployment: { replicas: 2 },
         ports: {
           web: { expose: { default: false } },
@@ -245,8 +259,12 @@ export class PlatformStack extends Stack {
         resources: [appSecretsArn],
       }),
     );
+    // ESO's webhook answers only once its cert-controller has injected the CA bundle into the
+    // webhook configuration and CRDs and the webhook's endpoints are ready: that is the
+    // cert-controller's readiness check, so waiting for the release covers it.
     const externalSecrets = cluster.addHelmChart("ExternalSecrets", {
       ...CHARTS.externalSecrets,
+      ...helmReady,
       release: "external-secrets",
       namespace: ESO_NAMESPACE,
       createNamespace: false,
@@ -269,6 +287,7 @@ export class PlatformStack extends Stack {
     // drives the cluster (a person merges the release PR, Argo CD syncs).
     const argoCd = cluster.addHelmChart("ArgoCd", {
       ...CHARTS.argoCd,
+      ...helmReady,
       release: "argocd",
       namespace: ARGOCD_NAMESPACE,
       createNamespace: true,
@@ -281,6 +300,18 @@ export class PlatformStack extends Stack {
     bootstrap.node.addDependency(argoCd);
     // The app's ExternalSecrets need the store to exist before Argo CD's first sync.
     bootstrap.node.addDependency(secretStore);
+
+    if (config.datadog)
+      this.datadog = new DatadogAgent(this, "Datadog", {
+        cluster,
+        config: config.datadog,
+        app: config.app,
+        // The literal name (the construct's clusterName is a token until deploy).
+        clusterName: `${config.app}-prod`,
+        clusterSecretStoreName: config.clusterSecretStoreName,
+        externalSecretsChart: externalSecrets,
+        secretStore,
+      });
 
     new CfnOutput(this, "ClusterName", { value: cluster.clusterName });
     new CfnOutput(this, "DatabaseEndpoint", { value: this.database.dbInstanceEndpointAddress });

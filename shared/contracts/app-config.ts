@@ -104,8 +104,22 @@ export const AppConfigSchema = z.strictObject({
     /** Compose file (path in the manifests repo) the dev host runs. */
     composeFile: relativePath,
     healthUrls: z.array(z.url({ protocol: /^https?$/ })).default([]),
-    /** @default 600 */
+    /** Execution timeout of the dev deploy on each host; VerifyDev waits this long (plus delivery) before cancelling. @default 600 */
     timeoutSeconds: z.number().int().min(30).max(3600).default(600),
+    /**
+     * Secrets Manager secret holding the app's env file (e.g. `pourover/coffeeshop/dev-env`): the dev
+     * host writes it to `envFile` (mode 0600) before `docker compose pull`. The dev host stack creates
+     * it empty for the operator to fill. @default none (no env file is written)
+     */
+    envSecret: z
+      .string()
+      .regex(/^[A-Za-z0-9/_+=.@-]{1,512}$/, "must be a Secrets Manager secret name (letters, digits, /_+=.@-)")
+      .optional(),
+    /** The env file's name in the compose project directory (the compose file's `env_file`). @default "<app>.env" */
+    envFile: z
+      .string()
+      .regex(/^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$/, "must be a file name such as coffeeshop.env")
+      .optional(),
   }),
   scan: z
     .strictObject({
@@ -124,6 +138,38 @@ export const AppConfigSchema = z.strictObject({
     /** Extra recipients for one outcome only, e.g. `scan-rejected: [security@…]`. @default {} */
     byOutcome: z.partialRecord(z.enum(NOTIFY_OUTCOMES), z.array(z.email())).default({}),
   }),
+  /** Image builds in CodeBuild. */
+  build: z
+    .strictObject({
+      /**
+       * Docker Hub base images pulled through an ECR pull-through cache rule instead of from Docker
+       * Hub (CodeBuild's shared IPs hit Docker Hub's pull rate limits). ECR authenticates to Docker
+       * Hub with a Secrets Manager secret (`{"username","accessToken"}`) whose name starts with
+       * `ecr-pullthroughcache/`, in the pipeline's account and region.
+       */
+      pullThroughCache: z
+        .strictObject({
+          upstream: z.literal("docker-hub"),
+          /** ECR repository prefix the cached images live under. @default "docker-hub" */
+          repositoryPrefix: z
+            .string()
+            .regex(
+              /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$/,
+              "must be an ECR repository prefix such as docker-hub",
+            )
+            .min(2)
+            .max(30)
+            .default("docker-hub"),
+          credentialArn: z
+            .string()
+            .regex(
+              /^arn:aws(-\w+)*:secretsmanager:[a-zA-Z0-9-:]+:secret:ecr-pullthroughcache\/[a-zA-Z0-9/_+=.@-]+$/,
+              "must be the ARN of a Secrets Manager secret whose name starts with ecr-pullthroughcache/",
+            ),
+        })
+        .optional(),
+    })
+    .optional(),
 });
 
 export type AppConfig = z.infer<typeof AppConfigSchema>;

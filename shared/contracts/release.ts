@@ -3,9 +3,25 @@ import { InvalidInputError } from "../domain/errors.js";
 import type { ScanPolicy } from "./app-config.js";
 import { zodProblems } from "./zod-problems.js";
 
-/** A `v`-prefixed semantic version tag: v1.2.3, v1.2.3-rc.1. */
+/**
+ * The tag policy, one rule everywhere: a `v`-prefixed semantic version, v1.2.3 or v1.2.3-rc.1, with
+ * no build metadata. A release tag is also a docker image tag, which may hold only letters, digits,
+ * `_`, `.` and `-` and at most 128 characters (docker image tag reference): `v1.2.3+x` is refused
+ * here, with that reason, rather than failing later at the push or the dev deploy. Numbers have at
+ * most 9 digits and the pre-release at most 4 dot-separated parts of 20 characters, so every accepted
+ * tag is at most 114 characters. The dev deploy document's `Tag` allowedPattern is this same
+ * expression (DEPLOY_PARAMETER_PATTERNS.Tag), written without `\d` or look-arounds.
+ */
 export const TAG_PATTERN =
-  /^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$/;
+  /^v(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})(?:-([0-9A-Za-z-]{1,20}(?:\.[0-9A-Za-z-]{1,20}){0,3}))?$/;
+
+/** Why a tag is not a release tag under the policy, in one line; null when it is one. */
+export function tagPolicyProblem(tag: string): string | null {
+  if (TAG_PATTERN.test(tag)) return null;
+  if (tag.includes("+"))
+    return `"${tag}" has build metadata (+...): a release tag is also a docker image tag, which cannot hold "+"; tag v1.2.3 or v1.2.3-rc.1`;
+  return `"${tag}" is not a release tag: expected vMAJOR.MINOR.PATCH or vMAJOR.MINOR.PATCH-PRERELEASE (numbers of at most 9 digits, at most 4 pre-release parts of 20 characters)`;
+}
 
 export const DIGEST_PATTERN = /^sha256:[a-f0-9]{64}$/;
 
@@ -86,18 +102,27 @@ export interface ScanFinding {
   title: string;
 }
 
-/** EvaluateScan's output for one service. */
+/**
+ * EvaluateScan's output for one service: a summary sized for the execution state, whatever the
+ * report holds. The full evaluated findings are in the object `findings` names.
+ */
 export interface ScanResult {
   service: string;
   image: { repository: string; tag: string; digest?: string };
   verdict: "PASSED" | "REJECTED";
+  /** Every finding of the report, blocking or not, by severity. */
   counts: Record<string, number>;
-  blocking: ScanFinding[];
-  /** How many blocking findings were left out to keep the state payload small. */
+  /** The ids of the most severe blocking findings: a capped list, most severe first. */
+  blockingIds: string[];
+  /** How many blocking findings `blockingIds` leaves out. */
   blockingOmitted: number;
+  /** Every blocking finding by severity, the listed ones and the left-out ones. */
+  blockingCounts: Record<string, number>;
   allowed: string[];
   warnings: string[];
   report: string;
+  /** Where the full evaluated findings are: s3://bucket/key in AWS, file:// locally. */
+  findings: string;
   /** What produced the verdict: a real scan (in CodeBuild, or on a local machine), a given report, or a labelled sample. */
   scannedBy: "trivy" | "trivy-local" | "report-file" | "sample-report";
 }

@@ -109,6 +109,14 @@ export class DevDeployRollbackFailedError extends PouroverError {
   override readonly name = "DevDeployRollbackFailedError" as const;
 }
 
+/**
+ * The app's env secret (dev.envSecret) is missing, unreadable or empty on a dev host: the deploy
+ * stopped before `docker compose pull`, nothing changed on the host. Fill the secret, release again.
+ */
+export class DevEnvSecretMissingError extends PouroverError {
+  override readonly name = "DevEnvSecretMissingError" as const;
+}
+
 /** Another execution's dev deploy holds the dev lock: "running, retry after". */
 export class DevLockBusyError extends PouroverError {
   override readonly name = "DevLockBusyError" as const;
@@ -153,6 +161,7 @@ export const NAMED_ERRORS = [
   "DevDeployTimedOutError",
   "DevDeployRolledBackError",
   "DevDeployRollbackFailedError",
+  "DevEnvSecretMissingError",
   "DevLockBusyError",
   "DevHostStartingError",
   "NotificationFailedError",

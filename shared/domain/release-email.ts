@@ -47,12 +47,12 @@ export function notifyOutcomeOf(outcome: "SUCCEEDED" | "FAILED", release: Releas
   return outcome === "SUCCEEDED" ? "released" : classify(release).kind;
 }
 
-function classify(r: ReleaseState): OutcomeView {
+function classify(r: ReleaseState, region?: string): OutcomeView {
   const tag = r.tag || "(no tag)";
   const error = describeError(r.error);
   switch (error.name) {
     case "ScanPolicyRejectedError":
-      return scanRejected(r);
+      return scanRejected(r, region);
     case "ScanFailedError":
     case "BuildFailedError":
     case "InvalidScanReportError":
@@ -81,6 +81,7 @@ function classify(r: ReleaseState): OutcomeView {
     case "DevAgentOfflineError":
     case "DevLockBusyError":
     case "NoDevInstancesError":
+    case "DevEnvSecretMissingError":
       return deployFailed(r, error);
     case "DevHostStartingError":
       return {
@@ -103,36 +104,56 @@ function classify(r: ReleaseState): OutcomeView {
   }
 }
 
-function scanRejected(r: ReleaseState): OutcomeView {
+const SEVERITY_ORDER = ["CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN"];
+const bySeverityOrder = ([a]: [string, number], [b]: [string, number]) =>
+  (SEVERITY_ORDER.indexOf(a) + 1 || 99) - (SEVERITY_ORDER.indexOf(b) + 1 || 99) || a.localeCompare(b);
+
+/** `25 critical, 3 high`, most severe first. */
+function severityCounts(counts: Iterable<[string, number]>): string {
+  return [...counts]
+    .filter(([, n]) => n > 0)
+    .sort(bySeverityOrder)
+    .map(([sev, n]) => `${n} ${sev.toLowerCase()}`)
+    .join(", ");
+}
+
+/**
+ * The execution state carries, per service, the most severe blocking CVE ids and the counts; the
+ * packages and fixed versions of every finding are in the findings document, linked per service.
+ */
+function scanRejected(r: ReleaseState, region: string | undefined): OutcomeView {
   const rejected = (r.scans ?? []).filter((s) => s.verdict === "REJECTED");
   const bySeverity = new Map<string, number>();
   for (const s of rejected)
-    for (const f of s.blocking) bySeverity.set(f.severity, (bySeverity.get(f.severity) ?? 0) + 1);
+    for (const [sev, n] of Object.entries(s.blockingCounts ?? {}))
+      bySeverity.set(sev, (bySeverity.get(sev) ?? 0) + n);
   const total = [...bySeverity.values()].reduce((a, b) => a + b, 0);
-  const counts = [...bySeverity].map(([sev, n]) => `${n} ${sev.toLowerCase()}`).join(", ");
+  const counts = severityCounts(bySeverity);
   const blocks: Block[] = [];
   for (const scan of rejected) {
-    blocks.push({ kind: "heading", text: `${scan.service} blocked by` });
-    const rows: Cell[][] = scan.blocking.map((f) => [
-      f.id,
-      f.severity,
-      f.pkg,
-      f.installed,
-      f.fixed || "no fix yet",
-      f.title,
-    ]);
-    if (scan.blockingOmitted > 0) rows.push([`... and ${scan.blockingOmitted} more in the report`]);
+    const n = scan.blockingIds.length + scan.blockingOmitted;
+    const of = severityCounts(Object.entries(scan.blockingCounts ?? {}));
     blocks.push({
-      kind: "table",
-      head: ["CVE", "severity", "package", "installed", "fixed in", "title"],
-      rows,
+      kind: "heading",
+      text: `${scan.service} blocked by ${n} finding${n === 1 ? "" : "s"}${of ? ` (${of})` : ""}`,
+    });
+    const full = reportLink(scan.findings, region);
+    const more = scan.blockingOmitted > 0 ? `... and ${scan.blockingOmitted} more; full list` : "Full list";
+    blocks.push({
+      kind: "list",
+      items: [
+        ...scan.blockingIds,
+        typeof full === "string"
+          ? `${more} with packages and fixed versions: ${full}`
+          : { ...full, text: `${more} with packages and fixed versions: ${full.text}` },
+      ],
     });
   }
   return {
     kind: "scan-rejected",
     headline: `blocked: ${counts || "scan policy"} vulnerabilit${total === 1 ? "y" : "ies"}`,
     happened: `The scan policy rejected ${rejected.map((s) => s.service).join(", ") || "an image"}: nothing was pushed, pinned or deployed.`,
-    next: "Fix or upgrade the listed packages and push a new tag, or add a reasoned, expiring allow-list entry (scan.allow) and release again.",
+    next: "Fix or upgrade the affected packages (each service's full list names them, with the fixed versions) and push a new tag, or add a reasoned, expiring allow-list entry (scan.allow) and release again.",
     blocks,
   };
 }
@@ -237,6 +258,12 @@ const DEPLOY_FAILURES: Record<string, { suffix: string; happened: string; next: 
     happened: "the command never reached the host (instance stopped or SSM agent offline).",
     next: "Start the instance, wait until its SSM agent is Online, then release the tag again.",
   },
+  DevEnvSecretMissingError: {
+    suffix: ": app env secret missing or empty",
+    happened:
+      "the host could not read the app's env secret (dev.envSecret) or it is empty, so it stopped before pulling: dev still runs the previous release.",
+    next: "Put the app's env file in the secret (aws secretsmanager put-secret-value --secret-id <dev.envSecret> --secret-string file://<app>.env), then release the tag again.",
+  },
   DevLockBusyError: {
     suffix: ": another deploy held dev",
     happened: "another release's deploy held the dev lock for the whole wait.",
@@ -270,9 +297,13 @@ function deployFailed(r: ReleaseState, error: { name: string; message: string })
     kind: "dev-deploy-failed",
     headline: `dev deploy failed${known?.suffix ?? ""}`,
     happened: `Deploying ${tag} to dev failed${known ? `; ${known.happened}` : "."}`,
-    next:
+    next: (
       known?.next ??
-      "Read the host output below and the deploy log, fix, and push a new tag. Do not merge the pull request until dev runs it.",
+      "Read the host output below and the deploy log, fix, and push a new tag. Do not merge the pull request until dev runs it."
+    ).replace(
+      "<dev.envSecret>",
+      /the app env secret (\S+) is missing/.exec(error.message)?.[1] ?? "<dev.envSecret>",
+    ),
     blocks: hosts.length
       ? [
           { kind: "heading", text: "Dev hosts" },
@@ -329,7 +360,7 @@ export function renderReleaseEmail(ctx: EmailContext): RenderedEmail {
               : "Check dev, then review and merge the pull request; Argo CD then syncs production.",
             blocks: [],
           }
-        : classify(r);
+        : classify(r, ctx.region);
   const subject = `[${r.app}] ${tag} ${view.headline}`;
   const blocks: Block[] = [
     { kind: "lead", text: view.happened },

@@ -2,18 +2,18 @@ import * as z from "zod";
 import { zodProblems } from "../contracts/zod-problems.js";
 import { InvalidScanReportError } from "./errors.js";
 
-const VulnerabilitySchema = z.looseObject({
+const VulnerabilitySchema = z.object({
   VulnerabilityID: z.string().min(1),
   PkgName: z.string().default(""),
   InstalledVersion: z.string().default(""),
   FixedVersion: z.string().optional(),
   Status: z.string().optional(),
-  /** Trivy may add severities we do not know: keep them, count them, never crash on them. */
-  Severity: z.string().default("UNKNOWN"),
+  /** Checked and normalised after parsing (see `normaliseSeverity`): never a pass by default. */
+  Severity: z.string(),
   Title: z.string().optional(),
 });
 
-const ResultSchema = z.looseObject({
+const ResultSchema = z.object({
   Target: z.string(),
   Class: z.string().optional(),
   Type: z.string().optional(),
@@ -37,7 +37,49 @@ export const TrivyReportSchema = z.looseObject({
 export type TrivyReport = z.infer<typeof TrivyReportSchema>;
 export type TrivyVulnerability = z.infer<typeof VulnerabilitySchema>;
 
+/**
+ * Trivy's severities, lowest first. Trivy's reporting documentation lists exactly these five in its
+ * totals ("UNKNOWN: 2, LOW: 0, MEDIUM: 2, HIGH: 2, CRITICAL: 0") and fills `Severity` on every
+ * vulnerability. Anything else is not a Trivy report: refusing it is what keeps the gate closed.
+ */
+export const TRIVY_SEVERITIES = ["UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"] as const;
+export type TrivySeverity = (typeof TRIVY_SEVERITIES)[number];
+
+/**
+ * Invisible characters that would otherwise make "CRITICAL" compare unequal to "CRITICAL": control
+ * characters (Cc), format characters (Cf: zero-width space/joiners, directional marks, word joiner,
+ * soft hyphen, BOM) and the Hangul fillers that render as nothing.
+ */
+const INVISIBLE = /[\p{Cc}\p{Cf}\u115f\u1160\u3164\uffa0]/gu;
+
+/**
+ * The Trivy severity a report's `Severity` means, or null when it names none: trimmed (any Unicode
+ * space), invisible characters removed, upper-cased.
+ */
+export function normaliseSeverity(raw: unknown): TrivySeverity | null {
+  if (typeof raw !== "string") return null;
+  const cleaned = raw.replace(INVISIBLE, "").trim().toUpperCase();
+  return (TRIVY_SEVERITIES as readonly string[]).includes(cleaned) ? (cleaned as TrivySeverity) : null;
+}
+
+/** Rank of a normalised severity: higher is worse. */
+export function severityRank(severity: TrivySeverity): number {
+  return TRIVY_SEVERITIES.indexOf(severity);
+}
+
+/**
+ * Largest report read: 64 MiB. A Trivy JSON report of a large image with every package listed is a
+ * few MB; parsing one costs about five times its size in memory, so this bounds what a hostile or
+ * runaway report can take (locally and in the EvaluateScan function) before it is refused.
+ */
+export const MAX_SCAN_REPORT_BYTES = 64 * 1024 * 1024;
+
 export function parseTrivyReport(text: string, source = "scan report"): TrivyReport {
+  // Every UTF-16 unit is at least one byte: a string longer than the cap is over it.
+  if (text.length > MAX_SCAN_REPORT_BYTES)
+    throw new InvalidScanReportError(
+      `${source}: ${(text.length / 1024 / 1024).toFixed(0)} MiB or more, over the ${MAX_SCAN_REPORT_BYTES / 1024 / 1024} MiB cap for a scan report`,
+    );
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -50,7 +92,21 @@ export function parseTrivyReport(text: string, source = "scan report"): TrivyRep
       `${source}: not a Trivy JSON report (schema version 2): ${zodProblems(result.error).slice(0, 3).join("; ")}`,
     );
   }
-  return result.data;
+  const report = result.data;
+  // Every severity is normalised in place, or the whole report is refused: a value the gate cannot
+  // read must never count as "not blocking".
+  for (const [r, res] of (report.Results ?? []).entries()) {
+    for (const [i, v] of (res.Vulnerabilities ?? []).entries()) {
+      const severity = normaliseSeverity(v.Severity);
+      if (severity === null) {
+        throw new InvalidScanReportError(
+          `${source}: Results[${r}].Vulnerabilities[${i}] (${v.VulnerabilityID.slice(0, 80)}) has severity ${JSON.stringify(v.Severity.slice(0, 40))}, not one of Trivy's ${TRIVY_SEVERITIES.join(", ")}`,
+        );
+      }
+      v.Severity = severity;
+    }
+  }
+  return report;
 }
 
 /** The sha256 digest Trivy saw for the image, when the report carries one. */

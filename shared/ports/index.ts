@@ -9,6 +9,33 @@ export interface ReleaseLedger {
   get(app: string, tag: string): Promise<LedgerRecord | null>;
 }
 
+/**
+ * Closing a release whose execution ended without reaching RecordOutcome (aborted, timed out,
+ * killed): both ledgers implement it.
+ */
+export interface AbandonedReleaseLedger {
+  /**
+   * Sets the final status only while `app#tag` is still RUNNING and claimed by `executionId`;
+   * false when another execution holds the claim or the outcome was already recorded.
+   */
+  finishAbandoned(entry: AbandonedEntry): Promise<boolean>;
+  /**
+   * Marks the failure email of this abandoned execution as being sent (a conditional write): true
+   * once only, so a retried event never emails twice. `undo` clears it after a failed send.
+   */
+  markAbandonNotice(app: string, tag: string, executionId: string, at: string): Promise<boolean>;
+  clearAbandonNotice(app: string, tag: string, executionId: string): Promise<void>;
+}
+
+export interface AbandonedEntry {
+  app: string;
+  tag: string;
+  executionId: string;
+  status: "ABORTED" | "TIMED_OUT" | "FAILED";
+  finishedAt: string;
+  summary: Record<string, unknown> & { abandoned: true };
+}
+
 /** Production feedback on the release record (Argo CD notifications); both ledgers implement it. */
 export interface ProdLedger {
   /**
@@ -57,7 +84,8 @@ export interface OutcomeEntry {
 }
 
 export interface LedgerRecord extends ClaimEntry {
-  status: "RUNNING" | "SUCCEEDED" | "FAILED";
+  /** ABORTED / TIMED_OUT: the execution stopped without recording its own outcome (it may be claimed again). */
+  status: "RUNNING" | "SUCCEEDED" | "FAILED" | "ABORTED" | "TIMED_OUT";
   finishedAt?: string;
   summary?: Record<string, unknown>;
   /** Set once Argo CD reported the release in production (recordProd). */
@@ -177,12 +205,36 @@ export type InstanceDeployStatus = {
     | "Cancelled"
     | "Undeliverable"
     | "Terminated";
+  /**
+   * What the deploy ran on this host wrote to stdout (SSM `StandardOutputContent`), never stderr:
+   * the deploy script's result line is the last line of it. Empty while the host is still running.
+   */
   output: string;
 };
 
-/** Reads the result of the dev deploy command (SSM ListCommandInvocations in AWS). */
+/** The dev deploy command as a whole (SSM ListCommands): whether its tag targets are resolved yet. */
+export interface DeployCommandStatus {
+  /** `Pending`, `InProgress`, `Success`, `Failed`, `TimedOut`, `Cancelled`, `Cancelling`. */
+  status: string;
+  statusDetails: string;
+  /** How many instances the targets resolved to; 0 while unresolved and when no instance matched. */
+  targetCount: number;
+  requestedAt: Date | null;
+  /** SendCommand `TimeoutSeconds`: how long the command may wait to be delivered. */
+  deliveryTimeoutSeconds: number | null;
+}
+
+/** The dev deploy command and its per-instance invocations, as SSM reports them right now. */
+export interface DeployCommandView {
+  /** null while SSM does not list the command yet (right after SendCommand). */
+  command: DeployCommandStatus | null;
+  invocations: InstanceDeployStatus[];
+}
+
+/** Reads and cancels the dev deploy command (SSM ListCommands, ListCommandInvocations, GetCommandInvocation, CancelCommand in AWS). */
 export interface DeployStatusReader {
-  read(commandId: string): Promise<InstanceDeployStatus[]>;
+  read(commandId: string): Promise<DeployCommandView>;
+  cancel(commandId: string): Promise<void>;
 }
 
 /**

@@ -96,7 +96,7 @@ describe("DynamoDeliveryDedupe", () => {
   it("first time: conditional put of delivery#<id> with a TTL; true", async () => {
     dynamo.on(PutItemCommand).resolves({});
     const dedupe = new DynamoDeliveryDedupe(new DynamoDBClient({}), "ledger", { now });
-    expect(await dedupe.firstTime("abc")).toBe(true);
+    expect(await dedupe.firstTime({ kind: "delivery", id: "abc" })).toBe(true);
     expect(dynamo.commandCalls(PutItemCommand)[0]?.args[0].input).toEqual({
       TableName: "ledger",
       Item: {
@@ -105,8 +105,22 @@ describe("DynamoDeliveryDedupe", () => {
         receivedAt: { S: "2025-01-01T00:00:00.000Z" },
         expiresAt: { N: String(now() / 1000 + 7 * 24 * 3600) },
       },
-      ConditionExpression: "attribute_not_exists(#pk)",
-      ExpressionAttributeNames: { "#pk": "pk" },
+      // An expired item not yet deleted by TTL does not count as seen.
+      ConditionExpression: "attribute_not_exists(#pk) OR #ttl <= :now",
+      ExpressionAttributeNames: { "#pk": "pk", "#ttl": "expiresAt" },
+      ExpressionAttributeValues: { ":now": { N: String(now() / 1000) } },
+    });
+  });
+
+  it("a body digest: its own key prefix (never a delivery id, a release or the dev lock), same window", async () => {
+    dynamo.on(PutItemCommand).resolves({});
+    const dedupe = new DynamoDeliveryDedupe(new DynamoDBClient({}), "ledger", { now });
+    expect(await dedupe.firstTime({ kind: "body", sha256: "ab".repeat(32) })).toBe(true);
+    expect(dynamo.commandCalls(PutItemCommand)[0]?.args[0].input.Item).toEqual({
+      pk: { S: `delivery-body#${"ab".repeat(32)}` },
+      kind: { S: "webhook-body" },
+      receivedAt: { S: "2025-01-01T00:00:00.000Z" },
+      expiresAt: { N: String(now() / 1000 + 7 * 24 * 3600) },
     });
   });
 
@@ -116,20 +130,25 @@ describe("DynamoDeliveryDedupe", () => {
       .rejects(
         new ConditionalCheckFailedException({ message: "The conditional request failed", $metadata: {} }),
       );
-    expect(await new DynamoDeliveryDedupe(new DynamoDBClient({}), "ledger").firstTime("abc")).toBe(false);
+    expect(
+      await new DynamoDeliveryDedupe(new DynamoDBClient({}), "ledger").firstTime({
+        kind: "delivery",
+        id: "abc",
+      }),
+    ).toBe(false);
   });
 
   it("other errors propagate (the core answers 500 and GitHub can redeliver)", async () => {
     dynamo.on(PutItemCommand).rejects(new Error("ProvisionedThroughputExceededException"));
     await expect(
-      new DynamoDeliveryDedupe(new DynamoDBClient({}), "ledger").firstTime("abc"),
+      new DynamoDeliveryDedupe(new DynamoDBClient({}), "ledger").firstTime({ kind: "delivery", id: "abc" }),
     ).rejects.toThrow();
   });
 
   it("forget deletes the item; key and TTL attribute names are configurable", async () => {
     dynamo.on(DeleteItemCommand).resolves({});
     const dedupe = new DynamoDeliveryDedupe(new DynamoDBClient({}), "ledger", { keyAttribute: "id" });
-    await dedupe.forget("abc");
+    await dedupe.forget({ kind: "delivery", id: "abc" });
     expect(dynamo.commandCalls(DeleteItemCommand)[0]?.args[0].input).toEqual({
       TableName: "ledger",
       Key: { id: { S: "delivery#abc" } },
@@ -320,7 +339,7 @@ describe("handler (Function URL event → core → SDK adapters)", () => {
     expect(toWebhookRequest({ ...urlEvent(), body: undefined }).body).toBe("");
   });
 
-  it("a signed tag push → 202, one PutEvents with the Release Tag Pushed detail, one dedupe put", async () => {
+  it("a signed tag push → 202, one PutEvents with the Release Tag Pushed detail, two dedupe puts (id, body)", async () => {
     const res = await wired()(urlEvent(), context);
     expect(res.statusCode).toBe(202);
     expect(JSON.parse(res.body as string)).toEqual({
@@ -343,7 +362,10 @@ describe("handler (Function URL event → core → SDK adapters)", () => {
       pusher: "barista",
       deliveryId: "d-1",
     });
-    expect(dynamo.commandCalls(PutItemCommand)).toHaveLength(1);
+    expect(dynamo.commandCalls(PutItemCommand).map((c) => c.args[0].input.Item?.pk?.S)).toEqual([
+      "delivery#d-1",
+      expect.stringMatching(/^delivery-body#[0-9a-f]{64}$/),
+    ]);
   });
 
   it("FailedEntryCount > 0 → 500, the dedupe item is deleted so GitHub's redelivery goes through", async () => {
@@ -353,9 +375,10 @@ describe("handler (Function URL event → core → SDK adapters)", () => {
     const res = await wired()(urlEvent(), context);
     expect(res.statusCode).toBe(500);
     expect(res.body).toBe(JSON.stringify({ message: "internal error" }));
-    expect(dynamo.commandCalls(DeleteItemCommand)[0]?.args[0].input.Key).toEqual({
-      pk: { S: "delivery#d-1" },
-    });
+    expect(dynamo.commandCalls(DeleteItemCommand).map((c) => c.args[0].input.Key?.pk?.S)).toEqual([
+      "delivery#d-1",
+      expect.stringMatching(/^delivery-body#[0-9a-f]{64}$/),
+    ]);
   });
 
   it("a duplicate delivery (conditional check failed) → 202 and no PutEvents", async () => {

@@ -42,28 +42,10 @@ const blocked: ReleaseState = {
       },
       verdict: service === "web" ? ("REJECTED" as const) : ("PASSED" as const),
       counts: service === "web" ? { CRITICAL: 1, HIGH: 1 } : ({} as Record<string, number>),
-      blocking:
-        service === "web"
-          ? [
-              {
-                id: "CVE-2024-45337",
-                pkg: "golang.org/x/crypto",
-                installed: "v0.21.0",
-                fixed: "0.31.0",
-                severity: "CRITICAL",
-                title: `Misuse of ServerConfig.PublicKeyCallback ${hostile}`,
-              },
-              {
-                id: "CVE-2023-45288",
-                pkg: "golang.org/x/net",
-                installed: "v0.17.0",
-                fixed: "0.23.0",
-                severity: "HIGH",
-                title: "HTTP/2 CONTINUATION flood",
-              },
-            ]
-          : [],
+      blockingIds: service === "web" ? [`CVE-2024-45337${hostile}`, "CVE-2023-45288"] : [],
       blockingOmitted: 0,
+      blockingCounts: service === "web" ? { CRITICAL: 1, HIGH: 1 } : {},
+      findings: `s3://pourover-reports/coffeeshop/v1.4.0/${service}/findings.json`,
       allowed: [],
       warnings: [],
       report: `s3://pourover-reports/coffeeshop/v1.4.0/${service}/trivy.json`,

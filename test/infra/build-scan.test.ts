@@ -2,8 +2,11 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { App } from "aws-cdk-lib";
 import { Match, Template } from "aws-cdk-lib/assertions";
+import { AwsSolutionsChecks } from "cdk-nag";
 import { describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
 import { PipelineStack } from "../../infra/stacks/pipeline-stack.js";
+import type { AppConfig } from "../../shared/contracts/app-config.js";
 import { exampleConfig } from "../helpers/local.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: CloudFormation JSON
@@ -87,6 +90,77 @@ describe("build, scan and gate: template", () => {
       }),
       LoggingConfiguration: Match.objectLike({ LogFilePrefix: "trivy-cache-bucket/" }),
     });
+  });
+
+  it("the Trivy DB cache is shared the documented way: same namespace, location and paths, a key in every buildspec", () => {
+    // CodeBuild shares an S3 cache across projects only with the same cacheNamespace, the same key,
+    // identical paths and the same bucket/prefix; keys are what releases and the refresh have in common.
+    const specOf = (id: string) =>
+      parseYaml(projects[id].Properties.Source.BuildSpec as string) as {
+        cache: { key: string; "fallback-keys"?: string[]; action?: string; paths: string[] };
+      };
+    const refresh = specOf(refreshId).cache;
+    const releases = [specOf(buildId).cache, specOf(scanId).cache];
+    expect(refresh.action).toBe("save");
+    // Unique per refresh run: a timestamp and the project's build number.
+    expect(refresh.key).toMatch(/^trivy-db-v1-\$\(date -u \+%Y%m%d%H%M%S\)-\$CODEBUILD_BUILD_NUMBER$/);
+    const refreshPrefix = refresh.key.slice(0, refresh.key.indexOf("$"));
+    for (const cache of releases) {
+      expect(cache.action).toBe("restore");
+      expect(cache.key.startsWith(refreshPrefix)).toBe(true);
+      expect(cache["fallback-keys"]?.length).toBeLessThanOrEqual(5);
+      for (const fallback of cache["fallback-keys"] ?? [])
+        expect(fallback.startsWith(refreshPrefix)).toBe(true);
+      expect(cache["fallback-keys"]).toContain(refreshPrefix);
+      expect(cache.paths).toEqual(refresh.paths);
+    }
+    const caches = [buildId, scanId, refreshId].map((id) => projects[id].Properties.Cache);
+    expect(new Set(caches.map((c) => JSON.stringify(c))).size).toBe(1);
+  });
+
+  it("build-scan-push may describe and read back its own repositories (existing release tags, layer cache)", () => {
+    const repoIds = Object.entries(template.findResources("AWS::ECR::Repository"))
+      .filter(([, r]) => config.services.some((s) => s.repository === r.Properties.RepositoryName))
+      .map(([id]) => id)
+      .sort();
+    const reads = statementsOfRole(roleOfProject(buildId)).filter((s) =>
+      actions(s).includes("ecr:DescribeImages"),
+    );
+    expect(reads).toHaveLength(1);
+    expect(actions(reads[0])).toEqual(
+      expect.arrayContaining(["ecr:DescribeImages", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]),
+    );
+    expect(
+      resourcesOf(reads[0])
+        .map((r: Json) => r["Fn::GetAtt"]?.[0])
+        .sort(),
+    ).toEqual(repoIds);
+    // No pull-through cache configured: no rule, no mirror, no import rights.
+    expect(Object.keys(template.findResources("AWS::ECR::PullThroughCacheRule"))).toEqual([]);
+    const env = projects[buildId].Properties.Environment.EnvironmentVariables as { Name: string }[];
+    expect(env.map((v) => v.Name)).not.toContain("BASE_IMAGE_MIRROR");
+    for (const id of [buildId, scanId, refreshId]) {
+      const imports = statementsOfRole(roleOfProject(id)).filter((s) =>
+        actions(s).some((a) => a === "ecr:BatchImportUpstreamImage" || a === "ecr:CreateRepository"),
+      );
+      expect(imports, id).toEqual([]);
+    }
+  });
+
+  it("the layer cache tag is mutable in every repository (never matched by the v* immutability exclusion)", () => {
+    const spec = parseYaml(projects[buildId].Properties.Source.BuildSpec as string) as {
+      env: { variables: Record<string, string> };
+    };
+    const cacheTag = spec.env.variables.LAYER_CACHE_TAG ?? "";
+    expect(cacheTag).toBe("buildcache");
+    const wildcard = (pattern: string) =>
+      new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replaceAll("*", ".*")}$`);
+    for (const repo of Object.values(template.findResources("AWS::ECR::Repository")) as Json[]) {
+      const filters = (repo.Properties.ImageTagMutabilityExclusionFilters ?? []) as Json[];
+      expect(filters.length).toBeGreaterThan(0);
+      for (const f of filters)
+        expect(wildcard(f.ImageTagMutabilityExclusionFilterValue).test(cacheTag)).toBe(false);
+    }
   });
 
   it("a daily schedule starts the Trivy DB refresh build, with retries and a DLQ", () => {
@@ -207,5 +281,87 @@ describe("build, scan and gate: template", () => {
     const smRole = machine.Properties.RoleArn["Fn::GetAtt"][0];
     const invoke = statementsOfRole(smRole).find((s) => actions(s).includes("lambda:InvokeFunction"));
     expect(JSON.stringify(invoke?.Resource)).toMatch(/DescribeBuildFailure/);
+  });
+});
+
+describe("Docker Hub pull-through cache (config build.pullThroughCache)", () => {
+  const credentialArn =
+    "arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/docker-hub-AbCdEf";
+  const config: AppConfig = {
+    ...exampleConfig(),
+    build: { pullThroughCache: { upstream: "docker-hub", repositoryPrefix: "docker-hub", credentialArn } },
+  };
+  const app = new App({ context: { "aws:cdk:bundling-stacks": [] } });
+  const stack = new PipelineStack(app, "PullThrough", { config });
+  const template = Template.fromStack(stack);
+  const resources = template.toJSON().Resources as Record<string, Json>;
+  const projects = template.findResources("AWS::CodeBuild::Project") as Record<string, Json>;
+  const buildId = Object.keys(projects).find((k) => k.startsWith("BuildProject")) as string;
+
+  it("creates the Docker Hub rule with the ecr-pullthroughcache/ secret", () => {
+    template.resourceCountIs("AWS::ECR::PullThroughCacheRule", 1);
+    template.hasResourceProperties("AWS::ECR::PullThroughCacheRule", {
+      EcrRepositoryPrefix: "docker-hub",
+      UpstreamRegistry: "docker-hub",
+      UpstreamRegistryUrl: "registry-1.docker.io",
+      CredentialArn: credentialArn,
+    });
+  });
+
+  it("points the build at the cache and grants pulls, upstream import and repository creation under the prefix only", () => {
+    const env = projects[buildId].Properties.Environment.EnvironmentVariables as {
+      Name: string;
+      Value: Json;
+    }[];
+    const mirror = env.find((v) => v.Name === "BASE_IMAGE_MIRROR");
+    expect(JSON.stringify(stack.resolve(mirror?.Value))).toMatch(/\.dkr\.ecr\..*\/docker-hub"/);
+    const role = projects[buildId].Properties.ServiceRole["Fn::GetAtt"][0] as string;
+    const statements = Object.values(resources)
+      .filter((r) => r.Type === "AWS::IAM::Policy")
+      .filter((r) => (r.Properties.Roles as Json[]).some((ref) => ref.Ref === role))
+      .flatMap((r) => r.Properties.PolicyDocument.Statement as Json[]);
+    const imports = statements.filter((s) => [s.Action].flat().includes("ecr:BatchImportUpstreamImage"));
+    expect(imports).toHaveLength(1);
+    expect([imports[0].Action].flat()).toEqual(
+      expect.arrayContaining([
+        "ecr:BatchImportUpstreamImage",
+        "ecr:CreateRepository",
+        "ecr:BatchGetImage",
+        "ecr:GetDownloadUrlForLayer",
+      ]),
+    );
+    expect(JSON.stringify(imports[0].Resource)).toMatch(/:repository\/docker-hub\/\*"/);
+    // Only build-scan-push pulls base images.
+    const others = Object.entries(projects)
+      .filter(([id]) => id !== buildId)
+      .map(([, p]) => p.Properties.ServiceRole["Fn::GetAtt"][0] as string);
+    for (const other of others) {
+      const grants = Object.values(resources)
+        .filter((r) => r.Type === "AWS::IAM::Policy")
+        .filter((r) => (r.Properties.Roles as Json[]).some((ref) => ref.Ref === other))
+        .flatMap((r) => r.Properties.PolicyDocument.Statement as Json[])
+        .filter((s) => [s.Action].flat().includes("ecr:BatchImportUpstreamImage"));
+      expect(grants).toEqual([]);
+    }
+  });
+
+  it("passes cdk-nag AwsSolutions with the pull-through grants acknowledged", () => {
+    const report = new AwsSolutionsChecks().validateScope(stack);
+    const findings = report.violations.map(
+      (v) => `${v.severity} ${v.ruleName} at ${v.violatingResources.map((r) => r.constructPath).join(", ")}`,
+    );
+    expect(findings).toEqual([]);
+  });
+
+  it("rejects a credential secret outside ecr-pullthroughcache/", async () => {
+    const { parseAppConfig } = await import("../../shared/contracts/app-config.js");
+    const raw = JSON.parse(JSON.stringify(exampleConfig())) as Record<string, unknown>;
+    raw.build = {
+      pullThroughCache: {
+        upstream: "docker-hub",
+        credentialArn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:dockerhub-AbCdEf",
+      },
+    };
+    expect(() => parseAppConfig(raw)).toThrow(/ecr-pullthroughcache\//);
   });
 });

@@ -1,5 +1,14 @@
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -16,7 +25,14 @@ interface Fakes {
   upFailsOn?: number[];
   /** Every curl fails (HTTP 503). */
   curlFails?: boolean;
+  /** What `aws secretsmanager get-secret-value` answers. @default "value" */
+  secret?: "value" | "empty" | "missing";
+  /** `cp` fails (an unexpected error the script does not handle itself). */
+  cpFails?: boolean;
 }
+
+/** The env secret's text: must reach the env file and nothing else (no log, no stdout). */
+const SECRET_TEXT = "POSTGRES_PASSWORD=s3cr3t-Zq8v\nPG_URL=postgres://coffeeshop:s3cr3t-Zq8v@postgres:5432/coffeeshop";
 
 function setup(fakes: Fakes = {}, withPrevious = true) {
   const dir = mkdtempSync(join(tmpdir(), "deploy-dev-"));
@@ -42,7 +58,21 @@ function setup(fakes: Fakes = {}, withPrevious = true) {
 esac`,
   );
   fake("curl", fakes.curlFails ? "exit 22" : "exit 0");
-  fake("aws", 'if [ "$1 $2" = "ecr get-login-password" ]; then echo token; fi');
+  const secretAnswer = {
+    value: `printf '%b\\n' '${SECRET_TEXT}'`,
+    // As the dev host stack creates it: a comment and nothing else.
+    empty: "printf '# coffeeshop.env for the coffeeshop dev host: replace this line\\n\\n'",
+    missing:
+      "echo \"An error occurred (ResourceNotFoundException) when calling the GetSecretValue operation: Secrets Manager can't find the specified secret value for staging label: AWSCURRENT\" >&2; exit 254",
+  }[fakes.secret ?? "value"];
+  fake(
+    "aws",
+    `case "$1 $2" in
+  "ecr get-login-password") echo token ;;
+  "secretsmanager get-secret-value") ${secretAnswer} ;;
+esac`,
+  );
+  if (fakes.cpFails) fake("cp", "echo 'cp: cannot create regular file: Read-only file system' >&2; exit 1");
   fake("sleep", "exit 0");
   const newCompose = join(dir, "new-compose.yaml");
   writeFileSync(newCompose, "services:\n  web:\n    image: web:v2\n");
@@ -189,5 +219,83 @@ describe("deploy-dev.sh", () => {
     const r = run(env, ["--tag", "latest"]);
     expect(r.status).toBe(2);
     expect(r.json).toMatchObject({ status: "failed", step: "usage" });
+  });
+
+  it("refuses a tag with build metadata (+), as the tag policy does", () => {
+    const env = setup();
+    const r = run(env, ["--tag", "v2.0.0+build.1"]);
+    expect(r.status).toBe(2);
+    expect(r.json).toMatchObject({ status: "failed", step: "usage" });
+  });
+
+  it("stdout holds only the result line; an unexpected failure still ends stdout with a failed result", () => {
+    const ok = run(setup());
+    expect(ok.stdout.trim().split("\n")).toHaveLength(1);
+    const env = setup({ cpFails: true });
+    const r = run(env);
+    expect(r.status).not.toBe(0);
+    expect(r.stdout.trim().split("\n")).toHaveLength(1);
+    expect(r.json).toMatchObject({ status: "failed", step: "prepare" });
+    expect(r.json.error).toMatch(/stopped unexpectedly \(exit status 1\)/);
+    expect(r.calls).not.toMatch(/ pull/);
+  });
+});
+
+describe("deploy-dev.sh --env-secret: the app's env file from Secrets Manager", () => {
+  const SECRET = "pourover/coffeeshop/dev-env";
+  const envArgs = ["--env-secret", SECRET, "--env-file", "coffeeshop.env"];
+
+  it("writes the env file mode 0600 before docker compose pull, atomically, and never prints the secret", () => {
+    const env = setup();
+    const r = run(env, envArgs);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.json).toMatchObject({ status: "deployed" });
+    const file = join(env.workdir, "coffeeshop.env");
+    expect(readFileSync(file, "utf8")).toBe(`${SECRET_TEXT.replace("\\n", "\n")}\n`);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    // No temporary file left next to it: it was renamed into place.
+    expect(readdirSync(env.workdir).filter((f) => f.includes("coffeeshop.env"))).toEqual(["coffeeshop.env"]);
+    expect(r.calls).toContain(
+      `aws secretsmanager get-secret-value --region eu-west-1 --secret-id ${SECRET} --query SecretString --output text`,
+    );
+    expect(r.calls.indexOf("aws secretsmanager")).toBeLessThan(r.calls.indexOf(" pull"));
+    for (const out of [r.stdout, r.stderr, r.calls]) expect(out).not.toContain("s3cr3t-Zq8v");
+  });
+
+  it.each([
+    ["missing", "env-secret-missing", /cannot read the app env secret pourover\/coffeeshop\/dev-env/],
+    ["empty", "env-secret-empty", /the app env secret pourover\/coffeeshop\/dev-env is empty/],
+  ] as const)("a %s secret is a named failure before anything changes on the host", (secret, reason, error) => {
+    const env = setup({ secret });
+    const r = run(env, envArgs);
+    expect(r.status).toBe(1);
+    expect(r.json).toMatchObject({ status: "failed", step: "env", reason, secret: SECRET, rollback: "not-needed" });
+    expect(r.json.error).toMatch(error);
+    expect(r.calls).not.toMatch(/ pull| up /);
+    expect(r.current).toContain("web:v1");
+    expect(existsSync(join(env.workdir, "coffeeshop.env"))).toBe(false);
+    expect(readdirSync(env.workdir).filter((f) => f.includes("coffeeshop.env"))).toEqual([]);
+  });
+
+  it("--dry-run says where the env file would come from, reads no secret", () => {
+    const env = setup();
+    const r = run(env, [...envArgs, "--dry-run"]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain(
+      `DRY-RUN: aws secretsmanager get-secret-value --region eu-west-1 --secret-id ${SECRET} --query SecretString --output text > ${env.workdir}/coffeeshop.env (mode 0600)`,
+    );
+    expect(r.calls).toBe("");
+  });
+
+  it("rejects a secret name or file name that is not one", () => {
+    for (const extra of [
+      ["--env-secret", "x;id", "--env-file", "a.env"],
+      ["--env-secret", SECRET, "--env-file", "../a.env"],
+      ["--env-secret", SECRET],
+    ]) {
+      const r = run(setup(), extra);
+      expect(r.status, extra.join(" ")).toBe(2);
+      expect(r.json).toMatchObject({ status: "failed", step: "usage" });
+    }
   });
 });

@@ -125,9 +125,55 @@ describe("DevHostStack", () => {
     expect(JSON.stringify(bySid.get("WriteDeployLog").Resource)).toContain(
       ":log-group:/pourover/coffeeshop/deploy-dev:*",
     );
+    expect(bySid.get("ReadAppEnvSecret").Action).toBe("secretsmanager:GetSecretValue");
     // Nothing else: no write to S3 or ECR, no wildcard action.
     const actions = statements(template).flatMap((s) => [s.Action].flat());
     expect(actions.filter((a: string) => /^(s3:Put|ecr:Put|.*\*)/.test(a))).toEqual([]);
+  });
+
+  it("Run Command's CloudWatch output: what the SSM guide asks of the instance role, writes on the deploy log group only", () => {
+    const bySid = new Map(statements(template).map((s) => [s.Sid, s]));
+    const write = bySid.get("WriteDeployLog");
+    expect(write.Action).toEqual([
+      "logs:CreateLogGroup",
+      "logs:CreateLogStream",
+      "logs:DescribeLogStreams",
+      "logs:PutLogEvents",
+    ]);
+    const arns = JSON.stringify(write.Resource);
+    expect(write.Resource).toHaveLength(2);
+    expect(arns).toContain(':log-group:/pourover/coffeeshop/deploy-dev"');
+    expect(arns).toContain(":log-group:/pourover/coffeeshop/deploy-dev:*");
+    expect(bySid.get("FindDeployLogGroup")).toMatchObject({ Action: "logs:DescribeLogGroups", Resource: "*" });
+    // No other statement grants a logs action.
+    const logs = statements(template).filter((s) =>
+      [s.Action].flat().some((a: string) => a.startsWith("logs:")),
+    );
+    expect(logs.map((s) => s.Sid).sort()).toEqual(["FindDeployLogGroup", "WriteDeployLog"]);
+  });
+
+  it("dev.envSecret: the secret is created holding only a comment, retained, and the role may read that one secret", () => {
+    const secrets = Object.entries(template.findResources("AWS::SecretsManager::Secret")) as [string, Any][];
+    expect(secrets).toHaveLength(1);
+    const [id, secret] = secrets[0] as [string, Any];
+    expect(secret.Properties.Name).toBe("pourover/coffeeshop/dev-env");
+    expect(secret.Properties.SecretString).toMatch(/^# coffeeshop\.env for the coffeeshop dev host/);
+    expect(secret.Properties.GenerateSecretString).toBeUndefined();
+    expect(secret.DeletionPolicy).toBe("Retain");
+    const reads = statements(template).filter((s) =>
+      [s.Action].flat().some((a: string) => a.startsWith("secretsmanager:")),
+    );
+    expect(reads).toEqual([
+      { Sid: "ReadAppEnvSecret", Effect: "Allow", Action: "secretsmanager:GetSecretValue", Resource: { Ref: id } },
+    ]);
+  });
+
+  it("without dev.envSecret: no secret and no Secrets Manager permission", () => {
+    const config = exampleConfig();
+    const { envSecret: _omit, ...dev } = config.dev;
+    const t = devHost({ config: { ...config, dev } }).template;
+    expect(t.findResources("AWS::SecretsManager::Secret")).toEqual({});
+    expect(JSON.stringify(statements(t))).not.toContain("secretsmanager:");
   });
 
   it("user data installs docker and the compose plugin (checksum-verified) and updates the SSM agent", () => {
@@ -193,6 +239,34 @@ describe("the app adds the dev host only when pourover:devHost is set", () => {
     const instance = Object.values(t.findResources("AWS::EC2::Instance"))[0] as Any;
     expect(instance.Properties.ImageId.Ref).toMatch(/arm64/i);
     expect(JSON.stringify(statements(t))).toContain("Fn::ImportValue");
+  }, 120_000);
+});
+
+describe("the dev deploy of the pipeline stack", () => {
+  it("VerifyDev may list, read and cancel commands; SendCommand's output goes to the deploy log group; the document carries the env secret", () => {
+    const app = new App({ context: { "aws:cdk:bundling-stacks": [] } });
+    const t = Template.fromStack(new PipelineStack(app, "Pipeline", { config: exampleConfig() }));
+    const ssmRead = statements(t).filter((s) => [s.Action].flat().includes("ssm:GetCommandInvocation"));
+    expect(ssmRead).toHaveLength(1);
+    expect([ssmRead[0].Action].flat().sort()).toEqual([
+      "ssm:CancelCommand",
+      "ssm:GetCommandInvocation",
+      "ssm:ListCommandInvocations",
+      "ssm:ListCommands",
+    ]);
+    // CloudWatchOutputConfig names the deploy log group (the one the dev host role may write).
+    const [logId] = Object.entries(t.findResources("AWS::Logs::LogGroup")).find(
+      ([, r]) => (r as Any).Properties.LogGroupName === "/pourover/coffeeshop/deploy-dev",
+    ) as [string, Any];
+    const machine = Object.values(t.findResources("AWS::StepFunctions::StateMachine"))[0] as Any;
+    expect(machine.Properties.DefinitionSubstitutions.DeployLogGroupName).toEqual({ Ref: logId });
+    const definition = JSON.stringify(machine.Properties.DefinitionString ?? "");
+    expect(definition).toContain('\\"CloudWatchLogGroupName\\":\\"${DeployLogGroupName}\\"');
+    const doc = Object.values(t.findResources("AWS::SSM::Document"))[0] as Any;
+    const commands = (doc.Properties.Content.mainSteps[0].inputs.runCommand as unknown[]).join("\n");
+    expect(commands).toContain("ENV_SECRET='pourover/coffeeshop/dev-env'");
+    expect(commands).toContain("ENV_FILE='coffeeshop.env'");
+    expect(doc.Properties.Content.mainSteps[0].inputs.timeoutSeconds).toBe("{{ ExecutionTimeout }}");
   }, 120_000);
 });
 

@@ -1,10 +1,12 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Template } from "aws-cdk-lib/assertions";
+import { App } from "aws-cdk-lib";
+import { Template } from "aws-cdk-lib/assertions";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
+import { buildApp, WEBHOOK_RESERVED_CONCURRENCY_CONTEXT_KEY } from "../../infra/app.js";
 import { RELEASE_PLACEHOLDERS } from "../../infra/constructs/release-state-machine.js";
-import { DEPLOY_PARAMETER_PATTERNS } from "../../infra/stacks/pipeline-stack.js";
+import { DEPLOY_PARAMETER_PATTERNS, PipelineStack } from "../../infra/stacks/pipeline-stack.js";
 import { loadConfigFile as loadAppConfig } from "../../shared/config/load-config-file.js";
 import { InvalidInputError } from "../../shared/domain/errors.js";
 import {
@@ -378,22 +380,55 @@ describe("Lambda functions", () => {
         }
       }
     }
-    const sesStatement = statementsOfRole("SendNotificationRole").find((s) =>
-      asArray(s.Action).includes("ses:SendEmail"),
-    );
-    expect(JSON.stringify(sesStatement.Resource)).toContain(":identity/example.com");
     const manifests = statementsOfRole("UpdateManifestsRole").find((s) => s.Action === "s3:PutObject");
     expect(JSON.stringify(manifests.Resource)).toContain("/releases/*");
     const evaluate = statementsOfRole("EvaluateScanRole").find((s) => s.Action === "s3:GetObject");
     expect(JSON.stringify(evaluate.Resource)).toContain("/coffeeshop/*");
   });
 
-  it("exposes the webhook through a Function URL with auth NONE and reserved concurrency", () => {
+  it("SES: sends only From notify.from to the configured recipients, through any identity SES checks", () => {
+    // SES authorizes against the From address identity, its domain, and in the sandbox each
+    // recipient identity: an `identity/<domain>`-only grant is answered AccessDenied.
+    const ses = statementsOfRole("SendNotificationRole").filter((s) =>
+      asArray(s.Action).some((a: string) => a.startsWith("ses:")),
+    );
+    expect(ses).toEqual([
+      {
+        Sid: "SendReleaseEmail",
+        Effect: "Allow",
+        Action: ["ses:SendEmail", "ses:SendRawEmail"],
+        Resource: {
+          "Fn::Join": [
+            "",
+            [
+              "arn:",
+              { Ref: "AWS::Partition" },
+              ":ses:",
+              { Ref: "AWS::Region" },
+              ":",
+              { Ref: "AWS::AccountId" },
+              ":identity/*",
+            ],
+          ],
+        },
+        Condition: {
+          StringEquals: { "ses:FromAddress": "releases@example.com" },
+          "ForAllValues:StringEquals": { "ses:Recipients": ["team@example.com"] },
+        },
+      },
+    ]);
+  });
+
+  it("exposes the webhook through a Function URL with auth NONE and, by default, no reserved concurrency", () => {
     const webhookId = logicalIdOfFunction("ReceiveGithubWebhook");
     const [, url] = only("AWS::Lambda::Url");
     expect(url.Properties.AuthType).toBe("NONE");
     expect(url.Properties.TargetFunctionArn).toEqual(getAtt(webhookId));
-    expect(template.toJSON().Resources[webhookId].Properties.ReservedConcurrentExecutions).toBe(10);
+    // Lambda keeps 100 of the account's concurrency unreserved: on a new account with a low quota
+    // any reservation fails the deploy, so none is set unless asked for.
+    expect(template.toJSON().Resources[webhookId].Properties).not.toHaveProperty(
+      "ReservedConcurrentExecutions",
+    );
   });
 });
 
@@ -442,7 +477,60 @@ describe("storage", () => {
         { ImageTagMutabilityExclusionFilterType: "WILDCARD", ImageTagMutabilityExclusionFilterValue: "v*" },
       ]);
       expect(r.Properties.ImageScanningConfiguration).toEqual({ ScanOnPush: true });
-      expect(r.Properties.LifecyclePolicy.LifecyclePolicyText).toContain("untagged");
+    }
+  });
+
+  it("ECR lifecycle: no rule can ever select an image carrying a v* tag (nor the build cache tag)", () => {
+    // Selection as the ECR user guide defines it ("Lifecycle policy properties", "evaluation rules"):
+    // `any` selects every image; `untagged` only images with no tag; `tagged` images for which every
+    // entry of tagPrefixList / tagPatternList matches one of their tags. An image a rule expires loses
+    // all its tags, so a rule that selects an image carrying a v* tag deletes a release.
+    const escapeRegex = (text: string) => text.replace(/[.+?^$(){}|[\]\\]/g, "\\$&");
+    const wildcard = (pattern: string) => new RegExp(`^${pattern.split("*").map(escapeRegex).join(".*")}$`);
+    const selects = (selection: Json, tags: string[]): boolean => {
+      if (selection.tagStatus === "any") return true;
+      if (selection.tagStatus === "untagged") return tags.length === 0;
+      const prefixes: string[] = selection.tagPrefixList ?? [];
+      const patterns: string[] = selection.tagPatternList ?? [];
+      return (
+        prefixes.every((p) => tags.some((t) => t.startsWith(p))) &&
+        patterns.every((p) => tags.some((t) => wildcard(p).test(t)))
+      );
+    };
+    const kept = [
+      ["v1.2.3"],
+      ["v0.0.1-rc.1"],
+      ["v1.2.3", "buildcache"],
+      ["v1.2.3", "latest"],
+      ["buildcache"],
+    ];
+    const repos = resourcesOf(template, "AWS::ECR::Repository");
+    expect(repos).toHaveLength(REPOS.length);
+    for (const [, r] of repos) {
+      const policy = JSON.parse(r.Properties.LifecyclePolicy.LifecyclePolicyText);
+      expect(policy.rules.length).toBeGreaterThan(0);
+      for (const rule of policy.rules) {
+        expect(rule.action.type).toBe("expire");
+        // No `any` rule and no tagged rule: ECR has no exclude filter, so only `untagged` is safe.
+        expect(rule.selection.tagStatus).toBe("untagged");
+        expect(rule.selection.tagPrefixList ?? rule.selection.tagPatternList).toBeUndefined();
+        for (const tags of kept)
+          expect(selects(rule.selection, tags), `${rule.description} ${tags}`).toBe(false);
+        expect(selects(rule.selection, [])).toBe(true);
+      }
+      expect(policy.rules).toEqual([
+        {
+          rulePriority: 1,
+          description: expect.stringContaining("untagged"),
+          selection: {
+            tagStatus: "untagged",
+            countType: "sinceImagePushed",
+            countNumber: 14,
+            countUnit: "days",
+          },
+          action: { type: "expire" },
+        },
+      ]);
     }
   });
 
@@ -564,5 +652,61 @@ describe("fixture sanity", () => {
   it("the fixture config is valid", () => {
     expect(loadAppConfig(FIXTURE_CONFIG).services.map((s) => s.repository)).toEqual(REPOS);
     expect(parseYaml(readFileSync(FIXTURE_CONFIG, "utf8")).app).toBe("coffeeshop");
+  });
+});
+
+describe("app context and deploy target (fast synths, no bundling)", () => {
+  const NO_BUNDLING = { "aws:cdk:bundling-stacks": [] };
+  const webhookProps = (t: Template): Json => {
+    const [, fn] = resourcesOf(t, "AWS::Lambda::Function").find(([, r]) =>
+      JSON.stringify(r.Properties.Role).includes("ReceiveGithubWebhookRole"),
+    ) as [string, Json];
+    return fn.Properties;
+  };
+
+  it(`"${WEBHOOK_RESERVED_CONCURRENCY_CONTEXT_KEY}" sets the webhook's reserved concurrency; without it there is none`, () => {
+    const build = (context: Record<string, unknown>) =>
+      buildApp({ configFile: FIXTURE_CONFIG, nag: false, context: { ...NO_BUNDLING, ...context } });
+    const off = Template.fromStack(build({}).stack);
+    expect(webhookProps(off)).not.toHaveProperty("ReservedConcurrentExecutions");
+    // `-c key=10` passes the string "10"; cdk.json may hold the number.
+    for (const value of ["10", 10]) {
+      const on = Template.fromStack(build({ [WEBHOOK_RESERVED_CONCURRENCY_CONTEXT_KEY]: value }).stack);
+      expect(webhookProps(on).ReservedConcurrentExecutions).toBe(10);
+    }
+    for (const bad of ["0", "ten", -1, 2.5]) {
+      expect(() => build({ [WEBHOOK_RESERVED_CONCURRENCY_CONTEXT_KEY]: bad })).toThrow(
+        `context "${WEBHOOK_RESERVED_CONCURRENCY_CONTEXT_KEY}" must be a positive integer`,
+      );
+    }
+  });
+
+  it("fails synth in one line when the deploying account or region differs from config.registry", () => {
+    const build = (deployTarget: { account?: string; region?: string }) =>
+      buildApp({ configFile: FIXTURE_CONFIG, nag: false, context: NO_BUNDLING, deployTarget });
+    // Unknown target (no credentials) and a matching one synthesize.
+    expect(build({}).stack.stackName).toBe("Pourover-coffeeshop");
+    expect(build({ account: "123456789012", region: "us-east-1" }).stack).toBeDefined();
+    let error: unknown;
+    try {
+      build({ account: "210987654321", region: "us-east-1" });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(InvalidInputError);
+    expect((error as InvalidInputError).problems).toEqual([
+      "registry mismatch: the deploy target (CDK_DEFAULT_ACCOUNT/CDK_DEFAULT_REGION) account 210987654321 is not registry.accountId 123456789012; images are pushed to the deploying account's ECR, so set registry in the config to the account and region you deploy to",
+    ]);
+    expect(() => build({ region: "eu-west-1" })).toThrow(/region eu-west-1 is not registry.region us-east-1/);
+  });
+
+  it("an explicit stack env is checked the same way", () => {
+    const config = loadAppConfig(FIXTURE_CONFIG);
+    const stack = (env: { account: string; region: string }) =>
+      new PipelineStack(new App({ context: NO_BUNDLING }), "Pipeline", { config, env });
+    expect(stack({ account: "123456789012", region: "us-east-1" }).account).toBe("123456789012");
+    expect(() => stack({ account: "123456789012", region: "eu-central-1" })).toThrow(
+      "registry mismatch: the deploy target (the stack's env) region eu-central-1 is not registry.region us-east-1",
+    );
   });
 });

@@ -141,6 +141,41 @@ describe("platform stack", () => {
     }
   });
 
+  it("waits for every chart's release to be ready (helm --wait, timeout under the 15-minute handler) before applying the objects of its CRDs", () => {
+    const charts = resourcesOf(template, "Custom::AWSCDK-EKS-HelmChart");
+    expect(charts.length).toBeGreaterThanOrEqual(Object.keys(CHARTS).length);
+    for (const [id, r] of charts) {
+      expect(r.Properties.Wait, id).toBe(true);
+      const seconds = Number(/^(\d+)s$/.exec(String(r.Properties.Timeout))?.[1]);
+      expect(seconds, id).toBeGreaterThanOrEqual(300);
+      // The kubectl handler Lambda has 15 minutes for download, kubeconfig and the wait together.
+      expect(seconds, id).toBeLessThan(900);
+    }
+    const chartId = (name: string) => charts.find(([, r]) => r.Properties.Chart === name)?.[0];
+    // API groups served by each chart's CRDs (and validated by its webhooks).
+    const owner: Record<string, string> = {
+      "external-secrets.io": "external-secrets",
+      "argoproj.io": "argo-cd",
+      "traefik.io": "traefik",
+    };
+    let checked = 0;
+    for (const [id, r] of resourcesOf(template, "Custom::AWSCDK-EKS-KubernetesResource")) {
+      for (const obj of manifestOf(r)) {
+        const group = String(obj.apiVersion).split("/")[0] ?? "";
+        const chartName = owner[group];
+        if (!chartName) continue;
+        checked++;
+        expect(r.DependsOn, `${id} ${obj.kind}`).toContain(chartId(chartName));
+      }
+    }
+    expect(checked).toBeGreaterThanOrEqual(3); // ClusterSecretStore, AppProject, Application
+    // The NLB host name is read from Traefik's Service only once the release is ready.
+    const [[hostnameId, hostname]] = resourcesOf(template, "Custom::AWSCDK-EKS-KubernetesObjectValue") as [
+      [string, Json],
+    ];
+    expect(hostname.DependsOn, hostnameId).toContain(chartId("traefik"));
+  });
+
   it("gives External Secrets AWS access through Pod Identity only, read-only on the app's prod secrets", () => {
     template.hasResourceProperties("AWS::EKS::Addon", { AddonName: "eks-pod-identity-agent" });
     template.hasResourceProperties("AWS::EKS::PodIdentityAssociation", {

@@ -110,7 +110,12 @@ describe("prod feedback enabled", () => {
     ]);
     const ses = byAction("ses:SendEmail");
     expect(ses).toHaveLength(1);
-    expect(JSON.stringify(ses[0]?.Resource)).toContain(":identity/example.com");
+    // Any identity SES checks (From address, its domain, sandbox recipients), pinned by conditions.
+    expect(JSON.stringify(ses[0]?.Resource)).toContain(":identity/*");
+    expect(ses[0]?.Condition).toEqual({
+      StringEquals: { "ses:FromAddress": "releases@example.com" },
+      "ForAllValues:StringEquals": { "ses:Recipients": ["team@example.com"] },
+    });
     // The only wildcard is X-Ray's (no resource-level permissions), acknowledged in PouroverFunction.
     const wildcards = statements.filter((s) => s.Resource === "*");
     expect(wildcards.flatMap((s) => [].concat(s.Action)).sort()).toEqual([

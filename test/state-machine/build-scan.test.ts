@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { listExecutions } from "../../local/runtime.js";
 import type { ReleaseState } from "../../shared/contracts/release-state.js";
@@ -44,10 +45,14 @@ describe("build, scan and gate (real ASL, local engine)", () => {
     expect(verdicts).toEqual({ ...Object.fromEntries(SERVICES.map((s) => [s, "PASSED"])), web: "REJECTED" });
     // Execution output: per service, the blocking CVE ids (in the scans and in the error).
     const web = state.scans?.find((s) => s.service === "web");
-    expect(web?.blocking.map((f) => f.id).sort()).toEqual(["CVE-2023-5363", "CVE-2024-45337"]);
-    expect(out.error?.cause).toMatch(
-      /^scan policy rejected 1 of 6 images: web: CVE-2024-45337 .*CVE-2023-5363/,
+    expect(web?.blockingIds).toEqual(["CVE-2024-45337", "CVE-2023-5363"]);
+    expect(out.error?.cause).toBe(
+      "scan policy rejected 1 of 6 images: web: CVE-2024-45337, CVE-2023-5363 (1 CRITICAL, 1 HIGH)",
     );
+    // The state carries the ids; the packages and versions are in the findings next to the report.
+    expect(web?.findings).toMatch(/^file:\/\/.*\/reports\/coffeeshop\/v2\.1\.0\/web\/findings\.json$/);
+    const stored = JSON.parse(readFileSync(fileURLToPath(web?.findings as string), "utf8"));
+    expect(stored.blocking.map((f: { pkg: string }) => f.pkg)).toEqual(["golang.org/x/crypto", "libcrypto3"]);
     expect(out.error?.cause).not.toContain("CVE-2025-22871"); // MEDIUM: below the threshold
     // Nothing pinned or deployed: the gate produced no images, no manifest state ran.
     expect(state.gate).toBeUndefined();

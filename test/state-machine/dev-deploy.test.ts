@@ -1,8 +1,15 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import {
+  DEV_DELIVERY_TIMEOUT_SECONDS,
+  VERIFY_GRACE_SECONDS,
+} from "../../functions/verify-dev-deploy/verify-dev-deploy.js";
 import type { DeployRunner } from "../../local/local-tasks.js";
 import { SqliteDevLock } from "../../shared/adapters/local/sqlite-dev-lock.js";
 import type { ReleaseState } from "../../shared/contracts/release-state.js";
 import type { DevLock, EmailMessage, InstanceDeployStatus, Mailer } from "../../shared/ports/index.js";
+import { REPO_ROOT } from "../infra/synth-helper.js";
 import { startRuntime } from "../helpers/local.js";
 
 /**
@@ -260,6 +267,98 @@ describe("dev deploy paths (real ASL, local engine)", () => {
     // It never held the lock: the other deploy keeps it.
     expect(visited(out.states)).not.toContain("ReleaseDevLockAfterFailure");
     expect((await env.runtime.devLock.read("coffeeshop"))?.holder).toBe(OTHER);
+  });
+
+  it("DeployDev: TimeoutSeconds is the delivery timeout, dev.timeoutSeconds goes to the document's ExecutionTimeout", async () => {
+    const inputs: Parameters<DeployRunner["run"]>[0][] = [];
+    const env = await start({
+      mode: "custom",
+      run: async (i) => {
+        inputs.push(i);
+        return { instanceId: "i-0123456789abcdef0", status: "Success", output: deployedLine("v1.4.0") };
+      },
+    });
+    const out = await env.runtime.release({ tag: "v1.4.0" });
+    expect(out.status).toBe("SUCCEEDED");
+    // The example config's dev.timeoutSeconds, through States.Format into the SSM parameter.
+    expect(inputs.map((i) => i.timeoutSeconds)).toEqual([600]);
+    const asl = JSON.parse(readFileSync(join(REPO_ROOT, "state-machines", "release.asl.json"), "utf8"));
+    expect(asl.States.DeployDev.Parameters.TimeoutSeconds).toBe(DEV_DELIVERY_TIMEOUT_SECONDS);
+  });
+
+  it("VerifyDev's retries outlast the longest deploy it may wait for (delivery + 3600 s + grace)", () => {
+    const asl = JSON.parse(readFileSync(join(REPO_ROOT, "state-machines", "release.asl.json"), "utf8"));
+    const retry = (asl.States.VerifyDev.Retry as Record<string, never>[]).find((r) =>
+      (r.ErrorEquals as string[]).includes("DevDeployInProgressError"),
+    ) as { IntervalSeconds: number; MaxAttempts: number; BackoffRate: number; MaxDelaySeconds: number };
+    let waited = 0;
+    for (let i = 0; i < retry.MaxAttempts; i++)
+      waited += Math.min(retry.IntervalSeconds * retry.BackoffRate ** i, retry.MaxDelaySeconds);
+    expect(waited).toBeGreaterThanOrEqual(DEV_DELIVERY_TIMEOUT_SECONDS + 3600 + VERIFY_GRACE_SECONDS);
+    expect(asl.States.VerifyDev.Parameters["timeoutSeconds.$"]).toBe("$.plan.dev.timeoutSeconds");
+  });
+
+  it("still running past dev.timeoutSeconds: VerifyDev cancels the command, then the lock is given back", async () => {
+    const order: string[] = [];
+    let skew = 0;
+    const runner: DeployRunner = {
+      mode: "custom",
+      run: async () => {
+        // The host keeps deploying; the workflow's next look is past delivery + 600 s + grace.
+        skew = (DEV_DELIVERY_TIMEOUT_SECONDS + 600 + VERIFY_GRACE_SECONDS + 1) * 1000;
+        return { instanceId: "i-0123456789abcdef0", status: "InProgress", output: "" };
+      },
+      cancel: async () => {
+        order.push("cancel");
+      },
+    };
+    let inner: DevLock | undefined;
+    const lock: DevLock = {
+      read: (app) => (inner as DevLock).read(app),
+      write: (next, rev) => (inner as DevLock).write(next, rev),
+      release: async (app, id) => {
+        order.push("release lock");
+        return (inner as DevLock).release(app, id);
+      },
+    };
+    const mailer = capture();
+    const env = await startRuntime({
+      deployRunner: runner,
+      mailer,
+      devLock: lock,
+      clock: { now: () => new Date(Date.now() + skew) },
+    });
+    stop = env.stop;
+    const sqlite = new SqliteDevLock(`${env.dir}/lock.sqlite`);
+    inner = sqlite;
+    try {
+      const out = await env.runtime.release({ tag: "v1.5.0" });
+      expect(out.status).toBe("FAILED");
+      expect(out.error?.error).toBe("DevDeployTimedOutError");
+      expect(out.error?.cause).toMatch(/cancelled it \(CancelCommand\) before giving the dev lock back/);
+      expect(order).toEqual(["cancel", "release lock"]);
+      expect(visited(out.states)).toEqual(expect.arrayContaining(["VerifyDev", "ReleaseDevLockAfterFailure"]));
+      expect(visited(out.states)).not.toContain("DeployTimedOut");
+      expect(mailer.sent[0]?.text).toContain("DevDeployTimedOutError");
+      expect((await sqlite.read("coffeeshop"))?.holder).toBeNull();
+    } finally {
+      sqlite.close();
+    }
+  });
+
+  it("env secret missing on the host: DevEnvSecretMissingError, named in the email, lock given back", async () => {
+    const summary =
+      '{"status":"failed","app":"coffeeshop","tag":"v1.6.0","step":"env","reason":"env-secret-missing","secret":"pourover/coffeeshop/dev-env","error":"cannot read the app env secret pourover/coffeeshop/dev-env","rollback":"not-needed"}';
+    const env = await start(host("Failed", `${summary}\n`));
+    const out = await env.runtime.release({ tag: "v1.6.0" });
+    expect(out.status).toBe("FAILED");
+    expect(out.error?.error).toBe("DevEnvSecretMissingError");
+    expect(out.error?.cause).toContain("pourover/coffeeshop/dev-env is missing or empty");
+    const email = env.mailer.sent[0] as EmailMessage;
+    expect(email.subject).toContain("app env secret missing or empty");
+    expect(email.text).toContain("DevEnvSecretMissingError");
+    expect(email.text).toContain("put-secret-value --secret-id pourover/coffeeshop/dev-env");
+    expect((await env.runtime.devLock.read("coffeeshop"))?.holder).toBeNull();
   });
 
   it("a holder whose lease ran out (a crashed execution) no longer blocks the next deploy", async () => {

@@ -1,10 +1,16 @@
 import { describe, expect, it } from "vitest";
+import {
+  evaluateScan,
+  findingsKey,
+  SUMMARY_BLOCKING_IDS,
+} from "../../functions/evaluate-scan/evaluate-scan.js";
 import { gateOnScan } from "../../functions/gate-on-scan/gate-on-scan.js";
 import { planRelease } from "../../functions/plan-release/plan-release.js";
 import { recordOutcome } from "../../functions/record-outcome/record-outcome.js";
 import { verifyDevDeploy } from "../../functions/verify-dev-deploy/verify-dev-deploy.js";
 import type { ScanResult } from "../../shared/contracts/release.js";
-import type { ReleaseState } from "../../shared/contracts/release-state.js";
+import type { ReleaseState, ScanFindingsDocument } from "../../shared/contracts/release-state.js";
+import type { FindingsStore } from "../../shared/ports/findings-store.js";
 import type { LedgerRecord, OutcomeEntry, ReleaseLedger } from "../../shared/ports/index.js";
 import { exampleConfig } from "../helpers/local.js";
 
@@ -99,24 +105,14 @@ const scan = (service: string, verdict: "PASSED" | "REJECTED"): ScanResult => ({
   service,
   image: { repository: `r/${service}`, tag: "v1.0.0", digest: `sha256:${"c".repeat(64)}` },
   verdict,
-  counts: {},
-  blocking:
-    verdict === "REJECTED"
-      ? [
-          {
-            id: "CVE-2024-45337",
-            pkg: "x/crypto",
-            installed: "0.21.0",
-            fixed: "0.31.0",
-            severity: "CRITICAL",
-            title: "t",
-          },
-        ]
-      : [],
+  counts: verdict === "REJECTED" ? { CRITICAL: 1, LOW: 4 } : {},
+  blockingIds: verdict === "REJECTED" ? ["CVE-2024-45337"] : [],
   blockingOmitted: 0,
+  blockingCounts: verdict === "REJECTED" ? { CRITICAL: 1 } : {},
   allowed: [],
   warnings: [],
   report: "s3://b/k",
+  findings: "s3://b/f",
   scannedBy: "trivy",
 });
 
@@ -126,18 +122,188 @@ describe("GateOnScan", () => {
   });
   it("one rejected service rejects the release and names its CVEs", () => {
     expect(() => gateOnScan({ scans: [scan("a", "PASSED"), scan("web", "REJECTED")] })).toThrow(
-      /rejected 1 of 2 images: web: CVE-2024-45337 \(CRITICAL, x\/crypto 0\.21\.0 → 0\.31\.0\)/,
+      /rejected 1 of 2 images: web: CVE-2024-45337 \(1 CRITICAL\)$/,
     );
   });
   it("no scans is bad input, not a pass", () => {
     expect(() => gateOnScan({ scans: [] })).toThrow(/no scan results/);
   });
+  it("60 rejected services: the message names 10 services and 5 ids each, and counts the rest (a failure's cause is capped at 32,768 characters)", () => {
+    const scans = Array.from({ length: 60 }, (_, i) => ({
+      ...scan(`svc-${i}`, "REJECTED"),
+      blockingIds: Array.from({ length: 10 }, (_, j) => `CVE-2026-${10_000 + i * 100 + j}`),
+      blockingOmitted: 40,
+      blockingCounts: { CRITICAL: 25, HIGH: 25 },
+    }));
+    let message = "";
+    try {
+      gateOnScan({ scans });
+    } catch (error) {
+      expect((error as Error).name).toBe("ScanPolicyRejectedError");
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(
+      /^scan policy rejected 60 of 60 images: svc-0: CVE-2026-10000, CVE-2026-10001, CVE-2026-10002, CVE-2026-10003, CVE-2026-10004 and 45 more \(25 CRITICAL, 25 HIGH\); svc-1: /,
+    );
+    expect(message).toContain("svc-9: CVE-2026-10900");
+    expect(message).not.toContain("svc-10:");
+    expect(message).toMatch(/; and 50 more rejected services$/);
+    expect(message.length).toBeLessThan(2048);
+  });
+  it("allow-list warnings are the same for every service: each is handed on once", () => {
+    const warned = (name: string) => ({
+      ...scan(name, "PASSED"),
+      warnings: ["allow-list entry CVE-1 expires on 2026-12-01"],
+    });
+    expect(gateOnScan({ scans: [warned("a"), warned("b"), warned("c")] }).warnings).toEqual([
+      "allow-list entry CVE-1 expires on 2026-12-01",
+    ]);
+  });
+});
+
+describe("EvaluateScan", () => {
+  const finding = (j: number) => ({
+    VulnerabilityID: `CVE-2026-${1000 + j}`,
+    PkgName: `pkg-${j}`,
+    InstalledVersion: "1.0.0",
+    FixedVersion: "1.0.1",
+    Severity: j % 5 === 0 ? "CRITICAL" : j % 5 === 1 ? "LOW" : "HIGH",
+    Title: `title ${j} ${"t".repeat(190)}`,
+  });
+  const trivyReport = (n: number) =>
+    JSON.stringify({
+      SchemaVersion: 2,
+      ArtifactName: "r/web:v1.0.0",
+      Results: [{ Target: "web", Vulnerabilities: Array.from({ length: n }, (_, j) => finding(j)) }],
+    });
+  const input = (service = "web") => ({
+    app: "coffeeshop",
+    tag: "v1.0.0",
+    service: { name: service, repository: "123456789012.dkr.ecr.us-east-1.amazonaws.com/web", tag: "v1.0.0" },
+    scan: { failOn: ["CRITICAL", "HIGH"], ignoreUnfixed: false, allow: [] },
+    build: {
+      buildId: "b:1",
+      status: "SUCCEEDED",
+      exported: [
+        { Name: "REPORT_URI", Value: "s3://reports/coffeeshop/v1.0.0/web/trivy.json" },
+        { Name: "SCAN_EXIT_CODE", Value: "1" },
+        { Name: "IMAGE_DIGEST", Value: `sha256:${"e".repeat(64)}` },
+      ],
+    },
+  });
+  const memoryStore = () => {
+    const puts: { key: string; body: string }[] = [];
+    const store: FindingsStore = {
+      put: async (key, document) => {
+        puts.push({ key, body: JSON.stringify(document) });
+        return `s3://reports/${key}`;
+      },
+      read: async () => {
+        throw new Error("not read by EvaluateScan");
+      },
+    };
+    return { puts, store };
+  };
+  const clock = { now: () => new Date("2026-12-01T10:00:00.000Z") };
+  const reportsOf = (text: string) => ({ read: async () => text });
+
+  it("stores every finding next to the report and returns a summary with the 10 most severe ids, counts and the reference", async () => {
+    const { puts, store } = memoryStore();
+    const out = await evaluateScan(input(), { reports: reportsOf(trivyReport(50)), findings: store, clock });
+    expect(puts.map((p) => p.key)).toEqual(["coffeeshop/v1.0.0/web/findings.json"]);
+    const stored = JSON.parse(puts[0]?.body ?? "{}") as ScanFindingsDocument;
+    // 10 CRITICAL + 30 HIGH block; 10 LOW do not.
+    expect(stored.blocking).toHaveLength(40);
+    expect(stored.blocking[0]).toEqual({
+      id: "CVE-2026-1000",
+      pkg: "pkg-0",
+      installed: "1.0.0",
+      fixed: "1.0.1",
+      severity: "CRITICAL",
+      title: expect.stringMatching(/^title 0 t+$/),
+    });
+    expect(stored).toMatchObject({ app: "coffeeshop", tag: "v1.0.0", service: "web", verdict: "REJECTED" });
+    expect(out).toMatchObject({
+      verdict: "REJECTED",
+      counts: { CRITICAL: 10, HIGH: 30, LOW: 10 },
+      blockingCounts: { CRITICAL: 10, HIGH: 30 },
+      blockingOmitted: 30,
+      findings: "s3://reports/coffeeshop/v1.0.0/web/findings.json",
+      report: "s3://reports/coffeeshop/v1.0.0/web/trivy.json",
+      image: { digest: `sha256:${"e".repeat(64)}` },
+    });
+    expect(out.blockingIds).toEqual(
+      [0, 5, 10, 15, 20, 25, 30, 35, 40, 45].map((j) => `CVE-2026-${1000 + j}`),
+    );
+    expect(out.blockingIds).toHaveLength(SUMMARY_BLOCKING_IDS);
+    // No titles, packages or versions in the state: the summary stays small whatever the report holds.
+    expect(Buffer.byteLength(JSON.stringify(out), "utf8")).toBeLessThan(1024);
+    expect(JSON.stringify(out)).not.toContain("pkg-");
+  });
+
+  it("a retried evaluation writes the same key with the same content (idempotent)", async () => {
+    const { puts, store } = memoryStore();
+    const deps = { reports: reportsOf(trivyReport(12)), findings: store, clock };
+    const first = await evaluateScan(input(), deps);
+    const second = await evaluateScan(input(), deps);
+    expect(second).toEqual(first);
+    expect(puts).toHaveLength(2);
+    expect(puts[1]).toEqual(puts[0]);
+  });
+
+  it("a passing scan stores its (empty) blocking list too and lists no ids", async () => {
+    const { puts, store } = memoryStore();
+    const clean = JSON.stringify({ SchemaVersion: 2, ArtifactName: "r/web:v1.0.0", Results: [] });
+    const out = await evaluateScan(input(), { reports: reportsOf(clean), findings: store, clock });
+    expect(out).toMatchObject({ verdict: "PASSED", blockingIds: [], blockingOmitted: 0, blockingCounts: {} });
+    expect(puts).toHaveLength(1);
+  });
+
+  it("a service name that is not one path segment never becomes a key elsewhere in the bucket", async () => {
+    const { puts, store } = memoryStore();
+    await expect(
+      evaluateScan(input("../other-app"), { reports: reportsOf(trivyReport(1)), findings: store, clock }),
+    ).rejects.toMatchObject({ name: "InvalidInputError" });
+    expect(puts).toEqual([]);
+    expect(() => findingsKey("coffeeshop", "..", "web")).toThrow(/tag "\.\." is not one path segment/);
+    expect(findingsKey("coffeeshop", "v1.2.3+build.7", "web")).toBe(
+      "coffeeshop/v1.2.3+build.7/web/findings.json",
+    );
+  });
+
+  it("a store that fails fails the evaluation (no summary pointing at nothing)", async () => {
+    const failing: FindingsStore = {
+      put: async () => {
+        throw Object.assign(new Error("Access Denied"), { name: "AccessDenied" });
+      },
+      read: async () => {
+        throw new Error("unused");
+      },
+    };
+    await expect(
+      evaluateScan(input(), { reports: reportsOf(trivyReport(3)), findings: failing, clock }),
+    ).rejects.toMatchObject({ name: "AccessDenied" });
+  });
 });
 
 describe("VerifyDev", () => {
   const reader = (statuses: { status: string; output?: string }[]) => ({
-    read: async () =>
-      statuses.map((s, i) => ({ instanceId: `i-${i}`, status: s.status as never, output: s.output ?? "" })),
+    read: async () => ({
+      // As ListCommands answers once SSM has resolved the tag targets.
+      command: {
+        status: statuses.length === 0 ? "Success" : "InProgress",
+        statusDetails: statuses.length === 0 ? "No Instances In Tag" : "In Progress",
+        targetCount: statuses.length,
+        requestedAt: new Date(),
+        deliveryTimeoutSeconds: 120,
+      },
+      invocations: statuses.map((s, i) => ({
+        instanceId: `i-${i}`,
+        status: s.status as never,
+        output: s.output ?? "",
+      })),
+    }),
+    cancel: async () => {},
   });
   it("running: 'retry after' as DevDeployInProgressError", async () => {
     await expect(

@@ -524,8 +524,8 @@ describe("real payloads from @octokit/webhooks-examples", () => {
 });
 
 describe("tag policy", () => {
-  const releases = ["v0.0.0", "v1.2.3", "v10.20.30", "v1.2.3+build.5"];
-  const prereleases = ["v1.2.3-rc.1", "v2.0.0-alpha", "v1.0.0-0.3.7", "v1.0.0-x.7.z.92+meta"];
+  const releases = ["v0.0.0", "v1.2.3", "v10.20.30"];
+  const prereleases = ["v1.2.3-rc.1", "v2.0.0-alpha", "v1.0.0-0.3.7", "v1.0.0-x.7.z.92"];
   const invalid = [
     "1.2.3",
     "v1.2",
@@ -557,6 +557,11 @@ describe("tag policy", () => {
     for (const tag of invalid) {
       const res = await call(signed("push", pushTag(tag)));
       expect(json(res).reason, tag).toMatch(/tag policy/);
+    }
+    // Build metadata: refused with its reason (a release tag is also a docker image tag).
+    for (const tag of ["v1.2.3+build.5", "v1.0.0-x.7.z.92+meta"]) {
+      const res = await call(signed("push", pushTag(tag)));
+      expect(json(res).reason, tag).toMatch(/tag policy: build metadata \(\+\.\.\.\) is not allowed/);
     }
     expect(published).toHaveLength(releases.length);
   });
@@ -661,6 +666,58 @@ describe("delivery dedupe", () => {
     expect(json(await call(req)).message).toBe("release requested");
     expect(json(await call(req)).message).toBe("duplicate delivery");
     expect(published).toHaveLength(1);
+  });
+
+  it("one signed body replayed under 200 new delivery ids → one release; the rest 202 with a reason", async () => {
+    const { call, published } = harness();
+    const body = pushTag();
+    const answers = [];
+    for (let i = 0; i < 201; i++) answers.push(await call(signed("push", body, { delivery: `replay-${i}` })));
+    expect(published).toHaveLength(1);
+    expect(answers.every((a) => a.statusCode === 202)).toBe(true);
+    expect(json(answers[0] as WebhookResponse).message).toBe("release requested");
+    expect(answers.slice(1).map((a) => json(a))).toEqual(
+      Array.from({ length: 200 }, () => ({
+        message: "duplicate delivery",
+        reason: "this signed body was already received under another delivery id",
+      })),
+    );
+  });
+
+  it("concurrent replays of one body under new ids → emitted once", async () => {
+    const { call, published } = harness();
+    const body = pushTag();
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) => call(signed("push", body, { delivery: `c-${i}` }))),
+    );
+    expect(published).toHaveLength(1);
+  });
+
+  it("the body window ends: the same body after it is a new delivery again", async () => {
+    let now = Date.parse("2026-01-01T00:00:00Z");
+    const { MemoryDeliveryDedupe: Dedupe } = await import(
+      "../../shared/adapters/local/memory-delivery-dedupe.js"
+    );
+    const { call, published } = harness({ deliveries: new Dedupe({ windowMs: 60_000, now: () => now }) });
+    const body = pushTag();
+    await call(signed("push", body, { delivery: "w-1" }));
+    now += 30_000;
+    expect(json(await call(signed("push", body, { delivery: "w-2" }))).message).toBe("duplicate delivery");
+    now += 61_000;
+    expect(json(await call(signed("push", body, { delivery: "w-3" }))).message).toBe("release requested");
+    expect(published).toHaveLength(2);
+  });
+
+  it("the in-memory store stays bounded: 50,000 deliveries keep at most its capacity", async () => {
+    const dedupe = new MemoryDeliveryDedupe({ capacity: 1_000 });
+    for (let i = 0; i < 25_000; i++) {
+      await dedupe.firstTime({ kind: "delivery", id: `d-${i}` });
+      await dedupe.firstTime({ kind: "body", sha256: i.toString(16).padStart(64, "0") });
+    }
+    expect(dedupe.size).toBe(1_000);
+    // The newest are kept, the oldest forgotten.
+    expect(dedupe.has("d-24999")).toBe(true);
+    expect(dedupe.has("d-0")).toBe(false);
   });
 
   it("a dedupe store that fails → 500 and nothing emitted", async () => {

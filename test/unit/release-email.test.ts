@@ -26,22 +26,14 @@ const release: ReleaseState = {
       service: "web",
       image: { repository: "r/web", tag: "v1.4.0", digest },
       verdict: "REJECTED",
-      counts: { CRITICAL: 2 },
-      blocking: [
-        {
-          id: "CVE-2024-45337",
-          pkg: "golang.org/x/crypto",
-          installed: "0.21.0",
-          fixed: "0.31.0",
-          severity: "CRITICAL",
-          title: `bypass ${hostile}`,
-        },
-        { id: "CVE-2024-0001", pkg: "libc", installed: "1", fixed: "", severity: "CRITICAL", title: "t" },
-      ],
+      counts: { CRITICAL: 4, HIGH: 1, LOW: 7 },
+      blockingIds: ["CVE-2024-45337", `CVE-2024-0001${hostile}`],
       blockingOmitted: 3,
+      blockingCounts: { HIGH: 1, CRITICAL: 4 },
       allowed: [],
       warnings: [],
       report: "s3://reports/coffeeshop/v1.4.0/web/trivy.json",
+      findings: "s3://reports/coffeeshop/v1.4.0/web/findings.json",
       scannedBy: "trivy",
     },
   ],
@@ -83,19 +75,39 @@ const passed: ReleaseState = {
 };
 
 describe("release email: one template set, every outcome", () => {
-  it("scan rejected: scannable subject, per-service CVEs with package and versions, next step, links", () => {
+  it("scan rejected: every blocking finding counted, the listed CVE ids, how many more and where the full list is", () => {
     const e = render("FAILED", release);
-    expect(e.subject).toBe("[coffeeshop] v1.4.0 blocked: 2 critical vulnerabilities");
-    expect(e.text).toMatch(
-      /CVE-2024-45337\s+CRITICAL\s+golang\.org\/x\/crypto\s+0\.21\.0\s+0\.31\.0\s+bypass/,
-    );
-    expect(e.text).toMatch(/CVE-2024-0001\s+CRITICAL\s+libc\s+1\s+no fix yet/);
-    expect(e.text).toContain("... and 3 more in the report");
-    expect(e.text).toContain("Next: Fix or upgrade");
+    // All five blocking findings (the summary's counts), not only the two ids it lists.
+    expect(e.subject).toBe("[coffeeshop] v1.4.0 blocked: 4 critical, 1 high vulnerabilities");
+    expect(e.text).toContain("web blocked by 5 findings (4 critical, 1 high)");
+    expect(e.text).toMatch(/- CVE-2024-45337\n\s+- CVE-2024-0001/);
+    const fullList =
+      "... and 3 more; full list with packages and fixed versions: s3://reports/coffeeshop/v1.4.0/web/findings.json";
+    expect(e.text).toContain(fullList);
+    expect(e.text).toContain("Next: Fix or upgrade the affected packages");
     expect(e.text).toContain("s3://reports/coffeeshop/v1.4.0/web/trivy.json");
     expect(e.html).toContain('href="https://console/x"');
     expect(e.html).toContain(
+      'href="https://s3.console.aws.amazon.com/s3/object/reports?prefix=coffeeshop%2Fv1.4.0%2Fweb%2Ffindings.json&amp;region=eu-west-1"',
+    );
+    expect(e.html).toContain(
       'href="https://s3.console.aws.amazon.com/s3/object/reports?prefix=coffeeshop%2Fv1.4.0%2Fweb%2Ftrivy.json&amp;region=eu-west-1"',
+    );
+  });
+
+  it("scan rejected with every finding listed: no 'more', still the full list's link", () => {
+    const scan = (release.scans ?? [])[0] as NonNullable<ReleaseState["scans"]>[number];
+    const e = render("FAILED", {
+      ...release,
+      scans: [
+        { ...scan, blockingIds: ["CVE-2024-45337"], blockingOmitted: 0, blockingCounts: { CRITICAL: 1 } },
+      ],
+    });
+    expect(e.subject).toBe("[coffeeshop] v1.4.0 blocked: 1 critical vulnerability");
+    expect(e.text).toContain("web blocked by 1 finding (1 critical)");
+    expect(e.text).not.toContain("more; full list");
+    expect(e.text).toContain(
+      "Full list with packages and fixed versions: s3://reports/coffeeshop/v1.4.0/web/findings.json",
     );
   });
 
@@ -240,7 +252,7 @@ describe("release email: hostile input is escaped in HTML", () => {
     scans: release.scans,
   };
 
-  it("tag, pusher, commit note, CVE title, error message: no markup survives", () => {
+  it("tag, pusher, commit note, CVE id, error message: no markup survives", () => {
     for (const e of [
       render("SUCCEEDED", evil),
       render("FAILED", {

@@ -115,9 +115,68 @@ describe("scan policy", () => {
     expect(v.warnings[0]).toContain("expired");
   });
 
-  it("unknown severities are counted, never crash, and do not block", () => {
-    const v = applyScanPolicy(report([vuln("CVE-5", "NEGLIGIBLE", "1")]), policy(), TODAY);
-    expect(v).toMatchObject({ verdict: "PASSED", counts: { NEGLIGIBLE: 1 } });
+  it("an unknown severity word makes the report invalid, never a pass", () => {
+    expect(() => report([vuln("CVE-5", "NEGLIGIBLE", "1")])).toThrow(InvalidScanReportError);
+    expect(() => report([vuln("CVE-5", "NEGLIGIBLE", "1")])).toThrow(
+      /severity "NEGLIGIBLE", not one of Trivy's/,
+    );
+    expect(() => report([vuln("CVE-5", "", "1")])).toThrow(InvalidScanReportError);
+    expect(() => report([vuln("CVE-5", "CRIT ICAL", "1")])).toThrow(InvalidScanReportError);
+    // No severity at all: Trivy always writes one, so this is not a Trivy report either.
+    expect(() => report([{ VulnerabilityID: "CVE-6", PkgName: "p", InstalledVersion: "1" }])).toThrow(
+      InvalidScanReportError,
+    );
+  });
+
+  it.each([
+    ["a trailing space", "CRITICAL "],
+    ["a leading tab and a trailing newline", "\tCRITICAL\n"],
+    ["lower case", "critical"],
+    ["a zero-width space", "CRIT\u200bICAL"],
+    ["a zero-width joiner and a BOM", "\ufeffCRITICAL\u200d"],
+    ["a control character", "CRITICAL\u0007"],
+    ["a no-break space", "\u00a0CRITICAL"],
+  ])("a CRITICAL with %s still blocks, counted as CRITICAL", (_, severity) => {
+    const v = applyScanPolicy(report([vuln("CVE-7", severity, "1.1")]), policy(), TODAY);
+    expect(v.verdict).toBe("REJECTED");
+    expect(v.counts).toEqual({ CRITICAL: 1 });
+    expect(v.blocking[0]?.severity).toBe("CRITICAL");
+  });
+
+  it.each([
+    ["LOW then CRITICAL", ["LOW", "CRITICAL"]],
+    ["CRITICAL then LOW", ["CRITICAL", "LOW"]],
+  ])("a finding reported in two targets as %s keeps the highest severity", (_, severities) => {
+    const r = parseTrivyReport(
+      JSON.stringify({
+        SchemaVersion: 2,
+        ArtifactName: "img",
+        Results: severities.map((severity, i) => ({
+          Target: `layer-${i}`,
+          Class: "lang-pkgs",
+          Vulnerabilities: [vuln("CVE-2024-45337", severity, "0.31.0")],
+        })),
+      }),
+    );
+    const v = applyScanPolicy(r, policy(), TODAY);
+    expect(v.verdict).toBe("REJECTED");
+    expect(v.counts).toEqual({ CRITICAL: 1 });
+    expect(v.blocking).toHaveLength(1);
+    expect(v.blocking[0]).toMatchObject({ id: "CVE-2024-45337", severity: "CRITICAL" });
+  });
+
+  it("a report built without parseTrivyReport is still refused on an unknown severity", () => {
+    const raw = {
+      SchemaVersion: 2 as const,
+      ArtifactName: "img",
+      Results: [
+        {
+          Target: "t",
+          Vulnerabilities: [{ ...vuln("CVE-8", "SEVERE", "1"), PkgName: "p", InstalledVersion: "1" }],
+        },
+      ],
+    };
+    expect(() => applyScanPolicy(raw, policy(), TODAY)).toThrow(InvalidScanReportError);
   });
 
   it("blocking findings are capped for the state payload, with the rest counted", () => {

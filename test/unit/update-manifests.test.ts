@@ -1,10 +1,14 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { mockClient } from "aws-sdk-client-mock";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { updateManifests } from "../../functions/update-manifests/update-manifests.js";
 import { imageRepository } from "../../shared/contracts/app-config.js";
 import type { ScanResult } from "../../shared/contracts/release.js";
-import { VersionRegressionError } from "../../shared/domain/errors.js";
+import { githubCredentialsFromSecret } from "../../shared/contracts/secret-value.js";
+import { InvalidInputError, VersionRegressionError } from "../../shared/domain/errors.js";
+import { renderReleaseEmail } from "../../shared/domain/release-email.js";
 import type { ManifestRepository, PublishInput, PublishResult } from "../../shared/ports/index.js";
 import { EXAMPLE_DIR, exampleConfig } from "../helpers/local.js";
 
@@ -116,5 +120,158 @@ describe("UpdateManifests core", () => {
     await expect(run("v1.3.0", {}, overrides)).rejects.toBeInstanceOf(VersionRegressionError);
     const forced = await run("v1.3.0", { force: true }, overrides);
     expect(forced.published).toHaveLength(1);
+  });
+});
+
+describe("UpdateManifests handler: the GitHub credentials secret never reaches an error, a log or an email", () => {
+  const SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:pourover/github-AbCdEf";
+  // A classic personal access token stored bare, the likeliest mistake (the stack expects JSON).
+  const TOKEN = "ghp_16C7e42F292c6912E7710c838347Ae178B4a";
+  const PRIVATE_KEY =
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAsecretkeymaterialQwErTyZx\n-----END RSA PRIVATE KEY-----";
+  const sm = mockClient(SecretsManagerClient);
+  const written: string[] = [];
+  let handler: (event: unknown, context: unknown) => Promise<unknown>;
+
+  /** GetSecretValue's response as Secrets Manager returns it (API reference, GetSecretValue). */
+  const secretResponse = (secretString: string) => ({
+    ARN: SECRET_ARN,
+    Name: "pourover/github",
+    VersionId: "EXAMPLE1-90ab-cdef-fedc-ba987SECRET1",
+    SecretString: secretString,
+    VersionStages: ["AWSCURRENT"],
+    CreatedDate: new Date("2026-11-30T10:00:00Z"),
+    $metadata: { httpStatusCode: 200, requestId: "e1b2c3d4-0000-1111-2222-333344445555", attempts: 1 },
+  });
+  const context = {
+    functionName: "Pourover-coffeeshop-UpdateManifests",
+    functionVersion: "$LATEST",
+    invokedFunctionArn: "arn:aws:lambda:us-east-1:123456789012:function:Pourover-coffeeshop-UpdateManifests",
+    memoryLimitInMB: "512",
+    awsRequestId: "9f1c2b3a-4d5e-6f70-8192-a3b4c5d6e7f8",
+    logGroupName: "/aws/lambda/Pourover-coffeeshop-UpdateManifests",
+    logStreamName: "2026/12/01/[$LATEST]abcdef",
+    callbackWaitsForEmptyEventLoop: true,
+    getRemainingTimeInMillis: () => 60_000,
+  };
+
+  /** Every 8-character window of the secret: a truncated echo (Node quotes 10 characters) is a leak too. */
+  const leaks = (text: string, secret: string): string[] => {
+    const found: string[] = [];
+    for (let i = 0; i + 8 <= secret.length; i++) {
+      const part = secret.slice(i, i + 8);
+      if (/[A-Za-z0-9]{4}/.test(part) && text.includes(part)) found.push(part);
+    }
+    return found;
+  };
+
+  /** Invokes the handler; returns the error and everything it (and the runtime) would print about it. */
+  async function failWith(secretString: string) {
+    sm.on(GetSecretValueCommand, { SecretId: SECRET_ARN }).resolves(secretResponse(secretString));
+    written.length = 0;
+    const error = (await handler(input("v1.3.0"), context).then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as Error | undefined;
+    expect(error, "the handler must fail").toBeInstanceOf(Error);
+    const e = error as Error;
+    // What Lambda reports for an uncaught error (errorType, errorMessage, trace), which Step Functions
+    // puts in the Cause of the failed state and the failure email quotes.
+    const cause = JSON.stringify({ errorType: e.name, errorMessage: e.message, trace: e.stack?.split("\n") });
+    const email = renderReleaseEmail({
+      outcome: "FAILED",
+      executionUrl: "https://console.aws.amazon.com/states/home#/v2/executions/details/x",
+      release: {
+        ...input("v1.3.0"),
+        error: { Error: e.name, Cause: cause },
+      } as unknown as Parameters<typeof renderReleaseEmail>[0]["release"],
+    });
+    const everything = [
+      e.message,
+      e.stack ?? "",
+      String(e),
+      JSON.stringify(e, Object.getOwnPropertyNames(e)),
+      String((e as { cause?: unknown }).cause ?? ""),
+      cause,
+      email.subject,
+      email.text,
+      email.html,
+      ...written,
+    ].join("\n");
+    return { error: e, everything, email };
+  }
+
+  beforeAll(async () => {
+    process.env.GITHUB_CREDENTIALS_SECRET_ARN = SECRET_ARN;
+    process.env.ARTIFACTS_BUCKET_NAME = "pourover-coffeeshop-reports";
+    process.env.POUROVER_CONFIG = JSON.stringify(config);
+    process.env.AWS_REGION = "us-east-1";
+    process.env.AWS_ACCESS_KEY_ID = "AKIDEXAMPLE";
+    process.env.AWS_SECRET_ACCESS_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+    for (const stream of [process.stdout, process.stderr]) {
+      const original = stream.write.bind(stream);
+      vi.spyOn(stream, "write").mockImplementation(((chunk: unknown, ...rest: unknown[]) => {
+        written.push(String(chunk));
+        return (original as (...a: unknown[]) => boolean)(chunk, ...rest);
+      }) as typeof stream.write);
+    }
+    for (const level of ["log", "info", "warn", "error", "debug"] as const) {
+      const original = console[level].bind(console);
+      vi.spyOn(console, level).mockImplementation((...args: unknown[]) => {
+        written.push(args.map(String).join(" "));
+        original(...args);
+      });
+    }
+    ({ handler } = (await import("../../functions/update-manifests/handler.js")) as unknown as {
+      handler: typeof handler;
+    });
+  });
+  afterEach(() => sm.reset());
+  afterAll(() => {
+    vi.restoreAllMocks();
+    sm.restore();
+  });
+
+  it("a bare ghp_ token (not JSON): InvalidInputError naming the secret and the shape, the token nowhere", async () => {
+    const { error, everything, email } = await failWith(TOKEN);
+    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(1);
+    expect(error).toBeInstanceOf(InvalidInputError);
+    expect(error.message).toContain(SECRET_ARN);
+    expect(error.message).toContain('is not JSON (a bare token must be wrapped as {"token":"..."})');
+    expect((error as { cause?: unknown }).cause).toBeUndefined();
+    expect(email.subject).toBe("[coffeeshop] v1.3.0 failed: InvalidInputError");
+    expect(leaks(everything, TOKEN)).toEqual([]);
+  });
+
+  it("the empty {} the stack creates: says to fill it", async () => {
+    const { error } = await failWith("{}");
+    expect(error.message).toContain("is still the empty {} the stack created: fill it after deploy");
+  });
+
+  it("a token or App key of the wrong shape is described by key name only, never by value", async () => {
+    for (const secret of [
+      JSON.stringify({ token: 123456789, note: TOKEN }),
+      JSON.stringify({ appId: TOKEN, installationId: "not-a-number", privateKey: PRIVATE_KEY }),
+      JSON.stringify([TOKEN]),
+      `{"token": "${TOKEN}"`,
+    ]) {
+      const { error, everything } = await failWith(secret);
+      expect(error).toBeInstanceOf(InvalidInputError);
+      expect(leaks(everything, TOKEN)).toEqual([]);
+      expect(leaks(everything, "MIIEowIBAAKCAQEAsecretkeymaterialQwErTyZx")).toEqual([]);
+    }
+  });
+
+  it("accepts the two documented shapes", () => {
+    expect(githubCredentialsFromSecret(JSON.stringify({ token: TOKEN }), "s")).toEqual({
+      kind: "token",
+      token: TOKEN,
+    });
+    expect(
+      githubCredentialsFromSecret(
+        JSON.stringify({ appId: 12345, installationId: "678", privateKey: PRIVATE_KEY }),
+        "s",
+      ),
+    ).toEqual({ kind: "app", appId: "12345", installationId: 678, privateKey: PRIVATE_KEY });
   });
 });

@@ -158,12 +158,13 @@ describe("compareTags: semver precedence", () => {
     ["v1.0.0-rc.1", "v1.0.0", -1],
     ["v1.0.0-rc.2", "v1.0.0-rc.10", -1],
     ["v1.0.0-alpha", "v1.0.0-alpha.1", -1],
-    ["v1.0.0+build.1", "v1.0.0", 0],
   ] as const)("%s vs %s → %i", (a, b, expected) => {
     expect(compareTags(a, b)).toBe(expected);
     expect(compareTags(b, a)).toBe(-expected || 0);
   });
   it("no order for a non-semver tag", () => expect(compareTags("latest", "v1.0.0")).toBeNull());
+  it("no order for build metadata: the tag policy refuses v1.0.0+build.1 before any release", () =>
+    expect(compareTags("v1.0.0+build.1", "v1.0.0")).toBeNull());
 });
 
 describe("DynamoDbDevLock: conditional writes on devlock#<app>", () => {

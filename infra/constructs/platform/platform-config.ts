@@ -31,6 +31,46 @@ const k8sName = z
   .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, "must be a Kubernetes name (RFC 1123 label)");
 const versionNames = Object.keys(KUBERNETES_VERSIONS) as [KubernetesVersionName, ...KubernetesVersionName[]];
 
+/**
+ * Datadog sites (the `site` value the Agent chart and the API host take): the API host is
+ * `api.<site>` for each (Datadog's API reference lists one endpoint per site).
+ */
+export const DATADOG_SITES = [
+  "datadoghq.com",
+  "us3.datadoghq.com",
+  "us5.datadoghq.com",
+  "datadoghq.eu",
+  "ap1.datadoghq.com",
+  "ap2.datadoghq.com",
+  "uk1.datadoghq.com",
+  "ddog-gov.com",
+  "us2.ddog-gov.com",
+] as const;
+
+/** Optional: the Datadog Agent, its API key from Secrets Manager, and the three monitors. */
+const DatadogSchema = z.strictObject({
+  site: z.enum(DATADOG_SITES).default("datadoghq.com"),
+  /**
+   * Secrets Manager secret whose SecretString is the API key (plain text). It must sit under
+   * `<app>/prod/`: that is all External Secrets may read. @default `<app>/prod/datadog-api-key`
+   */
+  apiKeySecretName: z
+    .string()
+    .regex(/^[\w/+=.@-]{1,512}$/, "must be a Secrets Manager secret name")
+    .optional(),
+  /** Namespace of the app's workloads: the HPA and CPU monitors are scoped to it. */
+  appNamespace: k8sName.default("coffeeshop"),
+  monitors: z
+    .strictObject({
+      /** Datadog::Monitors::Monitor resources; needs the registry extension activated (docs). */
+      enabled: z.boolean().default(true),
+      /** Notification handles put in every monitor message, e.g. `@ops@example.com`, `@slack-ops`. */
+      notify: z.array(z.string().regex(/^@[\w.+@-]+$/, "must be a Datadog @handle")).default([]),
+      cpuPercentOfLimit: z.number().min(1).max(100).default(80),
+    })
+    .prefault({}),
+});
+
 export const PlatformConfigSchema = z
   .object({
     /** Names the stack (`Pourover-<app>-platform`), the cluster and the secrets prefix. */
@@ -94,6 +134,8 @@ export const PlatformConfigSchema = z
       .min(1)
       .default(["0.0.0.0/0"]),
     clusterSecretStoreName: k8sName.default("aws-secrets-manager"),
+    /** Off unless present: docs/prod-platform.md, "Datadog". */
+    datadog: DatadogSchema.optional(),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -102,6 +144,12 @@ export const PlatformConfigSchema = z
         code: "custom",
         path: ["appHost"],
         message: `must be a sub-domain of ${c.hostedZone.name}`,
+      });
+    if (c.datadog?.apiKeySecretName && !c.datadog.apiKeySecretName.startsWith(`${c.app}/prod/`))
+      ctx.addIssue({
+        code: "custom",
+        path: ["datadog", "apiKeySecretName"],
+        message: `must start with ${c.app}/prod/ (External Secrets may read only that prefix)`,
       });
     if (c.nodes.minSize > c.nodes.desiredSize || c.nodes.desiredSize > c.nodes.maxSize)
       ctx.addIssue({
@@ -112,6 +160,8 @@ export const PlatformConfigSchema = z
   });
 
 export type PlatformConfig = z.infer<typeof PlatformConfigSchema>;
+export type DatadogConfig = NonNullable<PlatformConfig["datadog"]>;
+export type DatadogSite = (typeof DATADOG_SITES)[number];
 
 export function parsePlatformConfig(raw: unknown, source = PLATFORM_CONTEXT_KEY): PlatformConfig {
   const result = PlatformConfigSchema.safeParse(raw);

@@ -4,23 +4,32 @@ import {
   type DynamoDBClient,
   PutItemCommand,
 } from "@aws-sdk/client-dynamodb";
-import type { DeliveryDedupe } from "../../../functions/receive-github-webhook/receive-github-webhook.js";
+import type {
+  DedupeKey,
+  DeliveryDedupe,
+} from "../../../functions/receive-github-webhook/receive-github-webhook.js";
 
 export interface DynamoDeliveryDedupeOptions {
   /** Partition key attribute of the ledger table. @default "pk" */
   keyAttribute?: string;
   /** TTL attribute (epoch seconds) enabled on the ledger table. @default "expiresAt" */
   ttlAttribute?: string;
-  /** How long a delivery id is remembered. GitHub redelivers up to 3 days back. @default 7 days */
+  /** How long a delivery id or body digest is remembered. GitHub redelivers up to 3 days back. @default 7 days */
   ttlSeconds?: number;
   /** @default Date.now */
   now?: () => number;
 }
 
 /**
- * Webhook delivery dedupe in the release ledger table: one item keyed `delivery#<X-GitHub-Delivery>`,
- * written with a conditional put, expired by DynamoDB TTL. Needs dynamodb:PutItem and
- * dynamodb:DeleteItem on the table.
+ * Webhook delivery dedupe in the release ledger table: one item keyed `delivery#<X-GitHub-Delivery>`
+ * and one keyed `delivery-body#<sha256 of the signed body>`, each written with a conditional put and
+ * expired by DynamoDB TTL. Needs dynamodb:PutItem and dynamodb:DeleteItem on the table (the webhook's
+ * existing grant; neither prefix is a release item `<app>#v…`, the dev lock or `latest#…`).
+ *
+ * DynamoDB's TTL deletes expired items in the background, typically within a few days, and until
+ * then they still show up in reads and writes ("Working with expired items", DynamoDB developer
+ * guide). So the condition also accepts an item whose expiry has passed: the window is the TTL, not
+ * the TTL plus however long the background deletion takes.
  */
 export class DynamoDeliveryDedupe implements DeliveryDedupe {
   private readonly keyAttribute: string;
@@ -39,24 +48,27 @@ export class DynamoDeliveryDedupe implements DeliveryDedupe {
     this.now = options.now ?? Date.now;
   }
 
-  static key(deliveryId: string): string {
-    return `delivery#${deliveryId}`;
+  static key(key: DedupeKey | string): string {
+    if (typeof key === "string") return `delivery#${key}`;
+    return key.kind === "delivery" ? `delivery#${key.id}` : `delivery-body#${key.sha256}`;
   }
 
-  async firstTime(deliveryId: string): Promise<boolean> {
+  async firstTime(key: DedupeKey): Promise<boolean> {
     const nowMs = this.now();
+    const nowSeconds = Math.floor(nowMs / 1000);
     try {
       await this.client.send(
         new PutItemCommand({
           TableName: this.tableName,
           Item: {
-            [this.keyAttribute]: { S: DynamoDeliveryDedupe.key(deliveryId) },
-            kind: { S: "webhook-delivery" },
+            [this.keyAttribute]: { S: DynamoDeliveryDedupe.key(key) },
+            kind: { S: key.kind === "delivery" ? "webhook-delivery" : "webhook-body" },
             receivedAt: { S: new Date(nowMs).toISOString() },
-            [this.ttlAttribute]: { N: String(Math.floor(nowMs / 1000) + this.ttlSeconds) },
+            [this.ttlAttribute]: { N: String(nowSeconds + this.ttlSeconds) },
           },
-          ConditionExpression: "attribute_not_exists(#pk)",
-          ExpressionAttributeNames: { "#pk": this.keyAttribute },
+          ConditionExpression: "attribute_not_exists(#pk) OR #ttl <= :now",
+          ExpressionAttributeNames: { "#pk": this.keyAttribute, "#ttl": this.ttlAttribute },
+          ExpressionAttributeValues: { ":now": { N: String(nowSeconds) } },
         }),
       );
       return true;
@@ -71,11 +83,11 @@ export class DynamoDeliveryDedupe implements DeliveryDedupe {
     }
   }
 
-  async forget(deliveryId: string): Promise<void> {
+  async forget(key: DedupeKey): Promise<void> {
     await this.client.send(
       new DeleteItemCommand({
         TableName: this.tableName,
-        Key: { [this.keyAttribute]: { S: DynamoDeliveryDedupe.key(deliveryId) } },
+        Key: { [this.keyAttribute]: { S: DynamoDeliveryDedupe.key(key) } },
       }),
     );
   }

@@ -7,6 +7,8 @@ import {
 } from "@aws-sdk/client-dynamodb";
 import { ReleaseAlreadyClaimedError } from "../../domain/errors.js";
 import type {
+  AbandonedEntry,
+  AbandonedReleaseLedger,
   ClaimEntry,
   LedgerRecord,
   OutcomeEntry,
@@ -27,7 +29,7 @@ const RECORD_TTL_SECONDS = 2 * 365 * 24 * 3600;
  */
 const latestKey = (app: string) => `latest#${app}`;
 
-export class DynamoDbLedger implements ReleaseLedger, ReleaseRecords, ProdLedger {
+export class DynamoDbLedger implements ReleaseLedger, ReleaseRecords, ProdLedger, AbandonedReleaseLedger {
   constructor(
     private readonly client: DynamoDBClient,
     private readonly tableName: string,
@@ -48,10 +50,14 @@ export class DynamoDbLedger implements ReleaseLedger, ReleaseRecords, ProdLedger
             trigger: { S: JSON.stringify(entry.trigger) },
             expiresAt: { N: String(Math.floor(Date.parse(entry.claimedAt) / 1000) + RECORD_TTL_SECONDS) },
           },
-          // A FAILED release may be released again; anything else is a duplicate.
-          ConditionExpression: "attribute_not_exists(pk) OR #status = :failed",
+          // A release that ended without succeeding may be released again; anything else is a duplicate.
+          ConditionExpression: "attribute_not_exists(pk) OR #status IN (:failed, :aborted, :timedOut)",
           ExpressionAttributeNames: { "#status": "status" },
-          ExpressionAttributeValues: { ":failed": { S: "FAILED" } },
+          ExpressionAttributeValues: {
+            ":failed": { S: "FAILED" },
+            ":aborted": { S: "ABORTED" },
+            ":timedOut": { S: "TIMED_OUT" },
+          },
         }),
       );
     } catch (error) {
@@ -89,7 +95,70 @@ export class DynamoDbLedger implements ReleaseLedger, ReleaseRecords, ProdLedger
       if (error instanceof ConditionalCheckFailedException) return;
       throw error;
     }
-    if (entry.status === "SUCCEEDED") await this.moveLatest(entry);
+    // A superseded release was pinned but never deployed: it is not what runs on dev.
+    if (entry.status === "SUCCEEDED" && (entry.summary.deploy as { superseded?: boolean } | null)?.superseded !== true)
+      await this.moveLatest(entry);
+  }
+
+  async finishAbandoned(entry: AbandonedEntry): Promise<boolean> {
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: { pk: { S: `${entry.app}#${entry.tag}` } },
+          UpdateExpression: "SET #status = :status, finishedAt = :finishedAt, summary = :summary",
+          // Only the claim's owner, and only while nothing recorded its outcome.
+          ConditionExpression: "executionId = :executionId AND #status = :running",
+          ExpressionAttributeNames: { "#status": "status" },
+          ExpressionAttributeValues: {
+            ":status": { S: entry.status },
+            ":finishedAt": { S: entry.finishedAt },
+            ":summary": { S: JSON.stringify(entry.summary) },
+            ":executionId": { S: entry.executionId },
+            ":running": { S: "RUNNING" },
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  async markAbandonNotice(app: string, tag: string, executionId: string, at: string): Promise<boolean> {
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: { pk: { S: `${app}#${tag}` } },
+          UpdateExpression: "SET abandonNoticeAt = :at",
+          ConditionExpression: "executionId = :executionId AND attribute_not_exists(abandonNoticeAt)",
+          ExpressionAttributeValues: { ":at": { S: at }, ":executionId": { S: executionId } },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  async clearAbandonNotice(app: string, tag: string, executionId: string): Promise<void> {
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: { pk: { S: `${app}#${tag}` } },
+          UpdateExpression: "REMOVE abandonNoticeAt",
+          ConditionExpression: "executionId = :executionId",
+          ExpressionAttributeValues: { ":executionId": { S: executionId } },
+        }),
+      );
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return;
+      throw error;
+    }
   }
 
   private async moveLatest(entry: OutcomeEntry): Promise<void> {

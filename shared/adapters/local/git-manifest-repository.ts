@@ -1,10 +1,12 @@
 import { spawn } from "node:child_process";
-import { cp, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { cp, lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { InvalidInputError, ManifestConflictError, ManifestInvalidError } from "../../domain/errors.js";
 import type { ManifestRepository, PublishInput, PublishResult, SupersedeInput } from "../../ports/index.js";
+import { currentProcessOwner, isOwnerAlive, parseProcessOwner } from "./process-owner.js";
 
 /**
  * The GitOps manifests repository as a real local git repository, driven through git plumbing.
@@ -401,32 +403,99 @@ export async function initManifestRepo(
   baseBranch: string,
 ): Promise<string> {
   const dir = resolve(repoDir);
-  await mkdir(dir, { recursive: true });
-  const gitDir = await runGit(dir, ["rev-parse", "--absolute-git-dir"], { allowFail: true });
-  const isOwnRepo = gitDir.code === 0 && [join(dir, ".git"), dir].includes(resolve(gitDir.stdout.trim()));
-  if (!isOwnRepo) {
-    await runGit(dir, ["init", "--quiet", "-b", baseBranch]);
-    await cp(resolve(seedDir), dir, {
-      recursive: true,
-      filter: (src) => !src.split(/[\\/]/).includes(".git"),
-    });
-    await runGit(dir, ["add", "--all"]);
-    await runGit(dir, [
-      "-c",
-      "commit.gpgsign=false",
-      "commit",
-      "--quiet",
-      "--allow-empty",
-      "--no-verify",
-      "-m",
-      "Seed manifests",
-    ]);
+  const ready = await seededHead(dir, baseBranch);
+  if (ready) return ready;
+  // Many first runs may start at once: one seeds, the others wait for it and use its result.
+  const release = await acquireSeedLock(`${dir}.seed-lock`);
+  try {
+    const again = await seededHead(dir, baseBranch);
+    if (again) return again;
+    // Built aside and renamed into place: an interrupted seed leaves only a temp dir, never a
+    // half-made repository that every later release would trip on.
+    const tmp = `${dir}.seeding-${process.pid}-${randomBytes(4).toString("hex")}`;
+    await mkdir(tmp, { recursive: true, mode: 0o700 });
+    try {
+      await runGit(tmp, ["init", "--quiet", "-b", baseBranch]);
+      await cp(resolve(seedDir), tmp, {
+        recursive: true,
+        filter: (src) => !src.split(/[\\/]/).includes(".git"),
+      });
+      await runGit(tmp, ["add", "--all"]);
+      await runGit(tmp, [
+        "-c",
+        "commit.gpgsign=false",
+        "commit",
+        "--quiet",
+        "--allow-empty",
+        "--no-verify",
+        "-m",
+        "Seed manifests",
+      ]);
+      // A leftover from an interrupted seed of an older version: keep it aside, never delete data.
+      if (await exists(dir)) await rename(dir, `${dir}.broken-${Date.now()}`);
+      await mkdir(dirname(dir), { recursive: true });
+      await rename(tmp, dir);
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+    const head = await seededHead(dir, baseBranch);
+    if (!head) throw new ManifestInvalidError(`Branch ${baseBranch} not found in ${dir}`);
+    return head;
+  } finally {
+    await release();
   }
+}
+
+/** The head of `baseBranch` when `dir` is a repository of its own that has it; otherwise null. */
+async function seededHead(dir: string, baseBranch: string): Promise<string | null> {
+  if (!(await exists(join(dir, ".git")))) return null;
+  const gitDir = await runGit(dir, ["rev-parse", "--absolute-git-dir"], { allowFail: true });
+  if (gitDir.code !== 0 || resolve(gitDir.stdout.trim()) !== join(dir, ".git")) return null;
   const head = await runGit(dir, ["rev-parse", "--verify", "--quiet", `refs/heads/${baseBranch}^{commit}`], {
     allowFail: true,
   });
-  if (head.code !== 0) throw new ManifestInvalidError(`Branch ${baseBranch} not found in ${dir}`);
-  return head.stdout.trim();
+  return head.code === 0 ? head.stdout.trim() : null;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return (await lstat(path).catch(() => null)) !== null;
+}
+
+/**
+ * A lock directory (mkdir is atomic) holding its owner; a lock whose owner process is gone (kill -9,
+ * reboot) is taken over. Waits up to two minutes: seeding takes well under a second.
+ */
+async function acquireSeedLock(lockDir: string): Promise<() => Promise<void>> {
+  await mkdir(dirname(lockDir), { recursive: true });
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      await mkdir(lockDir, { mode: 0o700 });
+      await writeFile(join(lockDir, "owner.json"), JSON.stringify(currentProcessOwner()), { mode: 0o600 });
+      return () => rm(lockDir, { recursive: true, force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    }
+    const ownerText = await readFile(join(lockDir, "owner.json"), "utf8").catch(() => null);
+    const owner = parseProcessOwner(ownerText);
+    const age = Date.now() - ((await lstat(lockDir).catch(() => null))?.mtimeMs ?? Date.now());
+    // No owner yet: its creator is between mkdir and writing it, unless that was long ago.
+    if ((owner && !isOwnerAlive(owner)) || (!owner && age > 10_000)) {
+      // Renamed first so that only one waiter takes it over; the others see it gone and retry.
+      const aside = `${lockDir}.stale-${process.pid}-${randomBytes(4).toString("hex")}`;
+      if (await rename(lockDir, aside).then(
+        () => true,
+        () => false,
+      ))
+        await rm(aside, { recursive: true, force: true });
+      continue;
+    }
+    if (Date.now() > deadline)
+      throw new ManifestInvalidError(
+        `timed out waiting for ${lockDir} (held by pid ${owner?.pid ?? "unknown"}) to seed the local manifests repo`,
+      );
+    await new Promise((r) => setTimeout(r, 25 + Math.random() * 50));
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

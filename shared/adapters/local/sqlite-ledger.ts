@@ -1,6 +1,9 @@
+import { chmodSync } from "node:fs";
 import Database from "better-sqlite3";
 import { ReleaseAlreadyClaimedError } from "../../domain/errors.js";
 import type {
+  AbandonedEntry,
+  AbandonedReleaseLedger,
   ClaimEntry,
   LedgerRecord,
   OutcomeEntry,
@@ -9,16 +12,38 @@ import type {
   ReleaseLedger,
   ReleaseRecords,
 } from "../../ports/index.js";
+import { type ProcessOwner, parseProcessOwner } from "./process-owner.js";
+
+/** Statuses a release may be claimed again from: it ended without succeeding. */
+const RECLAIMABLE = "('FAILED', 'ABORTED', 'TIMED_OUT')";
+
+/** A RUNNING release whose owner process is gone (killed, rebooted). */
+export interface AbandonedRun {
+  app: string;
+  tag: string;
+  executionId: string;
+  owner: ProcessOwner;
+}
 
 /**
  * The release ledger on SQLite, same semantics as the DynamoDB one: a claim is an INSERT that fails
  * on the primary key, except over a FAILED release, which may be released again.
  */
-export class SqliteLedger implements ReleaseLedger, ReleaseRecords, ProdLedger {
+export class SqliteLedger implements ReleaseLedger, ReleaseRecords, ProdLedger, AbandonedReleaseLedger {
   private readonly db: Database.Database;
+  private readonly owner: ProcessOwner | undefined;
 
-  constructor(file: string) {
+  /** `owner`: the process claims are recorded for, so a later run can tell a dead claim from a live one. */
+  constructor(file: string, options: { owner?: ProcessOwner } = {}) {
+    this.owner = options.owner;
     this.db = new Database(file);
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+      try {
+        chmodSync(f, 0o600);
+      } catch {
+        // -wal/-shm exist only while a connection is open in WAL mode.
+      }
+    }
     this.db.pragma("journal_mode = WAL");
     this.db.pragma("busy_timeout = 5000");
     this.db.exec(`CREATE TABLE IF NOT EXISTS releases (
@@ -34,7 +59,15 @@ export class SqliteLedger implements ReleaseLedger, ReleaseRecords, ProdLedger {
     )`);
     // Ledgers written before production feedback existed lack the column.
     const columns = this.db.prepare("PRAGMA table_info(releases)").all() as { name: string }[];
-    if (!columns.some((c) => c.name === "prod")) this.db.exec("ALTER TABLE releases ADD COLUMN prod TEXT");
+    for (const column of ["prod", "owner", "abandon_notice"]) {
+      if (columns.some((c) => c.name === column)) continue;
+      try {
+        this.db.exec(`ALTER TABLE releases ADD COLUMN ${column} TEXT`);
+      } catch (error) {
+        // Another process opening the same new ledger added it first.
+        if (!/duplicate column/i.test((error as Error).message)) throw error;
+      }
+    }
   }
 
   async recordProd(
@@ -63,21 +96,81 @@ export class SqliteLedger implements ReleaseLedger, ReleaseRecords, ProdLedger {
   async claim(entry: ClaimEntry): Promise<void> {
     const result = this.db
       .prepare(
-        `INSERT INTO releases (pk, app, tag, execution_id, status, claimed_at, trig)
-         VALUES (@pk, @app, @tag, @executionId, 'RUNNING', @claimedAt, @trig)
+        `INSERT INTO releases (pk, app, tag, execution_id, status, claimed_at, trig, owner)
+         VALUES (@pk, @app, @tag, @executionId, 'RUNNING', @claimedAt, @trig, @owner)
          ON CONFLICT(pk) DO UPDATE SET execution_id = excluded.execution_id, status = 'RUNNING',
-           claimed_at = excluded.claimed_at, trig = excluded.trig, finished_at = NULL, summary = NULL
-         WHERE releases.status = 'FAILED'`,
+           claimed_at = excluded.claimed_at, trig = excluded.trig, finished_at = NULL, summary = NULL,
+           owner = excluded.owner, abandon_notice = NULL
+         WHERE releases.status IN ${RECLAIMABLE}`,
       )
-      .run({ ...entry, pk: `${entry.app}#${entry.tag}`, trig: JSON.stringify(entry.trigger) });
+      .run({
+        ...entry,
+        pk: `${entry.app}#${entry.tag}`,
+        trig: JSON.stringify(entry.trigger),
+        owner: this.owner ? JSON.stringify({ ...this.owner, since: entry.claimedAt }) : null,
+      });
     if (result.changes === 0) {
-      const owner = this.db
-        .prepare("SELECT execution_id, status FROM releases WHERE pk = ?")
-        .get(`${entry.app}#${entry.tag}`) as { execution_id: string; status: string } | undefined;
+      const record = await this.get(entry.app, entry.tag);
       throw new ReleaseAlreadyClaimedError(
-        `${entry.app} ${entry.tag} is already ${owner?.status.toLowerCase() ?? "claimed"} by ${owner?.execution_id ?? "another execution"}`,
+        record
+          ? describeClaim(record, this.ownerOf(entry.app, entry.tag))
+          : `${entry.app} ${entry.tag} is already claimed by another execution`,
       );
     }
+  }
+
+  /** The process that claimed `app#tag` (local claims only). */
+  ownerOf(app: string, tag: string): ProcessOwner | null {
+    const row = this.db.prepare("SELECT owner FROM releases WHERE pk = ?").get(`${app}#${tag}`) as
+      | { owner: string | null }
+      | undefined;
+    return parseProcessOwner(row?.owner);
+  }
+
+  /** RUNNING releases whose owner process no longer exists (`isAlive` says), oldest first. */
+  abandonedRuns(isAlive: (owner: ProcessOwner) => boolean): AbandonedRun[] {
+    const rows = this.db
+      .prepare(
+        "SELECT app, tag, execution_id, owner FROM releases WHERE status = 'RUNNING' AND owner IS NOT NULL ORDER BY claimed_at",
+      )
+      .all() as { app: string; tag: string; execution_id: string; owner: string }[];
+    const runs: AbandonedRun[] = [];
+    for (const r of rows) {
+      const owner = parseProcessOwner(r.owner);
+      if (owner && !isAlive(owner)) runs.push({ app: r.app, tag: r.tag, executionId: r.execution_id, owner });
+    }
+    return runs;
+  }
+
+  async finishAbandoned(entry: AbandonedEntry): Promise<boolean> {
+    const result = this.db
+      .prepare(
+        `UPDATE releases SET status = @status, finished_at = @finishedAt, summary = @summary
+         WHERE pk = @pk AND execution_id = @executionId AND status = 'RUNNING'`,
+      )
+      .run({
+        status: entry.status,
+        finishedAt: entry.finishedAt,
+        summary: JSON.stringify(entry.summary),
+        pk: `${entry.app}#${entry.tag}`,
+        executionId: entry.executionId,
+      });
+    return result.changes === 1;
+  }
+
+  async markAbandonNotice(app: string, tag: string, executionId: string, at: string): Promise<boolean> {
+    const result = this.db
+      .prepare(
+        "UPDATE releases SET abandon_notice = ? WHERE pk = ? AND execution_id = ? AND abandon_notice IS NULL",
+      )
+      .run(at, `${app}#${tag}`, executionId);
+    return result.changes === 1;
+  }
+
+  async clearAbandonNotice(app: string, tag: string, executionId: string): Promise<void> {
+    this.db
+      .prepare("UPDATE releases SET abandon_notice = NULL WHERE pk = ? AND execution_id = ?")
+      .run(`${app}#${tag}`, executionId);
   }
 
   async record(entry: OutcomeEntry): Promise<void> {
@@ -102,7 +195,10 @@ export class SqliteLedger implements ReleaseLedger, ReleaseRecords, ProdLedger {
   async latestSucceeded(app: string): Promise<LedgerRecord | null> {
     const row = this.db
       .prepare(
-        "SELECT * FROM releases WHERE app = ? AND status = 'SUCCEEDED' ORDER BY finished_at DESC, rowid DESC LIMIT 1",
+        // A superseded release was pinned but never deployed: it is not what runs on dev.
+        `SELECT * FROM releases WHERE app = ? AND status = 'SUCCEEDED'
+           AND coalesce(json_extract(summary, '$.deploy.superseded'), 0) = 0
+         ORDER BY finished_at DESC, rowid DESC LIMIT 1`,
       )
       .get(app) as Record<string, string | null> | undefined;
     return row ? toRecord(row) : null;
@@ -130,6 +226,19 @@ export class SqliteLedger implements ReleaseLedger, ReleaseRecords, ProdLedger {
   close(): void {
     this.db.close();
   }
+}
+
+/**
+ * What a claim that was refused duplicates, in one line: the release that holds the tag, its status
+ * and since when; for one still running, who runs it and how to wait or recover.
+ */
+export function describeClaim(record: LedgerRecord, owner: ProcessOwner | null): string {
+  const execution = record.executionId.split(":").pop() ?? record.executionId;
+  if (record.status === "RUNNING") {
+    const by = owner ? `pid ${owner.pid}${owner.host ? ` on ${owner.host}` : ""}` : "another execution";
+    return `${record.app} ${record.tag} is being released by ${by} since ${record.claimedAt} (execution ${execution}); wait for it, or if that process is gone, run again: it is recovered`;
+  }
+  return `${record.app} ${record.tag} was already released: ${record.status} (execution ${execution}, claimed ${record.claimedAt}${record.finishedAt ? `, finished ${record.finishedAt}` : ""})`;
 }
 
 function toRecord(row: Record<string, string | null>): LedgerRecord {

@@ -1,0 +1,89 @@
+/**
+ * `npm run test:node24`: the function cores' and adapters' tests, and the cold-import bench, under
+ * Node 24 (the Lambdas' runtime). When this machine's Node is older, Node 24 comes from the npm
+ * registry's `node-linux-<arch>` binary package, installed once into node_modules/.cache.
+ *
+ * Test files that load `better-sqlite3` are left out, with the reason printed: its native addon is
+ * built for the installing Node's ABI and does not load in another major version (the SQLite
+ * adapters are local-mode parts; Lambda never loads them).
+ *
+ * Writes the vitest JSON report to test-artifacts/vitest-node24.json (CI adds it to its count) and
+ * exits with vitest's status.
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync } from "node:fs";
+import { arch } from "node:os";
+import { join, relative } from "node:path";
+import * as esbuild from "esbuild";
+import { REPO_ROOT } from "../infra/synth-helper.js";
+
+const NODE_PACKAGE_VERSION = "24.22.3";
+const TEST_DIRS = ["test/unit", "test/adapters"];
+
+function node24(): string {
+  if (Number(process.versions.node.split(".")[0]) >= 24) return process.execPath;
+  const prefix = join(REPO_ROOT, "node_modules", ".cache", "pourover-node24");
+  const pkg = `node-linux-${arch()}`;
+  const bin = join(prefix, "node_modules", pkg, "bin", "node");
+  if (!existsSync(bin)) {
+    mkdirSync(prefix, { recursive: true });
+    const r = spawnSync(
+      "npm",
+      ["install", "--no-save", "--no-audit", "--no-fund", "--prefix", prefix, `${pkg}@${NODE_PACKAGE_VERSION}`],
+      { stdio: "inherit" },
+    );
+    if (r.status !== 0 || !existsSync(bin)) throw new Error(`could not install ${pkg}@${NODE_PACKAGE_VERSION}`);
+  }
+  return bin;
+}
+
+/** Does the test file's import graph (project files) import better-sqlite3? */
+async function loadsNativeSqlite(file: string): Promise<boolean> {
+  const result = await esbuild.build({
+    absWorkingDir: REPO_ROOT,
+    entryPoints: [file],
+    bundle: true,
+    write: false,
+    metafile: true,
+    platform: "node",
+    format: "esm",
+    packages: "external",
+    logLevel: "silent",
+  });
+  return Object.values(result.metafile.inputs).some((input) =>
+    input.imports.some((i) => i.path === "better-sqlite3"),
+  );
+}
+
+const bin = node24();
+const version = spawnSync(bin, ["--version"], { encoding: "utf8" }).stdout.trim();
+const files: string[] = [];
+for (const dir of TEST_DIRS) {
+  for (const f of readdirSync(join(REPO_ROOT, dir)).filter((n) => n.endsWith(".test.ts")).sort()) {
+    const path = join(dir, f);
+    if (await loadsNativeSqlite(path))
+      console.log(`node24: skipping ${path}: loads better-sqlite3, a native addon built for Node ${process.versions.node}`);
+    else files.push(path);
+  }
+}
+console.log(`node24: ${files.length} test files under Node ${version} (${relative(REPO_ROOT, bin) || bin})`);
+mkdirSync(join(REPO_ROOT, "test-artifacts"), { recursive: true });
+const vitest = spawnSync(
+  bin,
+  [
+    join(REPO_ROOT, "node_modules", "vitest", "vitest.mjs"),
+    "run",
+    ...files,
+    "--reporter=default",
+    "--reporter=json",
+    "--outputFile.json=test-artifacts/vitest-node24.json",
+  ],
+  { cwd: REPO_ROOT, stdio: "inherit" },
+);
+
+console.log(`node24: cold imports, Node ${process.version} and Node ${version}`);
+spawnSync(process.execPath, [join(REPO_ROOT, "node_modules", "tsx", "dist", "cli.mjs"), "bench/cold-imports.ts", process.execPath, bin], {
+  cwd: REPO_ROOT,
+  stdio: "inherit",
+});
+process.exit(vitest.status ?? 1);
