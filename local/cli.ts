@@ -276,9 +276,11 @@ function writableStateDir(flags: Flags): string {
     throw new UsageError(`--state-dir ${dir}: ${probe} is a file, not a directory`);
   try {
     accessSync(probe, constants.W_OK);
-  } catch {
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? "EACCES";
+    const why = code === "EROFS" ? "is on a read-only file system" : "is read-only for this user";
     throw new EnvironmentError(
-      `cannot write the state dir ${dir}: ${probe} is read-only for this user; give a writable --state-dir`,
+      `cannot write the state dir ${dir}: ${probe} ${why} (${code}); give a writable --state-dir`,
     );
   }
   return dir;
@@ -358,6 +360,7 @@ async function release(positionals: string[], flags: Flags): Promise<number> {
     throw new UsageError(`--manifests ${flags.manifests} is not a git repository`);
   }
   const stateDir = writableStateDir(flags);
+  nodeNotice();
   const runtime = await LocalRuntime.start({
     config,
     configDir,
@@ -464,7 +467,9 @@ async function event(positionals: string[], flags: Flags): Promise<number> {
   const events = Array.isArray(parsed) ? parsed : [parsed];
   const { routeEvent } = await import("./event-rules.js");
   const routed = events.map((e) => routeEvent(e, config));
-  const runtime = await LocalRuntime.start({ config, configDir, stateDir: writableStateDir(flags) });
+  const stateDir = writableStateDir(flags);
+  nodeNotice();
+  const runtime = await LocalRuntime.start({ config, configDir, stateDir });
   try {
     for (const r of routed) {
       const t = r?.request.trigger;
@@ -506,8 +511,6 @@ const say = (line: string) => process.stderr.write(`pourover: ${line}\n`);
 let nodeNoticeShown = false;
 function nodeNotice(): void {
   const major = Number(process.versions.node.split(".")[0]);
-  // The AWS SDK reads this variable before warning (emitWarningIfUnsupportedVersion in @aws-sdk/core).
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   if (major >= 22 || nodeNoticeShown || process.env.POUROVER_NO_NODE_NOTICE) return;
   nodeNoticeShown = true;
   say(
@@ -541,8 +544,8 @@ function describeFailure(
     return { line: `the disk failed under ${ledger} (${code}): free space or check the disk`, code: 1 };
   const where = typeof e?.path === "string" ? e.path : stateDir;
   const errno: Record<string, string> = {
-    ENOSPC: `no space left on the device holding ${where} (ENOSPC)`,
-    EDQUOT: `disk quota exceeded writing ${where} (EDQUOT)`,
+    ENOSPC: `no space left on the device holding the state dir ${stateDir} (ENOSPC); free some space or give another --state-dir`,
+    EDQUOT: `disk quota exceeded under the state dir ${stateDir} (EDQUOT)`,
     EACCES: `permission denied on ${where} (EACCES): give a --state-dir this user can write`,
     EPERM: `operation not permitted on ${where} (EPERM): give a --state-dir this user can write`,
     EROFS: `${where} is on a read-only file system (EROFS): give a writable --state-dir`,
@@ -615,6 +618,9 @@ function asksForHelp(args: string[]): boolean {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // The AWS SDK reads this before its own multi-line warning (emitWarningIfUnsupportedVersion in
+  // @aws-sdk/core); `nodeNotice` says the same in one line, once, where it matters.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   const [first, ...rest] = argv;
   if (first === undefined || first === "--help" || first === "-h") {
     process.stdout.write(`${USAGE}\n`);
@@ -659,7 +665,6 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${commandUsage(topic)}\n`);
       return 0;
     }
-    if (["release", "event", "serve", "status"].includes(command)) nodeNotice();
     switch (command) {
       case "release":
         return await release(positionals, flags);
@@ -677,10 +682,17 @@ export async function main(argv: string[]): Promise<number> {
           (text) => process.stdout.write(text),
         );
       case "status":
+        nodeNotice();
         return await (await import("./status.js")).statusCommand(positionals, flags);
       default: {
         const resolved = resolveConfig(flags);
-        return await serveWebhook({ ...resolved, stateDir: writableStateDir(flags), port: flags.port });
+        if (flags.port !== undefined && !/^\d{1,5}$/.test(flags.port))
+          throw new UsageError(`--port must be a port number, got "${shown(flags.port, 20)}"`);
+        if (!process.env.POUROVER_WEBHOOK_SECRET)
+          throw new UsageError("serve needs the webhook secret in POUROVER_WEBHOOK_SECRET");
+        const stateDir = writableStateDir(flags);
+        nodeNotice();
+        return await serveWebhook({ ...resolved, stateDir, port: flags.port });
       }
     }
   } catch (error) {

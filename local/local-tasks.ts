@@ -228,7 +228,11 @@ export async function scriptDeployRunner(projectRoot: string): Promise<DeployRun
       } catch (error) {
         // stdout only, as SSM's StandardOutputContent: the script's logs went to stderr.
         const e = error as { stdout?: string; killed?: boolean };
-        return { instanceId: "localhost", status: e.killed ? "ExecutionTimedOut" : "Failed", output: e.stdout ?? "" };
+        return {
+          instanceId: "localhost",
+          status: e.killed ? "ExecutionTimedOut" : "Failed",
+          output: e.stdout ?? "",
+        };
       }
     },
   };

@@ -1,7 +1,7 @@
-import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { chmod, mkdir, readdir, readFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import "../shared/polyfills.js";
 import { StateMachine } from "aws-local-stepfunctions";
 import { acquireDevLock } from "../functions/acquire-dev-lock/acquire-dev-lock.js";
@@ -16,14 +16,14 @@ import { sendNotification } from "../functions/send-notification/send-notificati
 import { updateManifests } from "../functions/update-manifests/update-manifests.js";
 import { verifyDevDeploy } from "../functions/verify-dev-deploy/verify-dev-deploy.js";
 import { wakeDevHost } from "../functions/wake-dev-host/wake-dev-host.js";
+import { refuseSymlink, writeFileAtomic } from "../shared/adapters/local/atomic-file.js";
+import { DirectoryFindingsStore } from "../shared/adapters/local/directory-findings-store.js";
 import {
   DirectoryArtifactStore,
   FileReportStore,
   JsonLinesEventPublisher,
   stateDirLayout,
 } from "../shared/adapters/local/file-stores.js";
-import { refuseSymlink, writeFileAtomic } from "../shared/adapters/local/atomic-file.js";
-import { DirectoryFindingsStore } from "../shared/adapters/local/directory-findings-store.js";
 import { GitManifestRepository, initManifestRepo } from "../shared/adapters/local/git-manifest-repository.js";
 import { currentProcessOwner, isOwnerAlive } from "../shared/adapters/local/process-owner.js";
 import { SqliteDevLock } from "../shared/adapters/local/sqlite-dev-lock.js";
@@ -440,7 +440,7 @@ export class LocalRuntime {
   }
 
   async release(opts: ReleaseOptions): Promise<ReleaseOutcome> {
-    const { config, stateDir } = this.options;
+    const { config } = this.options;
     const region = config.registry.region;
     const name = `${config.app}-${opts.tag}-${randomBytes(4).toString("hex")}`.replace(
       /[^A-Za-z0-9._-]/g,
@@ -457,7 +457,11 @@ export class LocalRuntime {
     const emails: string[] = [];
     const interrupt = new AbortController();
     const inflight = new Set<Promise<unknown>>();
-    const handlers = this.guardHandlers(this.taskHandlers(scanReports, emails, opts.source), interrupt.signal, inflight);
+    const handlers = this.guardHandlers(
+      this.taskHandlers(scanReports, emails, opts.source),
+      interrupt.signal,
+      inflight,
+    );
     const machine = this.stateMachine();
     // Retries keep their order and count; only the pauses shrink, so a local run stays fast.
     const retryIntervalOverrides = Object.fromEntries(Object.keys(handlers).map((k) => [k, 5]));
@@ -479,7 +483,18 @@ export class LocalRuntime {
       }),
     });
     try {
-      return await this.runExecution({ opts, name, executionId, input, startedAt, execution, interrupt, inflight, emails, scanReports });
+      return await this.runExecution({
+        opts,
+        name,
+        executionId,
+        input,
+        startedAt,
+        execution,
+        interrupt,
+        inflight,
+        emails,
+        scanReports,
+      });
     } finally {
       untrack();
       finished();
@@ -612,8 +627,7 @@ export class LocalRuntime {
     }
     const finalState = output as ReleaseState | null;
     const deployed = finalState?.deploy?.result;
-    if (deployed?.superseded)
-      notes.push(`superseded by ${deployed.by ?? "a newer release"}, not deployed`);
+    if (deployed?.superseded) notes.push(`superseded by ${deployed.by ?? "a newer release"}, not deployed`);
     else if (deployed?.dryRun && status === "SUCCEEDED")
       notes.push("dev deploy was a DRY RUN (no docker compose here): pinned, nothing deployed");
     const pr = finalState?.pullRequest;
@@ -684,12 +698,23 @@ export class LocalRuntime {
    * CPU, and every execution of this runtime runs the same file.
    */
   private stateMachine(): StateMachine {
-    this.machine ??= new StateMachine(
-      loadDefinition(localSubstitutions(this.options.config.registry.region)) as never,
-      {
-        validationOptions: { checkArn: true, checkPaths: true },
-      },
-    );
+    if (this.machine) return this.machine;
+    const definition = loadDefinition(localSubstitutions(this.options.config.registry.region));
+    // Validation is most of a short run's CPU; the same definition under the same engine validates
+    // the same way, so a marker per (definition, engine version) lets later processes skip it.
+    const marker = validatedMarker(definition);
+    const known = marker !== null && existsSync(marker);
+    this.machine = new StateMachine(definition as never, {
+      validationOptions: known ? { noValidate: true } : { checkArn: true, checkPaths: true },
+    });
+    if (!known && marker) {
+      try {
+        mkdirSync(dirname(marker), { recursive: true });
+        writeFileSync(marker, "");
+      } catch {
+        // A read-only checkout validates every time; nothing else changes.
+      }
+    }
     return this.machine;
   }
 
@@ -703,6 +728,24 @@ export class LocalRuntime {
     this.sqliteDevLock?.close();
     await this.closeSes();
   }
+}
+
+/** Where a passed validation of this exact definition is remembered (under the CLI bundle's cache). */
+function validatedMarker(definition: unknown): string | null {
+  let engine = "unknown";
+  try {
+    engine = (
+      JSON.parse(
+        readFileSync(join(PROJECT_ROOT, "node_modules", "aws-local-stepfunctions", "package.json"), "utf8"),
+      ) as { version: string }
+    ).version;
+  } catch {
+    return null;
+  }
+  const digest = createHash("sha256")
+    .update(`${engine}\n${JSON.stringify(definition)}`)
+    .digest("hex");
+  return join(PROJECT_ROOT, "node_modules", ".cache", "pourover", `asl-validated-${digest.slice(0, 32)}`);
 }
 
 export function nextPatch(tags: string[]): string {

@@ -81,7 +81,8 @@ export async function finishAbandonedRelease(
 
   // The lock first: whatever the ledger says, an ended execution deploys nothing any more.
   const lockFreed = await deps.lock.release(app, executionId);
-  const errorName = detail.status === "FAILED" ? (detail.error ?? "ExecutionFailed") : ERROR_NAMES[detail.status];
+  const errorName =
+    detail.status === "FAILED" ? (detail.error ?? "ExecutionFailed") : ERROR_NAMES[detail.status];
   const cause =
     detail.cause ??
     (detail.status === "ABORTED"

@@ -40,7 +40,14 @@ const TIMED_OUT = new Set<string>(["TimedOut", "ExecutionTimedOut"]);
 const COMMAND_DONE = new Set<string>(["Success", "Failed", "TimedOut", "Cancelled"]);
 
 /** What went wrong on one host, worst first: the release fails with the worst host's error. */
-const KINDS = ["rollback-failed", "failed", "timed-out", "rolled-back", "env-secret", "agent-offline"] as const;
+const KINDS = [
+  "rollback-failed",
+  "failed",
+  "timed-out",
+  "rolled-back",
+  "env-secret",
+  "agent-offline",
+] as const;
 type FailureKind = (typeof KINDS)[number];
 
 export interface InstanceResult {
@@ -92,7 +99,14 @@ export async function verifyDevDeploy(
         `no dev instance matched the configured dev.instanceTags for ${release}: nothing was deployed (SSM ${command.status}${command.statusDetails ? `, ${command.statusDetails}` : ""}, 0 targets)`,
       );
     }
-    await giveUpIfOverdue(command, input, now, deps.reader, release, "its dev instance targets never resolved");
+    await giveUpIfOverdue(
+      command,
+      input,
+      now,
+      deps.reader,
+      release,
+      "its dev instance targets never resolved",
+    );
     throw new DevDeployInProgressError(
       `dev deploy ${commandId} of ${release}: SSM has not resolved the dev instance targets yet`,
     );

@@ -33,10 +33,10 @@ import { parse as parseYaml } from "yaml";
 import type { AppConfig } from "../../shared/contracts/app-config.js";
 import { TAG_PATTERN } from "../../shared/contracts/release.js";
 import { InvalidInputError } from "../../shared/domain/errors.js";
+import { AbandonedReleaseFinisher } from "../constructs/abandoned-release-finisher.js";
 import { PipelineObservability } from "../constructs/pipeline-observability.js";
 import { PouroverFunction } from "../constructs/pourover-function.js";
 import { ProdFeedback } from "../constructs/prod-feedback.js";
-import { AbandonedReleaseFinisher } from "../constructs/abandoned-release-finisher.js";
 import { ReleaseReconciler } from "../constructs/release-reconciler.js";
 import { ReleaseStateMachine } from "../constructs/release-state-machine.js";
 import {

@@ -113,7 +113,10 @@ export const AppConfigSchema = z.strictObject({
      */
     envSecret: z
       .string()
-      .regex(/^[A-Za-z0-9/_+=.@-]{1,512}$/, "must be a Secrets Manager secret name (letters, digits, /_+=.@-)")
+      .regex(
+        /^[A-Za-z0-9/_+=.@-]{1,512}$/,
+        "must be a Secrets Manager secret name (letters, digits, /_+=.@-)",
+      )
       .optional(),
     /** The env file's name in the compose project directory (the compose file's `env_file`). @default "<app>.env" */
     envFile: z

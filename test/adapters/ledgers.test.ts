@@ -115,7 +115,9 @@ describe("DynamoDbLedger (SDK boundary mocked)", () => {
     await expect(ledger.claim(claim("e2"))).rejects.toMatchObject({ name: "ReleaseAlreadyClaimedError" });
     const input = ddb.commandCalls(PutItemCommand)[0]?.args[0].input;
     expect(input?.Item?.pk).toEqual({ S: "coffeeshop#v1.0.0" });
-    expect(input?.ConditionExpression).toBe("attribute_not_exists(pk) OR #status = :failed");
+    expect(input?.ConditionExpression).toBe(
+      "attribute_not_exists(pk) OR #status IN (:failed, :aborted, :timedOut)",
+    );
     expect(Number(input?.Item?.expiresAt?.N)).toBeGreaterThan(Date.parse("2028-01-01") / 1000);
   });
 

@@ -9,7 +9,14 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { REPO_ROOT } from "../infra/synth-helper.js";
-import { type ApiModel, apiModel, checkOutputPath, checkParameters, pascal, type Shape } from "./support/api-models.js";
+import {
+  type ApiModel,
+  apiModel,
+  checkOutputPath,
+  checkParameters,
+  pascal,
+  type Shape,
+} from "./support/api-models.js";
 import { allStates } from "./support/pipeline.js";
 import type { Json } from "./support/template.js";
 
@@ -123,10 +130,14 @@ describe("contract layer 3: ASL service integrations against the AWS API models"
       for (const [key, value] of Object.entries(i.task.ResultSelector ?? {})) {
         if (!key.endsWith(".$")) continue;
         for (const path of pathsIn(String(value)))
-          checks.push(...checkOutputPath(i.model, output, path).map((p) => `${i.state}.ResultSelector.${key}: ${p}`));
+          checks.push(
+            ...checkOutputPath(i.model, output, path).map((p) => `${i.state}.ResultSelector.${key}: ${p}`),
+          );
       }
       if (typeof i.task.OutputPath === "string" && i.task.ResultSelector === undefined && !i.task.ResultPath)
-        checks.push(...checkOutputPath(i.model, output, i.task.OutputPath).map((p) => `${i.state}.OutputPath: ${p}`));
+        checks.push(
+          ...checkOutputPath(i.model, output, i.task.OutputPath).map((p) => `${i.state}.OutputPath: ${p}`),
+        );
       return checks;
     });
     expect(problems).toEqual([]);
@@ -138,7 +149,12 @@ describe("contract layer 3: ASL service integrations against the AWS API models"
       const client = require(i.clientPackage) as Record<string, unknown>;
       const base = client[`${i.model.metadata.serviceId?.replace(/\s/g, "") ?? ""}ServiceException`];
       const modelled = Object.entries(client)
-        .filter(([, v]) => typeof v === "function" && base && (v as { prototype: unknown }).prototype instanceof (base as never))
+        .filter(
+          ([, v]) =>
+            typeof v === "function" &&
+            base &&
+            (v as { prototype: unknown }).prototype instanceof (base as never),
+        )
         .map(([name]) => name);
       for (const rule of [...(i.task.Retry ?? []), ...(i.task.Catch ?? [])]) {
         for (const name of rule.ErrorEquals as string[]) {

@@ -6,13 +6,14 @@
  * bundling and config-inlining mistakes that the core tests, which import the TypeScript, cannot.
  */
 import { rmSync } from "node:fs";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ECRClient, ImageTagAlreadyExistsException, PutImageCommand } from "@aws-sdk/client-ecr";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { SYNTH_TIMEOUT_MS } from "../infra/synth-helper.js";
 import {
   AwsFakes,
   conditionalCheckFailed,
   FakeAwsError,
+  type Json,
   pluginOutput,
   sesAccessDenied,
 } from "./support/aws-fakes.js";
@@ -80,7 +81,13 @@ describe("contract layer 2: the deployed Lambda bundles, run against AWS wire fa
       request: {
         app: APP,
         tag: TAG,
-        trigger: { source: "github", repository: "o/r", commit: "a".repeat(40), pusher: "p", deliveryId: "d" },
+        trigger: {
+          source: "github",
+          repository: "o/r",
+          commit: "a".repeat(40),
+          pusher: "p",
+          deliveryId: "d",
+        },
         force: false,
       },
       executionId: EXECUTION,
@@ -132,7 +139,9 @@ describe("contract layer 2: the deployed Lambda bundles, run against AWS wire fa
 
     it("reads the result from stdout, not from the truncated plugin Output: a rolled-back deploy is named so", async () => {
       const stdout = `${JSON.stringify({ status: "rolled-back", app: APP, tag: TAG, step: "health" })}\n`;
-      const stderr = Array.from({ length: 120 }, (_, i) => `deploy-dev: [${i}] waiting for web health`).join("\n");
+      const stderr = Array.from({ length: 120 }, (_, i) => `deploy-dev: [${i}] waiting for web health`).join(
+        "\n",
+      );
       fakes
         .on("SSM.ListCommands", {
           Commands: [
@@ -148,7 +157,7 @@ describe("contract layer 2: the deployed Lambda bundles, run against AWS wire fa
             },
           ],
         })
-        .on("SSM.ListCommandInvocations", (input) => ({
+        .on("SSM.ListCommandInvocations", (input: Json) => ({
           CommandInvocations: [
             {
               CommandId: COMMAND_ID,
@@ -158,7 +167,12 @@ describe("contract layer 2: the deployed Lambda bundles, run against AWS wire fa
               ...(input.Details
                 ? {
                     CommandPlugins: [
-                      { Name: "deploy", Status: "Failed", ResponseCode: 1, Output: pluginOutput(stdout, stderr) },
+                      {
+                        Name: "deploy",
+                        Status: "Failed",
+                        ResponseCode: 1,
+                        Output: pluginOutput(stdout, stderr),
+                      },
                     ],
                   }
                 : {}),
@@ -186,7 +200,13 @@ describe("contract layer 2: the deployed Lambda bundles, run against AWS wire fa
       release: {
         app: APP,
         tag: TAG,
-        trigger: { source: "github", repository: "o/r", commit: "a".repeat(40), pusher: "p", deliveryId: "d" },
+        trigger: {
+          source: "github",
+          repository: "o/r",
+          commit: "a".repeat(40),
+          pusher: "p",
+          deliveryId: "d",
+        },
         force: false,
         error: { Error: "BuildFailedError", Cause: "web: BUILD phase failed" },
       },
@@ -198,11 +218,16 @@ describe("contract layer 2: the deployed Lambda bundles, run against AWS wire fa
       const run = await invoke("send-notification", event);
       expect(run.error).toBeUndefined();
       expect(run.result.messageId).toBe("0100018f-fake-message-id");
-      expect(fakes.callsOf("SESv2.SendEmail")[0]?.input.FromEmailAddress).toBe(envOf("send-notification", "SES_FROM"));
+      expect(fakes.callsOf("SESv2.SendEmail")[0]?.input.FromEmailAddress).toBe(
+        envOf("send-notification", "SES_FROM"),
+      );
     });
 
     it("reports SES AccessDenied (identity not covered by the policy) as NotificationFailedError", async () => {
-      fakes.on("SESv2.SendEmail", sesAccessDenied(`arn:aws:ses:${FAKE_REGION}:${FAKE_ACCOUNT}:identity/releases@example.com`));
+      fakes.on(
+        "SESv2.SendEmail",
+        sesAccessDenied(`arn:aws:ses:${FAKE_REGION}:${FAKE_ACCOUNT}:identity/releases@example.com`),
+      );
       const run = await invoke("send-notification", event);
       expect(run.error?.name).toBe("NotificationFailedError");
       expect(run.error?.message).toContain("AccessDeniedException");
@@ -212,7 +237,7 @@ describe("contract layer 2: the deployed Lambda bundles, run against AWS wire fa
   describe("update-manifests (Secrets Manager, JSON 1.1)", () => {
     it("a GitHub secret that is not JSON fails with a named error, and the token appears nowhere", async () => {
       const token = "ghp_ContractTestTokenThatMustNeverLeak0123456789";
-      fakes.on("SecretsManager.GetSecretValue", (input) => ({
+      fakes.on("SecretsManager.GetSecretValue", (input: Json) => ({
         ARN: input.SecretId,
         Name: "GithubCredentials",
         VersionId: "v1",
@@ -220,7 +245,13 @@ describe("contract layer 2: the deployed Lambda bundles, run against AWS wire fa
         VersionStages: ["AWSCURRENT"],
         CreatedDate: 1_700_000_000,
       }));
-      const run = await invoke("update-manifests", { app: APP, tag: TAG, executionId: EXECUTION, images: [], scans: [] });
+      const run = await invoke("update-manifests", {
+        app: APP,
+        tag: TAG,
+        executionId: EXECUTION,
+        images: [],
+        scans: [],
+      });
       expect(fakes.callsOf("SecretsManager.GetSecretValue")[0]?.input.SecretId).toBe(
         envOf("update-manifests", "GITHUB_CREDENTIALS_SECRET_ARN"),
       );
@@ -231,10 +262,15 @@ describe("contract layer 2: the deployed Lambda bundles, run against AWS wire fa
   });
 
   describe("plan-release (ECR, JSON 1.1)", () => {
-    const event = { app: APP, tag: TAG, trigger: { source: "ecr", repository: "go-coffeeshop/web", digest: DIGEST }, force: false };
+    const event = {
+      app: APP,
+      tag: TAG,
+      trigger: { source: "ecr", repository: "go-coffeeshop/web", digest: DIGEST },
+      force: false,
+    };
 
     it("resolves the other services' digests with DescribeImages", async () => {
-      fakes.on("ECR.DescribeImages", (input) => ({
+      fakes.on("ECR.DescribeImages", (input: Json) => ({
         imageDetails: [
           {
             registryId: FAKE_ACCOUNT,
@@ -253,7 +289,10 @@ describe("contract layer 2: the deployed Lambda bundles, run against AWS wire fa
     it("an image ECR does not have yet (ImageNotFoundException) makes the plan wait: ImagesNotReadyError", async () => {
       fakes.on(
         "ECR.DescribeImages",
-        new FakeAwsError("ImageNotFoundException", "The image with imageId {imageTag:'v1.4.0'} does not exist"),
+        new FakeAwsError(
+          "ImageNotFoundException",
+          "The image with imageId {imageTag:'v1.4.0'} does not exist",
+        ),
       );
       const run = await invoke("plan-release", event);
       expect(run.error?.name).toBe("ImagesNotReadyError");

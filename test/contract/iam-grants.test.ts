@@ -78,7 +78,8 @@ function scopeProblems(who: string, statements: Statement[], action: string, why
   const problems: string[] = [];
   for (const s of matching) {
     for (const r of s.resources) {
-      if (r === "*") problems.push(`${who}: ${action} is granted on "*" but can be scoped (${formats.join(" | ")})`);
+      if (r === "*")
+        problems.push(`${who}: ${action} is granted on "*" but can be scoped (${formats.join(" | ")})`);
       else if (!fitsArnFormat(r, formats))
         problems.push(`${who}: ${action} is granted on ${r}, which is none of ${formats.join(" | ")}`);
     }
@@ -143,7 +144,9 @@ describe("contract layer 1: IAM grants match the calls", () => {
     const problems: string[] = [];
     for (const fn of synth.lambdas) {
       const statements = statementsOfRole(synth.template, fn.roleId);
-      const used = new Set((calls.get(fn.functionDir)?.calls ?? []).map((c) => iamActionOf(c.clientPackage, c.operation)));
+      const used = new Set(
+        (calls.get(fn.functionDir)?.calls ?? []).map((c) => iamActionOf(c.clientPackage, c.operation)),
+      );
       for (const action of Object.keys(LAMBDA_RUNTIME_GRANTS)) used.add(action);
       problems.push(...unusedGrants(fn.functionDir, statements, used));
       // The runtime's log grants: only this function's own log group.
@@ -179,7 +182,8 @@ describe("contract layer 1: IAM grants match the calls", () => {
         for (const a of ["codebuild:StartBuild", "codebuild:StopBuild", "codebuild:BatchGetBuilds"])
           needed.push([a, project, name]);
         const rule = arn("events", "rule/StepFunctionsGetEventForCodeBuildStartBuildRule");
-        for (const a of ["events:PutTargets", "events:PutRule", "events:DescribeRule"]) needed.push([a, rule, name]);
+        for (const a of ["events:PutTargets", "events:PutRule", "events:DescribeRule"])
+          needed.push([a, rule, name]);
       } else if (sdk) {
         // aws-sdk integrations call the API itself with the state machine's role.
         const action = `${sdk[1]}:${(sdk[2] as string)[0]?.toUpperCase()}${(sdk[2] as string).slice(1)}`;

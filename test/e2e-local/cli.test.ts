@@ -116,15 +116,15 @@ describe("bad input: one line, exit code 2 (in process)", () => {
   }
 
   it.each([
-    [["release", "1.0.0"], /not a v-prefixed semantic version/],
+    [["release", "1.0.0"], /"1\.0\.0" is not a release tag/],
     [["release", "v1.0.0-rc.1"], /pre-release/],
-    [["release", "v1.0.0", "--bogus"], /Unknown option '--bogus'/],
+    [["release", "v1.0.0", "--bogus"], /unknown flag '--bogus' for release/],
     [["release", "v1.0.0", "--scan-report", "web"], /must be <service>=<file>/],
     [["release", "v1.0.0", "--scan-report", "nginx=/tmp/x.json"], /"nginx" is not a service of coffeeshop/],
     [["release", "v1.0.0", "--scan-report", "web=/does/not/exist.json"], /does not exist/],
     [["release", "v1.0.0", "--app", "nope"], /no config for app "nope"/],
     [["release", "v1.0.0", "--manifests", "/tmp"], /is not a git repository/],
-    [["frobnicate"], /^$/],
+    [["frobnicate"], /^pourover: unknown command 'frobnicate'/],
   ])("%j", async (args, message) => {
     const res = await cli([...args, "--state-dir", join(dir.path, "s")]);
     expect(res.code).toBe(2);

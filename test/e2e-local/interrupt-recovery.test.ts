@@ -48,7 +48,13 @@ function pourover(args: string[], env: Record<string, string> = {}): Run {
           () => reject(new Error(`no ${pattern} on stderr within ${timeoutMs} ms:\n${err}`)),
           timeoutMs,
         );
-        waiters.push({ pattern, resolve: () => (clearTimeout(timer), resolve()) });
+        waiters.push({
+          pattern,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        });
         void exit.then(() => {
           if (!pattern.test(err)) reject(new Error(`exited before ${pattern}:\n${err}\n${out}`));
         });
@@ -60,11 +66,10 @@ const manifestsRepo = (stateDir: string) => join(stateDir, "repos", "coffeeshop-
 
 /** Commits on the release branch that are not on main: what the release made. */
 function releaseCommits(stateDir: string, tag: string): number {
-  const out = execFileSync(
-    "git",
-    ["rev-list", "--count", `main..refs/heads/release/coffeeshop/${tag}`],
-    { cwd: manifestsRepo(stateDir), encoding: "utf8" },
-  );
+  const out = execFileSync("git", ["rev-list", "--count", `main..refs/heads/release/coffeeshop/${tag}`], {
+    cwd: manifestsRepo(stateDir),
+    encoding: "utf8",
+  });
   return Number(out.trim());
 }
 
@@ -94,12 +99,17 @@ describe("interrupted releases give back their claim and lock (real CLI processe
       first.child.kill(signal);
       const ended = await first.exit;
       expect(ended.code, first.stderr()).toBe(exitCode);
-      const abortLines = first.stderr().split("\n").filter((l) => l.includes("ABORTED"));
+      const abortLines = first
+        .stderr()
+        .split("\n")
+        .filter((l) => l.includes("ABORTED"));
       expect(abortLines).toHaveLength(1);
       expect(abortLines[0]).toContain(`${signal}: coffeeshop ${tag} ABORTED`);
       expect(abortLines[0]).toContain("claim freed");
-      if (pause.includes("AcquireDevLock") || pause.includes("Notify"))
-        expect(abortLines[0]).toContain("dev lock freed");
+      // ReleaseDevLock runs before NotifySuccess: only a release stopped between them holds it.
+      expect(abortLines[0]).toContain(
+        pause.includes("AcquireDevLock") ? "dev lock freed" : "no dev lock held",
+      );
 
       const second = pourover(["release", tag, "--json", "--state-dir", stateDir]);
       const done = await second.exit;
@@ -153,11 +163,41 @@ describe("interrupted releases give back their claim and lock (real CLI processe
     expect(dup.status).toBe("DUPLICATE");
     expect(dup.duplicateOf).toMatchObject({ status: "RUNNING", pid: first.child.pid });
     expect(dup.notes.join("\n")).toMatch(
-      new RegExp(`is being released by pid ${first.child.pid} .*since .*execution coffeeshop-v5\\.0\\.2-.*wait for it, or if that process is gone, run again: it is recovered`),
+      new RegExp(
+        `is being released by pid ${first.child.pid} .*since .*execution coffeeshop-v5\\.0\\.2-.*wait for it, or if that process is gone, run again: it is recovered`,
+      ),
     );
     first.child.kill("SIGINT");
     expect((await first.exit).code).toBe(130);
   }, 120_000);
+
+  it("a record write that fails (here: executions/ is not a directory) still prints the JSON outcome and says what was not recorded", async () => {
+    const stateDir = join(dir.path, "unrecordable");
+    const { mkdirSync, writeFileSync } = await import("node:fs");
+    mkdirSync(stateDir, { recursive: true });
+    writeFileSync(join(stateDir, "executions"), "not a directory");
+    const run = pourover(["release", "v6.0.0", "--json", "--state-dir", stateDir]);
+    expect((await run.exit).code, run.stderr()).toBe(0);
+    const outcome = JSON.parse(run.stdout());
+    expect(outcome.status).toBe("SUCCEEDED");
+    expect(outcome.notRecorded).toEqual([
+      expect.stringMatching(/^execution record coffeeshop-v6\.0\.0-[0-9a-f]+\.json \(E[A-Z]+\)$/),
+    ]);
+    expect(outcome.notes.join("\n")).toMatch(/NOT RECORDED: execution record/);
+  }, 60_000);
+
+  it("a symlink in the state dir is refused in one line (exit 2), never followed", async () => {
+    const stateDir = join(dir.path, "linked");
+    const { mkdirSync, symlinkSync } = await import("node:fs");
+    mkdirSync(join(dir.path, "elsewhere"), { recursive: true });
+    mkdirSync(stateDir, { recursive: true });
+    symlinkSync(join(dir.path, "elsewhere"), join(stateDir, "executions"));
+    const run = pourover(["release", "v6.0.1", "--state-dir", stateDir]);
+    expect((await run.exit).code).toBe(2);
+    expect(run.stderr()).toContain(`pourover: ${join(stateDir, "executions")} is a symbolic link`);
+    expect(run.stderr()).not.toMatch(/\n\s+at /);
+    expect(readdirSync(join(dir.path, "elsewhere"))).toEqual([]);
+  }, 60_000);
 
   it("a truncated execution record is skipped with a warning; the others still list", async () => {
     const stateDir = join(dir.path, "kill9");
@@ -166,7 +206,9 @@ describe("interrupted releases give back their claim and lock (real CLI processe
     const list = pourover(["executions", "--json", "--state-dir", stateDir]);
     expect((await list.exit).code).toBe(0);
     expect(JSON.parse(list.stdout())).toHaveLength(1);
-    expect(list.stderr()).toMatch(/skipped .*coffeeshop-v9\.9\.9-deadbeef\.json: unreadable execution record/);
+    expect(list.stderr()).toMatch(
+      /skipped .*coffeeshop-v9\.9\.9-deadbeef\.json: unreadable execution record/,
+    );
     // The state dir and what is in it are private to the user.
     expect(statSync(stateDir).mode & 0o777).toBe(0o700);
     expect(statSync(join(stateDir, "ledger.sqlite")).mode & 0o777).toBe(0o600);
@@ -186,7 +228,9 @@ describe("30 first runs at once on an empty state dir (real CLI processes)", () 
     const stateDir = join(dir.path, "state");
     const tag = "v1.0.0";
     const started = Date.now();
-    const runs = Array.from({ length: 30 }, () => pourover(["release", tag, "--json", "--state-dir", stateDir]));
+    const runs = Array.from({ length: 30 }, () =>
+      pourover(["release", tag, "--json", "--state-dir", stateDir]),
+    );
     const exits = await Promise.all(runs.map((r) => r.exit));
     const elapsedMs = Date.now() - started;
     const outcomes = runs.map((r, i) => {

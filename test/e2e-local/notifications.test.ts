@@ -76,7 +76,7 @@ describe("every outcome's email arrives at aws-ses-v2-local on 127.0.0.1 (real S
     expect(readFileSync((out.emails[0] as string).replace(/\.eml$/, ".html"), "utf8")).toBe(mail?.body.html);
   });
 
-  it("scan rejected: per service CVEs with package, installed, fixed; onFailure and byOutcome recipients", async () => {
+  it("scan rejected: per service CVE ids and the link to the full list (packages, fixed versions); onFailure and byOutcome recipients", async () => {
     const env = await startRuntime({ config: config() });
     stop = env.stop;
     const out = await env.runtime.release({ tag: "v2.1.0", scanReports: { web: CRITICAL_REPORT } });
@@ -89,9 +89,10 @@ describe("every outcome's email arrives at aws-ses-v2-local on 127.0.0.1 (real S
       "security@example.com",
     ]);
     const text = mail?.body.text ?? "";
-    expect(text).toContain("web blocked by");
-    expect(text).toMatch(/CVE-2024-45337\s+CRITICAL\s+golang\.org\/x\/crypto\s+\S+\s+0\.31\.0/);
-    expect(text).toContain("Next: Fix or upgrade the listed packages");
+    expect(text).toContain("web blocked by 2 findings (1 critical, 1 high)");
+    expect(text).toMatch(/- CVE-2024-45337\n\s+- CVE-2023-5363\n/);
+    expect(text).toMatch(/Full list with packages and fixed versions: file:\/\/\S+\/web\/findings\.json/);
+    expect(text).toContain("Next: Fix or upgrade the affected packages");
     expect(text).toMatch(/Scan report web: file:\/\/\S+\/web\/trivy\.json/);
     expect(text).not.toContain("Pull request");
   });

@@ -69,7 +69,10 @@ describe("pourover releases is honest about what reached dev", () => {
 
   it("the release summary says 'superseded by vX, not deployed' when a newer release holds the dev lock", async () => {
     const notices: string[] = [];
-    const rt = await startRuntime({ mailer: { send: async () => ({ messageId: "m" }) }, log: (l) => notices.push(l) });
+    const rt = await startRuntime({
+      mailer: { send: async () => ({ messageId: "m" }) },
+      log: (l) => notices.push(l),
+    });
     cleanups.push(rt.stop);
     // v2.0.0 deployed (or is deploying) on dev: its version stays on the lock.
     const lock = new SqliteDevLock(join(rt.dir, "state", "ledger.sqlite"));
@@ -82,6 +85,8 @@ describe("pourover releases is honest about what reached dev", () => {
     const again = await rt.runtime.release({ tag: "v1.5.0" });
     expect(again.status).toBe("DUPLICATE");
     expect(again.duplicateOf).toMatchObject({ status: "SUCCEEDED", executionId: outcome.executionId });
-    expect(again.notes[0]).toMatch(/^duplicate: coffeeshop v1\.5\.0 was already released: SUCCEEDED \(execution coffeeshop-v1\.5\.0-[0-9a-f]+, claimed .*, finished .*\)$/);
+    expect(again.notes[0]).toMatch(
+      /^duplicate: coffeeshop v1\.5\.0 was already released: SUCCEEDED \(execution coffeeshop-v1\.5\.0-[0-9a-f]+, claimed .*, finished .*\)$/,
+    );
   });
 });

@@ -15,7 +15,7 @@ describe("abandoned releases (aborted, timed out, failed outside a Catch)", () =
   beforeAll(() => {
     template = synthPipeline({ bundle: false }).template;
     machineId = resourcesOf(template, "AWS::StepFunctions::StateMachine")[0]?.[0] as string;
-    fnId = resourcesOf(template, "AWS::Lambda::Function").find(([id, r]) =>
+    fnId = resourcesOf(template, "AWS::Lambda::Function").find(([, r]) =>
       String(r.Properties?.Description ?? "").startsWith("Closes a release whose execution"),
     )?.[0] as string;
   }, SYNTH_TIMEOUT_MS);
@@ -75,7 +75,9 @@ describe("abandoned releases (aborted, timed out, failed outside a Catch)", () =
     const actions = statements.flatMap((s: Json) => [s.Action].flat());
     expect(actions).not.toContain("dynamodb:PutItem");
     expect(actions).not.toContain("dynamodb:DeleteItem");
-    expect(fn.Properties.Environment.Variables.LEDGER_TABLE_NAME).toEqual({ Ref: expect.stringMatching(/^ReleaseLedger/) });
+    expect(fn.Properties.Environment.Variables.LEDGER_TABLE_NAME).toEqual({
+      Ref: expect.stringMatching(/^ReleaseLedger/),
+    });
   });
 
   it("the state machine has a TimeoutSeconds above the longest legitimate run, computed from its retries", () => {

@@ -68,3 +68,32 @@ describe("cdk-nag AwsSolutions", () => {
     }
   });
 });
+
+describe("cdk-nag AwsSolutions on the whole app with every documented context", () => {
+  it(
+    "app.synth() (what `cdk synth` runs) passes with the dev host, prod feedback, alarm email and reserved concurrency",
+    () => {
+      // The dev host stack reads the pipeline bucket of another stack: cdk-nag sees that reference only
+      // as the app synthesizes it (an import), so the acknowledgement must name what synth produces.
+      const synth = () =>
+        synthPipeline({
+          nag: true,
+          bundle: false,
+          context: {
+            "pourover:devHost": '{"instanceType":"t3.small","allowedCidr":"203.0.113.0/24"}',
+            "pourover:prodFeedback": "true",
+            "pourover:alarmEmail": "oncall@example.com",
+            "pourover:webhookReservedConcurrency": "10",
+          },
+        });
+      let built: ReturnType<typeof synthPipeline> | undefined;
+      expect(() => {
+        built = synth();
+      }).not.toThrow();
+      expect(built?.devHost).toBeDefined();
+      const report = new AwsSolutionsChecks().validateScope(built?.app as IConstruct);
+      expect(report.violations.map((v) => v.ruleName)).toEqual([]);
+    },
+    SYNTH_TIMEOUT_MS,
+  );
+});

@@ -1,4 +1,4 @@
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { App } from "aws-cdk-lib";
@@ -296,6 +296,27 @@ describe("Datadog on the platform (datadog section present)", () => {
   it("passes cdk-nag AwsSolutions with Datadog on", () => {
     const report = new AwsSolutionsChecks().validateScope(withDd.stack);
     expect(report.violations.map((v) => v.ruleName)).toEqual([]);
+  });
+});
+
+describe("the load test that fires the HPA monitor", () => {
+  it("names the monitor it fires as it is defined, and needs the app host", () => {
+    const dir = join(REPO_ROOT, "examples", "coffeeshop", "loadtest");
+    const readme = readFileSync(join(dir, "README.md"), "utf8");
+    const script = readFileSync(join(dir, "k6-hpa.js"), "utf8");
+    const [hpa] = datadogMonitors(
+      {
+        site: "datadoghq.com",
+        appNamespace: "coffeeshop",
+        monitors: { enabled: true, notify: [], cpuPercentOfLimit: 80 },
+      },
+      "coffeeshop",
+    );
+    expect(readme).toContain(hpa?.properties.Name);
+    expect(readme).toContain("k6 run -e BASE_URL=");
+    // Holds the peak longer than the monitor's 5-minute window.
+    expect(script).toMatch(/HOLD \|\| "(1[5-9]|[2-9]\d)m"/);
+    expect(script).toMatch(/throw new Error\("set BASE_URL/);
   });
 });
 

@@ -32,7 +32,8 @@ interface Fakes {
 }
 
 /** The env secret's text: must reach the env file and nothing else (no log, no stdout). */
-const SECRET_TEXT = "POSTGRES_PASSWORD=s3cr3t-Zq8v\nPG_URL=postgres://coffeeshop:s3cr3t-Zq8v@postgres:5432/coffeeshop";
+const SECRET_TEXT =
+  "POSTGRES_PASSWORD=s3cr3t-Zq8v\nPG_URL=postgres://coffeeshop:s3cr3t-Zq8v@postgres:5432/coffeeshop";
 
 function setup(fakes: Fakes = {}, withPrevious = true) {
   const dir = mkdtempSync(join(tmpdir(), "deploy-dev-"));
@@ -63,7 +64,7 @@ esac`,
     // As the dev host stack creates it: a comment and nothing else.
     empty: "printf '# coffeeshop.env for the coffeeshop dev host: replace this line\\n\\n'",
     missing:
-      "echo \"An error occurred (ResourceNotFoundException) when calling the GetSecretValue operation: Secrets Manager can't find the specified secret value for staging label: AWSCURRENT\" >&2; exit 254",
+      'echo "An error occurred (ResourceNotFoundException) when calling the GetSecretValue operation: Secrets Manager can\'t find the specified secret value for staging label: AWSCURRENT" >&2; exit 254',
   }[fakes.secret ?? "value"];
   fake(
     "aws",
@@ -265,17 +266,26 @@ describe("deploy-dev.sh --env-secret: the app's env file from Secrets Manager", 
   it.each([
     ["missing", "env-secret-missing", /cannot read the app env secret pourover\/coffeeshop\/dev-env/],
     ["empty", "env-secret-empty", /the app env secret pourover\/coffeeshop\/dev-env is empty/],
-  ] as const)("a %s secret is a named failure before anything changes on the host", (secret, reason, error) => {
-    const env = setup({ secret });
-    const r = run(env, envArgs);
-    expect(r.status).toBe(1);
-    expect(r.json).toMatchObject({ status: "failed", step: "env", reason, secret: SECRET, rollback: "not-needed" });
-    expect(r.json.error).toMatch(error);
-    expect(r.calls).not.toMatch(/ pull| up /);
-    expect(r.current).toContain("web:v1");
-    expect(existsSync(join(env.workdir, "coffeeshop.env"))).toBe(false);
-    expect(readdirSync(env.workdir).filter((f) => f.includes("coffeeshop.env"))).toEqual([]);
-  });
+  ] as const)(
+    "a %s secret is a named failure before anything changes on the host",
+    (secret, reason, error) => {
+      const env = setup({ secret });
+      const r = run(env, envArgs);
+      expect(r.status).toBe(1);
+      expect(r.json).toMatchObject({
+        status: "failed",
+        step: "env",
+        reason,
+        secret: SECRET,
+        rollback: "not-needed",
+      });
+      expect(r.json.error).toMatch(error);
+      expect(r.calls).not.toMatch(/ pull| up /);
+      expect(r.current).toContain("web:v1");
+      expect(existsSync(join(env.workdir, "coffeeshop.env"))).toBe(false);
+      expect(readdirSync(env.workdir).filter((f) => f.includes("coffeeshop.env"))).toEqual([]);
+    },
+  );
 
   it("--dry-run says where the env file would come from, reads no secret", () => {
     const env = setup();

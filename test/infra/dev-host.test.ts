@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { App, Stack } from "aws-cdk-lib";
 import { Match, Template } from "aws-cdk-lib/assertions";
 import * as s3 from "aws-cdk-lib/aws-s3";
@@ -13,7 +15,7 @@ import {
 import { PipelineStack } from "../../infra/stacks/pipeline-stack.js";
 import { InvalidInputError } from "../../shared/domain/errors.js";
 import { exampleConfig } from "../helpers/local.js";
-import { FIXTURE_CONFIG, type Json } from "./synth-helper.js";
+import { FIXTURE_CONFIG, type Json, REPO_ROOT } from "./synth-helper.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: CloudFormation JSON
 type Any = any;
@@ -144,11 +146,20 @@ describe("DevHostStack", () => {
     expect(write.Resource).toHaveLength(2);
     expect(arns).toContain(':log-group:/pourover/coffeeshop/deploy-dev"');
     expect(arns).toContain(":log-group:/pourover/coffeeshop/deploy-dev:*");
-    expect(bySid.get("FindDeployLogGroup")).toMatchObject({ Action: "logs:DescribeLogGroups", Resource: "*" });
-    // No other statement grants a logs action.
-    const logs = statements(template).filter((s) =>
-      [s.Action].flat().some((a: string) => a.startsWith("logs:")),
-    );
+    expect(bySid.get("FindDeployLogGroup")).toMatchObject({
+      Action: "logs:DescribeLogGroups",
+      Resource: "*",
+    });
+    // No other statement of the instance role grants a logs action.
+    const [roleId] = Object.entries(template.findResources("AWS::IAM::Role")).find(([, r]) =>
+      JSON.stringify((r as Any).Properties.AssumeRolePolicyDocument).includes("ec2.amazonaws.com"),
+    ) as [string, Any];
+    const rolePolicies = Object.values(template.findResources("AWS::IAM::Policy")).filter((p) =>
+      JSON.stringify((p as Any).Properties.Roles).includes(`"${roleId}"`),
+    ) as Any[];
+    const logs = rolePolicies
+      .flatMap((p) => p.Properties.PolicyDocument.Statement as Any[])
+      .filter((s) => [s.Action].flat().some((a: string) => a.startsWith("logs:")));
     expect(logs.map((s) => s.Sid).sort()).toEqual(["FindDeployLogGroup", "WriteDeployLog"]);
   });
 
@@ -164,7 +175,12 @@ describe("DevHostStack", () => {
       [s.Action].flat().some((a: string) => a.startsWith("secretsmanager:")),
     );
     expect(reads).toEqual([
-      { Sid: "ReadAppEnvSecret", Effect: "Allow", Action: "secretsmanager:GetSecretValue", Resource: { Ref: id } },
+      {
+        Sid: "ReadAppEnvSecret",
+        Effect: "Allow",
+        Action: "secretsmanager:GetSecretValue",
+        Resource: { Ref: id },
+      },
     ]);
   });
 
@@ -260,8 +276,13 @@ describe("the dev deploy of the pipeline stack", () => {
     ) as [string, Any];
     const machine = Object.values(t.findResources("AWS::StepFunctions::StateMachine"))[0] as Any;
     expect(machine.Properties.DefinitionSubstitutions.DeployLogGroupName).toEqual({ Ref: logId });
-    const definition = JSON.stringify(machine.Properties.DefinitionString ?? "");
-    expect(definition).toContain('\\"CloudWatchLogGroupName\\":\\"${DeployLogGroupName}\\"');
+    // The definition is the ASL file itself (an S3 asset): its DeployDev sends output there.
+    const asl = JSON.parse(readFileSync(join(REPO_ROOT, "state-machines", "release.asl.json"), "utf8"));
+    expect(asl.States.DeployDev.Parameters.CloudWatchOutputConfig).toEqual({
+      CloudWatchOutputEnabled: true,
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: an ASL definition substitution, not JS
+      CloudWatchLogGroupName: "${DeployLogGroupName}",
+    });
     const doc = Object.values(t.findResources("AWS::SSM::Document"))[0] as Any;
     const commands = (doc.Properties.Content.mainSteps[0].inputs.runCommand as unknown[]).join("\n");
     expect(commands).toContain("ENV_SECRET='pourover/coffeeshop/dev-env'");
@@ -274,9 +295,13 @@ describe("the dev lock functions of the pipeline stack", () => {
   it("may touch only the devlock#<app> item of the ledger, and the state machine invokes them", () => {
     const app = new App({ context: { "aws:cdk:bundling-stacks": [] } });
     const t = Template.fromStack(new PipelineStack(app, "Pipeline", { config: exampleConfig() }));
-    const lockStatements = statements(t).filter(
-      (s) => [s.Action].flat().some((a: string) => a.startsWith("dynamodb:")) && s.Condition,
-    );
+    // The statements of the two dev lock functions' roles (other functions keep their own keys).
+    const lockPolicies = Object.values(t.findResources("AWS::IAM::Policy")).filter((p) =>
+      /"(AcquireDevLock|ReleaseDevLock)[A-Za-z0-9]*Role/.test(JSON.stringify((p as Any).Properties.Roles)),
+    ) as Any[];
+    const lockStatements = lockPolicies
+      .flatMap((p) => p.Properties.PolicyDocument.Statement as Any[])
+      .filter((s) => [s.Action].flat().some((a: string) => a.startsWith("dynamodb:")) && s.Condition);
     expect(lockStatements.map((s) => [s.Action].flat().sort())).toEqual(
       expect.arrayContaining([["dynamodb:GetItem", "dynamodb:PutItem"], ["dynamodb:UpdateItem"]]),
     );

@@ -82,7 +82,11 @@ const DOCKER_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
 describe("one tag rule everywhere: the tag policy is the dev deploy document's Tag allowedPattern", () => {
   const ssmTag = new RegExp(doc.parameters.Tag?.allowedPattern as string);
-  const num = fc.oneof(fc.nat(12), fc.bigInt({ min: 0n, max: 10n ** 11n }).map(String), fc.constantFrom("00", "01"));
+  const num = fc.oneof(
+    fc.nat(12),
+    fc.bigInt({ min: 0n, max: 10n ** 11n }).map(String),
+    fc.constantFrom("00", "01"),
+  );
   const ident = fc.stringMatching(/^[0-9A-Za-z-]{1,24}$/);
   const candidates = fc.oneof(
     fc

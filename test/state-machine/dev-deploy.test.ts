@@ -9,8 +9,8 @@ import type { DeployRunner } from "../../local/local-tasks.js";
 import { SqliteDevLock } from "../../shared/adapters/local/sqlite-dev-lock.js";
 import type { ReleaseState } from "../../shared/contracts/release-state.js";
 import type { DevLock, EmailMessage, InstanceDeployStatus, Mailer } from "../../shared/ports/index.js";
-import { REPO_ROOT } from "../infra/synth-helper.js";
 import { startRuntime } from "../helpers/local.js";
+import { REPO_ROOT } from "../infra/synth-helper.js";
 
 /**
  * The dev deploy part of the workflow through the real ASL (aws-local-stepfunctions): each outcome of
@@ -288,9 +288,16 @@ describe("dev deploy paths (real ASL, local engine)", () => {
 
   it("VerifyDev's retries outlast the longest deploy it may wait for (delivery + 3600 s + grace)", () => {
     const asl = JSON.parse(readFileSync(join(REPO_ROOT, "state-machines", "release.asl.json"), "utf8"));
-    const retry = (asl.States.VerifyDev.Retry as Record<string, never>[]).find((r) =>
-      (r.ErrorEquals as string[]).includes("DevDeployInProgressError"),
-    ) as { IntervalSeconds: number; MaxAttempts: number; BackoffRate: number; MaxDelaySeconds: number };
+    type Retrier = {
+      ErrorEquals: string[];
+      IntervalSeconds: number;
+      MaxAttempts: number;
+      BackoffRate: number;
+      MaxDelaySeconds: number;
+    };
+    const retry = (asl.States.VerifyDev.Retry as Retrier[]).find((r) =>
+      r.ErrorEquals.includes("DevDeployInProgressError"),
+    ) as Retrier;
     let waited = 0;
     for (let i = 0; i < retry.MaxAttempts; i++)
       waited += Math.min(retry.IntervalSeconds * retry.BackoffRate ** i, retry.MaxDelaySeconds);
@@ -337,7 +344,9 @@ describe("dev deploy paths (real ASL, local engine)", () => {
       expect(out.error?.error).toBe("DevDeployTimedOutError");
       expect(out.error?.cause).toMatch(/cancelled it \(CancelCommand\) before giving the dev lock back/);
       expect(order).toEqual(["cancel", "release lock"]);
-      expect(visited(out.states)).toEqual(expect.arrayContaining(["VerifyDev", "ReleaseDevLockAfterFailure"]));
+      expect(visited(out.states)).toEqual(
+        expect.arrayContaining(["VerifyDev", "ReleaseDevLockAfterFailure"]),
+      );
       expect(visited(out.states)).not.toContain("DeployTimedOut");
       expect(mailer.sent[0]?.text).toContain("DevDeployTimedOutError");
       expect((await sqlite.read("coffeeshop"))?.holder).toBeNull();

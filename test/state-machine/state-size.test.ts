@@ -107,6 +107,19 @@ describe("execution state size with many rejected services (real ASL, local engi
     // Every state was seen: 60 iterations of the Map plus the states around it.
     expect(payloads.filter((p) => p.what === "EvaluateScan output")).toHaveLength(SERVICES);
     expect(payloads.some((p) => p.what === "NotifyFailure input")).toBe(true);
+    // NotifyFailure and RecordOutcome hand the whole state to their Lambda (Parameters `release.$: $`);
+    // the limit applies to the input after Parameters too, so measure that payload as AWS builds it.
+    for (const name of ["NotifyFailure", "RecordOutcome"]) {
+      const entered = (record?.history.events ?? []).find(
+        (e) => (e as { stateEnteredEventDetails?: { name: string } }).stateEnteredEventDetails?.name === name,
+      ) as { stateEnteredEventDetails: { input: string } } | undefined;
+      const parameters = JSON.stringify({
+        outcome: "FAILED",
+        release: JSON.parse(entered?.stateEnteredEventDetails.input ?? "null"),
+        executionId: out.executionId,
+      });
+      payloads.push({ what: `${name} parameters`, bytes: Buffer.byteLength(parameters, "utf8") });
+    }
     const largest = payloads.reduce((a, b) => (b.bytes > a.bytes ? b : a));
     console.info(
       `state-size: largest payload ${largest.what} = ${largest.bytes} bytes (${payloads.length} payloads; limit ${STEP_FUNCTIONS_PAYLOAD_LIMIT})`,

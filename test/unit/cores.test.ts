@@ -266,9 +266,7 @@ describe("EvaluateScan", () => {
     ).rejects.toMatchObject({ name: "InvalidInputError" });
     expect(puts).toEqual([]);
     expect(() => findingsKey("coffeeshop", "..", "web")).toThrow(/tag "\.\." is not one path segment/);
-    expect(findingsKey("coffeeshop", "v1.2.3+build.7", "web")).toBe(
-      "coffeeshop/v1.2.3+build.7/web/findings.json",
-    );
+    expect(findingsKey("coffeeshop", "v1.2.3-rc.1", "web")).toBe("coffeeshop/v1.2.3-rc.1/web/findings.json");
   });
 
   it("a store that fails fails the evaluation (no summary pointing at nothing)", async () => {

@@ -5,7 +5,7 @@ import {
   PutItemCommand,
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
-import { SendEmailCommand, SESv2Client } from "@aws-sdk/client-sesv2";
+import { SESv2Client, SendEmailCommand } from "@aws-sdk/client-sesv2";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { acquireDevLock } from "../../functions/acquire-dev-lock/acquire-dev-lock.js";
@@ -20,7 +20,8 @@ import type { EmailMessage, Mailer } from "../../shared/ports/index.js";
 import { exampleConfig, tempDir } from "../helpers/local.js";
 
 const MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:pourover-coffeeshop-release";
-const exec = (name: string) => `arn:aws:states:us-east-1:123456789012:execution:pourover-coffeeshop-release:${name}`;
+const exec = (name: string) =>
+  `arn:aws:states:us-east-1:123456789012:execution:pourover-coffeeshop-release:${name}`;
 const request = (tag: string) => ({
   app: "coffeeshop",
   tag,
@@ -61,7 +62,9 @@ function statusChange(status: "ABORTED" | "TIMED_OUT" | "FAILED", executionArn: 
       output: null,
       inputDetails: { included: true },
       outputDetails: null,
-      ...(status === "FAILED" ? { error: "States.Runtime", cause: "An error occurred while executing the state 'X'." } : {}),
+      ...(status === "FAILED"
+        ? { error: "States.Runtime", cause: "An error occurred while executing the state 'X'." }
+        : {}),
     },
   };
 }
@@ -133,13 +136,19 @@ describe("finishAbandonedRelease (core, real SQLite ledger and dev lock)", () =>
       emailed: true,
     });
     const record = await s.ledger.get("coffeeshop", "v1.2.3");
-    expect(record).toMatchObject({ status: "ABORTED", executionId: exec("run-1"), finishedAt: "2025-06-01T12:30:00.000Z" });
+    expect(record).toMatchObject({
+      status: "ABORTED",
+      executionId: exec("run-1"),
+      finishedAt: "2025-06-01T12:30:00.000Z",
+    });
     expect(record?.summary).toMatchObject({ abandoned: true, error: { name: "ExecutionAborted" } });
     expect(await s.lock.read("coffeeshop")).toMatchObject({ holder: null, version: "v1.2.3" });
     expect(s.mailer.sent).toHaveLength(1);
     expect(s.mailer.sent[0]?.subject).toContain("v1.2.3");
     expect(s.mailer.sent[0]?.text).toContain("ExecutionAborted");
-    expect(s.mailer.sent[0]?.to).toEqual(expect.arrayContaining(["dev-team@example.com", "oncall@example.com"]));
+    expect(s.mailer.sent[0]?.to).toEqual(
+      expect.arrayContaining(["dev-team@example.com", "oncall@example.com"]),
+    );
 
     // EventBridge delivers at least once: the same event again sends nothing more.
     const again = await finishAbandonedRelease(event, s.deps);
@@ -155,7 +164,10 @@ describe("finishAbandonedRelease (core, real SQLite ledger and dev lock)", () =>
   it("TIMED_OUT: recorded as TIMED_OUT with ExecutionTimedOut in the email", async () => {
     const s = setup();
     await startRelease(s, "v1.2.4", "run-t");
-    const result = await finishAbandonedRelease(statusChange("TIMED_OUT", exec("run-t"), request("v1.2.4")), s.deps);
+    const result = await finishAbandonedRelease(
+      statusChange("TIMED_OUT", exec("run-t"), request("v1.2.4")),
+      s.deps,
+    );
     expect(result).toMatchObject({ finished: true, status: "TIMED_OUT", emailed: true });
     expect((await s.ledger.get("coffeeshop", "v1.2.4"))?.status).toBe("TIMED_OUT");
     expect(s.mailer.sent[0]?.text).toContain("ExecutionTimedOut");
@@ -167,21 +179,38 @@ describe("finishAbandonedRelease (core, real SQLite ledger and dev lock)", () =>
     const events = { publish: async () => {} };
     await recordOutcome(
       {
-        release: { ...request("v1.3.0"), trigger: request("v1.3.0").trigger as never, error: { Error: "ScanPolicyRejectedError", Cause: "web: CVE-1" } },
+        release: {
+          ...request("v1.3.0"),
+          trigger: request("v1.3.0").trigger as never,
+          error: { Error: "ScanPolicyRejectedError", Cause: "web: CVE-1" },
+        },
         executionId: exec("run-f"),
       } as never,
       { ledger: s.ledger, events, clock },
     );
-    const result = await finishAbandonedRelease(statusChange("FAILED", exec("run-f"), request("v1.3.0")), s.deps);
-    expect(result).toEqual({ finished: false, reason: "outcome-already-recorded", lockFreed: false, emailed: false });
+    const result = await finishAbandonedRelease(
+      statusChange("FAILED", exec("run-f"), request("v1.3.0")),
+      s.deps,
+    );
+    expect(result).toEqual({
+      finished: false,
+      reason: "outcome-already-recorded",
+      lockFreed: false,
+      emailed: false,
+    });
     expect(s.mailer.sent).toHaveLength(0);
-    expect((await s.ledger.get("coffeeshop", "v1.3.0"))?.summary).toMatchObject({ error: { name: "ScanPolicyRejectedError" } });
+    expect((await s.ledger.get("coffeeshop", "v1.3.0"))?.summary).toMatchObject({
+      error: { name: "ScanPolicyRejectedError" },
+    });
   });
 
   it("a FAILED execution outside any Catch (States.Runtime) is closed and emailed with that error", async () => {
     const s = setup();
     await startRelease(s, "v1.3.1", "run-r");
-    const result = await finishAbandonedRelease(statusChange("FAILED", exec("run-r"), request("v1.3.1")), s.deps);
+    const result = await finishAbandonedRelease(
+      statusChange("FAILED", exec("run-r"), request("v1.3.1")),
+      s.deps,
+    );
     expect(result).toMatchObject({ finished: true, status: "FAILED", lockFreed: true, emailed: true });
     expect(s.mailer.sent[0]?.text).toContain("States.Runtime");
   });
@@ -191,13 +220,27 @@ describe("finishAbandonedRelease (core, real SQLite ledger and dev lock)", () =>
     // run-old claimed v2.0.0 and was aborted after run-new took the dev lock with v2.1.0.
     await startRelease(s, "v2.0.0", "run-old", false);
     await startRelease(s, "v2.1.0", "run-new");
-    const result = await finishAbandonedRelease(statusChange("ABORTED", exec("run-old"), request("v2.0.0")), s.deps);
+    const result = await finishAbandonedRelease(
+      statusChange("ABORTED", exec("run-old"), request("v2.0.0")),
+      s.deps,
+    );
     expect(result.lockFreed).toBe(false);
     expect(await s.lock.read("coffeeshop")).toMatchObject({ holder: exec("run-new"), version: "v2.1.0" });
     // And an execution that never held the claim of v2.1.0 (a duplicate) does not free it.
-    const stranger = await finishAbandonedRelease(statusChange("ABORTED", exec("dup"), request("v2.1.0")), s.deps);
-    expect(stranger).toEqual({ finished: false, reason: "not-claimed-by-this-execution", lockFreed: false, emailed: false });
-    expect(await s.ledger.get("coffeeshop", "v2.1.0")).toMatchObject({ status: "RUNNING", executionId: exec("run-new") });
+    const stranger = await finishAbandonedRelease(
+      statusChange("ABORTED", exec("dup"), request("v2.1.0")),
+      s.deps,
+    );
+    expect(stranger).toEqual({
+      finished: false,
+      reason: "not-claimed-by-this-execution",
+      lockFreed: false,
+      emailed: false,
+    });
+    expect(await s.ledger.get("coffeeshop", "v2.1.0")).toMatchObject({
+      status: "RUNNING",
+      executionId: exec("run-new"),
+    });
     expect(await s.lock.read("coffeeshop")).toMatchObject({ holder: exec("run-new") });
     await expect(
       claimRelease({ request: request("v2.1.0"), executionId: exec("x") }, { ledger: s.ledger, clock }),
@@ -236,9 +279,12 @@ describe("DynamoDbLedger: the abandoned-release writes are conditional on the cl
 
   it("finishAbandoned: UpdateItem only where executionId is this execution and status RUNNING; false on ConditionalCheckFailed", async () => {
     const ledger = new DynamoDbLedger(new DynamoDBClient({ region: "us-east-1" }), "ledger");
-    ddb.on(UpdateItemCommand).resolvesOnce({}).rejectsOnce(
-      new ConditionalCheckFailedException({ message: "The conditional request failed", $metadata: {} }),
-    );
+    ddb
+      .on(UpdateItemCommand)
+      .resolvesOnce({})
+      .rejectsOnce(
+        new ConditionalCheckFailedException({ message: "The conditional request failed", $metadata: {} }),
+      );
     const entry = {
       app: "coffeeshop",
       tag: "v1.0.0",
@@ -258,9 +304,12 @@ describe("DynamoDbLedger: the abandoned-release writes are conditional on the cl
 
   it("markAbandonNotice is a set-once conditional write; claim may take over ABORTED and TIMED_OUT releases", async () => {
     const ledger = new DynamoDbLedger(new DynamoDBClient({ region: "us-east-1" }), "ledger");
-    ddb.on(UpdateItemCommand).resolvesOnce({}).rejectsOnce(
-      new ConditionalCheckFailedException({ message: "The conditional request failed", $metadata: {} }),
-    );
+    ddb
+      .on(UpdateItemCommand)
+      .resolvesOnce({})
+      .rejectsOnce(
+        new ConditionalCheckFailedException({ message: "The conditional request failed", $metadata: {} }),
+      );
     expect(await ledger.markAbandonNotice("coffeeshop", "v1.0.0", exec("a"), NOW.toISOString())).toBe(true);
     expect(await ledger.markAbandonNotice("coffeeshop", "v1.0.0", exec("a"), NOW.toISOString())).toBe(false);
     expect(ddb.commandCalls(UpdateItemCommand)[0]?.args[0].input.ConditionExpression).toBe(
@@ -275,8 +324,13 @@ describe("DynamoDbLedger: the abandoned-release writes are conditional on the cl
       trigger: request("v1.0.0").trigger as never,
     });
     const put = ddb.commandCalls(PutItemCommand)[0]?.args[0].input;
-    expect(put?.ConditionExpression).toBe("attribute_not_exists(pk) OR #status IN (:failed, :aborted, :timedOut)");
-    expect(put?.ExpressionAttributeValues).toMatchObject({ ":aborted": { S: "ABORTED" }, ":timedOut": { S: "TIMED_OUT" } });
+    expect(put?.ConditionExpression).toBe(
+      "attribute_not_exists(pk) OR #status IN (:failed, :aborted, :timedOut)",
+    );
+    expect(put?.ExpressionAttributeValues).toMatchObject({
+      ":aborted": { S: "ABORTED" },
+      ":timedOut": { S: "TIMED_OUT" },
+    });
   });
 });
 
@@ -318,7 +372,10 @@ describe("functions/finish-abandoned-release/handler (the Lambda entry, SDK clie
     expect(result).toMatchObject({ finished: true, status: "ABORTED", lockFreed: true, emailed: true });
     const updates = ddb.commandCalls(UpdateItemCommand).map((c) => c.args[0].input);
     // The dev lock: released only where this execution is the holder.
-    expect(updates[0]).toMatchObject({ Key: { pk: { S: "devlock#coffeeshop" } }, ConditionExpression: "holder = :me" });
+    expect(updates[0]).toMatchObject({
+      Key: { pk: { S: "devlock#coffeeshop" } },
+      ConditionExpression: "holder = :me",
+    });
     expect(updates[0]?.ExpressionAttributeValues?.[":me"]).toEqual({ S: arn });
     expect(updates[1]).toMatchObject({ Key: { pk: { S: "coffeeshop#v4.0.0" } } });
     expect(updates[2]?.UpdateExpression).toBe("SET abandonNoticeAt = :at");

@@ -95,7 +95,9 @@ describe("verifyDevDeploy: each outcome of the SSM command has its own named err
   it.each([["Pending"], ["InProgress"], ["Delayed"]] as const)(
     "%s on any host is 'running, retry after' (retryable)",
     async (status) => {
-      const e = await failure(fake([host("i-a", "Success", line({ status: "deployed" })), host("i-b", status)]));
+      const e = await failure(
+        fake([host("i-a", "Success", line({ status: "deployed" })), host("i-b", status)]),
+      );
       expect(e.name).toBe("DevDeployInProgressError");
       expect(e.retryable).toBe(true);
     },
@@ -173,7 +175,9 @@ describe("verifyDevDeploy: each outcome of the SSM command has its own named err
   });
 
   it("commandId is required; timeoutSeconds must be a positive whole number", async () => {
-    await expect(verifyDevDeploy({}, { reader: fake([]) })).rejects.toMatchObject({ name: "InvalidInputError" });
+    await expect(verifyDevDeploy({}, { reader: fake([]) })).rejects.toMatchObject({
+      name: "InvalidInputError",
+    });
     await expect(
       verifyDevDeploy({ commandId: "c", timeoutSeconds: -1 }, { reader: fake([]) }),
     ).rejects.toMatchObject({ name: "InvalidInputError" });
@@ -344,7 +348,8 @@ function stdoutOf(status: string, stdout: string, stderr: string) {
 /** The deploy script's stderr: one log line per step, long enough to push stdout out of `Output`. */
 const STDERR = Array.from(
   { length: 120 },
-  (_, i) => `deploy-dev: + docker compose --project-name coffeeshop pull (layer ${i} of 120: pulling fs layer)`,
+  (_, i) =>
+    `deploy-dev: + docker compose --project-name coffeeshop pull (layer ${i} of 120: pulling fs layer)`,
 ).join("\n");
 
 /**
@@ -360,9 +365,13 @@ describe("SsmDeployStatusReader + verifyDevDeploy, SSM responses as the API retu
     ssm
       .on(ListCommandsCommand, { CommandId: "c-1" })
       .resolvesOnce({ Commands: [command({})] })
-      .resolvesOnce({ Commands: [command({ Status: "InProgress", StatusDetails: "InProgress", TargetCount: 1 })] })
       .resolvesOnce({
-        Commands: [command({ Status: "Success", StatusDetails: "Success", TargetCount: 1, CompletedCount: 1 })],
+        Commands: [command({ Status: "InProgress", StatusDetails: "InProgress", TargetCount: 1 })],
+      })
+      .resolvesOnce({
+        Commands: [
+          command({ Status: "Success", StatusDetails: "Success", TargetCount: 1, CompletedCount: 1 }),
+        ],
       });
     ssm
       .on(ListCommandInvocationsCommand)
@@ -399,12 +408,22 @@ describe("SsmDeployStatusReader + verifyDevDeploy, SSM responses as the API retu
     [
       "rolled back",
       "DevDeployRolledBackError",
-      line({ status: "rolled-back", step: "health", error: "health check failed: http://x:8888/", rollback: "ok" }),
+      line({
+        status: "rolled-back",
+        step: "health",
+        error: "health check failed: http://x:8888/",
+        rollback: "ok",
+      }),
     ],
     [
       "rollback failed",
       "DevDeployRollbackFailedError",
-      line({ status: "rollback-failed", step: "up", error: "docker compose up did not become healthy", rollback: "failed" }),
+      line({
+        status: "rollback-failed",
+        step: "up",
+        error: "docker compose up did not become healthy",
+        rollback: "failed",
+      }),
     ],
   ])(
     "%s: classified from the stdout result line, not from the truncated stdout+stderr Output",
@@ -416,7 +435,15 @@ describe("SsmDeployStatusReader + verifyDevDeploy, SSM responses as the API retu
       expect(output.length).toBe(2_500);
       expect(output.trim().split("\n").at(-1)).toMatch(/^deploy-dev: \+ docker compose/);
       ssm.on(ListCommandsCommand).resolves({
-        Commands: [command({ Status: "Failed", StatusDetails: "Failed", TargetCount: 1, CompletedCount: 1, ErrorCount: 1 })],
+        Commands: [
+          command({
+            Status: "Failed",
+            StatusDetails: "Failed",
+            TargetCount: 1,
+            CompletedCount: 1,
+            ErrorCount: 1,
+          }),
+        ],
       });
       ssm.on(ListCommandInvocationsCommand).resolves({
         CommandInvocations: [
@@ -443,7 +470,9 @@ describe("SsmDeployStatusReader + verifyDevDeploy, SSM responses as the API retu
     await expect(verifyDevDeploy(input, { reader: reader(), clock: at(DEADLINE) })).rejects.toMatchObject({
       name: "DevDeployTimedOutError",
     });
-    expect(ssm.commandCalls(CancelCommandCommand).map((c) => c.args[0].input)).toEqual([{ CommandId: "c-1" }]);
+    expect(ssm.commandCalls(CancelCommandCommand).map((c) => c.args[0].input)).toEqual([
+      { CommandId: "c-1" },
+    ]);
   });
 
   it("maps Status/StatusDetails, pages through ListCommandInvocations, tolerates InvocationDoesNotExist", async () => {

@@ -96,7 +96,10 @@ export class DynamoDbLedger implements ReleaseLedger, ReleaseRecords, ProdLedger
       throw error;
     }
     // A superseded release was pinned but never deployed: it is not what runs on dev.
-    if (entry.status === "SUCCEEDED" && (entry.summary.deploy as { superseded?: boolean } | null)?.superseded !== true)
+    if (
+      entry.status === "SUCCEEDED" &&
+      (entry.summary.deploy as { superseded?: boolean } | null)?.superseded !== true
+    )
       await this.moveLatest(entry);
   }
 

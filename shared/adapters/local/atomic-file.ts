@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
 import { lstat, mkdir, open, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
+import { InvalidInputError } from "../../domain/errors.js";
 
 /**
  * Writes a file whole or not at all: into a new temporary file next to it (O_EXCL, so a symlink
@@ -39,11 +40,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
 export async function refuseSymlink(path: string): Promise<void> {
   const st = await lstat(path).catch(() => null);
   if (st?.isSymbolicLink())
-    throw new StateDirSymlinkError(
+    throw new InvalidInputError(
       `${path} is a symbolic link; Pourover does not follow links out of its state dir (remove it)`,
     );
-}
-
-export class StateDirSymlinkError extends Error {
-  override readonly name = "StateDirSymlinkError" as const;
 }

@@ -1,7 +1,8 @@
-import { appendFile, mkdir, readFile, writeFile } from "node:fs/promises";
+import { appendFile, mkdir, readFile } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ArtifactStore, EventPublisher, ReportStore } from "../../ports/index.js";
+import { writeFileAtomic } from "./atomic-file.js";
 
 /** Reads reports given as file:// URIs (where the local build stand-in put them). */
 export class FileReportStore implements ReportStore {
@@ -17,9 +18,8 @@ export class DirectoryArtifactStore implements ArtifactStore {
   constructor(readonly root: string) {}
 
   async put(key: string, body: string): Promise<string> {
-    const path = this.path(key);
-    await mkdir(dirname(path), { recursive: true });
-    await writeFile(path, body);
+    // Whole or absent: the dev deploy reads it, and a crash must not leave half a compose file.
+    await writeFileAtomic(this.path(key), body);
     return key;
   }
 
@@ -39,8 +39,10 @@ export class JsonLinesEventPublisher implements EventPublisher {
     detailType: string;
     detail: Record<string, unknown>;
   }): Promise<void> {
-    await mkdir(dirname(this.file), { recursive: true });
-    await appendFile(this.file, `${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`);
+    await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
+    await appendFile(this.file, `${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`, {
+      mode: 0o600,
+    });
   }
 }
 

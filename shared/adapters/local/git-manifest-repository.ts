@@ -483,10 +483,12 @@ async function acquireSeedLock(lockDir: string): Promise<() => Promise<void>> {
     if ((owner && !isOwnerAlive(owner)) || (!owner && age > 10_000)) {
       // Renamed first so that only one waiter takes it over; the others see it gone and retry.
       const aside = `${lockDir}.stale-${process.pid}-${randomBytes(4).toString("hex")}`;
-      if (await rename(lockDir, aside).then(
-        () => true,
-        () => false,
-      ))
+      if (
+        await rename(lockDir, aside).then(
+          () => true,
+          () => false,
+        )
+      )
         await rm(aside, { recursive: true, force: true });
       continue;
     }

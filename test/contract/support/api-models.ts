@@ -34,7 +34,12 @@ export interface ApiModel {
 /** The newest model of a service by its endpoint prefix (`ssm`, `codebuild`). */
 export function apiModel(prefix: string): ApiModel {
   const files = readdirSync(APIS_DIR)
-    .filter((f) => f.startsWith(`${prefix}-`) && f.endsWith(".min.json") && /^\d{4}-\d{2}-\d{2}$/.test(f.slice(prefix.length + 1, -9)))
+    .filter(
+      (f) =>
+        f.startsWith(`${prefix}-`) &&
+        f.endsWith(".min.json") &&
+        /^\d{4}-\d{2}-\d{2}$/.test(f.slice(prefix.length + 1, -9)),
+    )
     .sort();
   const file = files.at(-1);
   if (!file) throw new Error(`no API model for ${prefix} in ${APIS_DIR}`);
@@ -81,7 +86,8 @@ function staticKind(value: unknown): string {
   if (Array.isArray(value)) return "list";
   if (value !== null && typeof value === "object") return "structure|map";
   if (typeof value === "boolean") return "boolean";
-  if (typeof value === "number") return Number.isInteger(value) ? "integer|long|double|float" : "double|float";
+  if (typeof value === "number")
+    return Number.isInteger(value) ? "integer|long|double|float" : "double|float";
   return "string|timestamp|blob";
 }
 
@@ -100,14 +106,17 @@ export function checkParameters(model: ApiModel, shape: Shape, params: Json, pat
       given.add(key);
       const member = memberByPascal(model, s, key);
       if (!member) {
-        const known = Object.keys(s.members ?? {}).map(pascal).join(", ");
+        const known = Object.keys(s.members ?? {})
+          .map(pascal)
+          .join(", ");
         problems.push(`${path}.${key}: no such member (the model has: ${known})`);
         continue;
       }
       problems.push(...checkValue(model, member[1], value, dynamic, `${path}.${key}`));
     }
     for (const required of s.required ?? []) {
-      if (!given.has(pascal(required))) problems.push(`${path}.${pascal(required)}: required by the API, missing`);
+      if (!given.has(pascal(required)))
+        problems.push(`${path}.${pascal(required)}: required by the API, missing`);
     }
     return problems;
   }
@@ -123,11 +132,17 @@ function checkValue(model: ApiModel, shape: Shape, value: Json, dynamic: boolean
       return [`${path}: ${String(value)} gives a ${kind}, the API wants a ${type}`];
     return [];
   }
-  if (!staticKind(value).split("|").some((k) => k === type || (k === "structure" && type === "map")))
+  if (
+    !staticKind(value)
+      .split("|")
+      .some((k) => k === type || (k === "structure" && type === "map"))
+  )
     return [`${path}: ${JSON.stringify(value)} is not a ${type}`];
   if (type === "structure") return checkParameters(model, s, value, path);
   if (type === "list")
-    return (value as Json[]).flatMap((v, i) => checkValue(model, s.member as Shape, v, false, `${path}[${i}]`));
+    return (value as Json[]).flatMap((v, i) =>
+      checkValue(model, s.member as Shape, v, false, `${path}[${i}]`),
+    );
   if (type === "map") {
     return Object.entries(value as Record<string, Json>).flatMap(([k, v]) => {
       const dyn = k.endsWith(".$");
@@ -154,7 +169,9 @@ export function checkOutputPath(model: ApiModel, output: Shape, jsonPath: string
       else {
         const member = typeOf(shape) === "structure" ? memberByPascal(model, shape, key) : undefined;
         if (!member) {
-          const known = Object.keys(shape.members ?? {}).map(pascal).join(", ");
+          const known = Object.keys(shape.members ?? {})
+            .map(pascal)
+            .join(", ");
           return [`${jsonPath}: ${at} has no member ${key} (it has: ${known || typeOf(shape)})`];
         }
         shape = member[1];

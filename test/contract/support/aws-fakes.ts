@@ -109,7 +109,8 @@ export class AwsFakes {
   private async reply(service: string, operation: string, input: Json): Promise<Reply> {
     this.calls.push({ service, operation, input });
     const handler = this.handlers.get(`${service}.${operation}`);
-    if (!handler) return new FakeAwsError("UnknownOperationException", `no fake for ${service}.${operation}`, 400);
+    if (!handler)
+      return new FakeAwsError("UnknownOperationException", `no fake for ${service}.${operation}`, 400);
     return handler(input, this.calls);
   }
 
@@ -166,7 +167,8 @@ export class AwsFakes {
     // S3, path style: /<bucket>/<key>
     const [, bucket = "", ...keyParts] = url.pathname.split("/");
     const key = decodeURIComponent(keyParts.join("/"));
-    const operation = req.method === "GET" ? "GetObject" : req.method === "PUT" ? "PutObject" : `${req.method}`;
+    const operation =
+      req.method === "GET" ? "GetObject" : req.method === "PUT" ? "PutObject" : `${req.method}`;
     const out = await this.reply("S3", operation, { Bucket: bucket, Key: key, Body: body });
     if (out instanceof FakeAwsError) {
       res.writeHead(out.status, { "content-type": "application/xml" });

@@ -36,7 +36,12 @@ export function synthForContract(options: Pick<SynthOptions, "bundle"> = {}): Sy
     const service = r.Properties?.Environment?.Variables?.POWERTOOLS_SERVICE_NAME;
     if (typeof service !== "string" || !service.startsWith("pourover-")) continue;
     const att = r.Properties.Role?.["Fn::GetAtt"];
-    lambdas.push({ logicalId, functionDir: service.slice("pourover-".length), roleId: att?.[0], properties: r.Properties });
+    lambdas.push({
+      logicalId,
+      functionDir: service.slice("pourover-".length),
+      roleId: att?.[0],
+      properties: r.Properties,
+    });
   }
   return {
     template,
@@ -85,7 +90,10 @@ export function releaseStateMachine(template: TemplateJson, outdir: string): Dep
   const text = props.DefinitionS3Location
     ? fileAssetText(outdir, props.DefinitionS3Location.Key)
     : String(resolveValue(template, props.DefinitionString));
-  const subs = resolveValue(template, machine.Properties.DefinitionSubstitutions ?? {}) as Record<string, string>;
+  const subs = resolveValue(template, machine.Properties.DefinitionSubstitutions ?? {}) as Record<
+    string,
+    string
+  >;
   const filled = text.replace(/\$\{([A-Za-z0-9_]+)\}/g, (m, name: string) => subs[name] ?? m);
   return {
     logicalId,

@@ -63,7 +63,8 @@ export function stageBundle(outdir: string, template: TemplateJson, fn: LambdaIn
   for (const manifest of readdirSync(outdir).filter((f) => f.endsWith(".assets.json"))) {
     const files: Record<string, Json> = JSON.parse(readFileSync(join(outdir, manifest), "utf8")).files ?? {};
     for (const entry of Object.values(files)) {
-      if (Object.values(entry.destinations ?? {}).some((d: Json) => d.objectKey === key)) source = entry.source.path;
+      if (Object.values(entry.destinations ?? {}).some((d: Json) => d.objectKey === key))
+        source = entry.source.path;
     }
   }
   if (!source) throw new Error(`${fn.functionDir}: asset ${key} not in the assembly`);

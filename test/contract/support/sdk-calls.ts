@@ -62,7 +62,10 @@ function bundledSdkImports(code: string): Map<string, Set<string>> {
   for (const m of code.matchAll(/import\s*\{([^}]*)\}\s*from\s*"(@aws-sdk\/client-[a-z0-9-]+)"/g)) {
     const names = out.get(m[2] as string) ?? new Set<string>();
     for (const part of (m[1] as string).split(",")) {
-      const name = part.trim().split(/\s+as\s+/)[0]?.trim();
+      const name = part
+        .trim()
+        .split(/\s+as\s+/)[0]
+        ?.trim();
       if (name) names.add(name);
     }
     out.set(m[2] as string, names);
@@ -124,7 +127,9 @@ export async function sdkCallsOfFunctions(root: string, functionDirs: string[]):
       if (!SDK_CLIENT.test(pkg)) continue;
       const bindings = stmt.importClause?.namedBindings;
       if (bindings && ts.isNamespaceImport(bindings)) {
-        throw new Error(`${file}: namespace import of ${pkg} cannot be analysed; import the commands by name`);
+        throw new Error(
+          `${file}: namespace import of ${pkg} cannot be analysed; import the commands by name`,
+        );
       }
       if (bindings && ts.isNamedImports(bindings)) {
         for (const el of bindings.elements) {
@@ -180,7 +185,8 @@ export async function sdkCallsOfFunctions(root: string, functionDirs: string[]):
     const graph = graphs.get(functionDir) as { files: string[]; code: string };
     const files = graph.files.map((f) => resolve(root, f));
     const implementsOf = new Map<string, string[]>();
-    for (const file of files) for (const [k, v] of facts.get(file)?.implementsOf ?? []) implementsOf.set(k, v);
+    for (const file of files)
+      for (const [k, v] of facts.get(file)?.implementsOf ?? []) implementsOf.set(k, v);
     // A method is reachable when a reachable context calls it, or calls the port method it implements.
     const isReachable = (owner: string, called: Set<string>): boolean => {
       const [cls, method] = owner.split(".") as [string, string];

@@ -138,7 +138,7 @@ export interface Statement {
 export function statementsOfRole(template: TemplateJson, roleId: string): Statement[] {
   const docs: Json[] = [];
   const role = template.Resources[roleId];
-  if (!role || role.Type !== "AWS::IAM::Role") throw new Error(`${roleId} is not an AWS::IAM::Role`);
+  if (role?.Type !== "AWS::IAM::Role") throw new Error(`${roleId} is not an AWS::IAM::Role`);
   if ((role.Properties?.ManagedPolicyArns ?? []).length > 0) {
     throw new Error(`${roleId} has managed policies; this check reads only inline statements`);
   }
@@ -167,7 +167,10 @@ export function statementsOfRole(template: TemplateJson, roleId: string): Statem
 /** IAM-style wildcard match (`*` any run, `?` one character), case-insensitive for actions. */
 export function wildcardMatch(pattern: string, value: string, ignoreCase = false): boolean {
   const re = new RegExp(
-    `^${pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`,
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+      .replace(/\*/g, ".*")
+      .replace(/\?/g, ".")}$`,
     ignoreCase ? "i" : "",
   );
   return re.test(value);
