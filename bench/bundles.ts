@@ -146,13 +146,18 @@ export function benchNode(): string {
 }
 
 /** Median over `runs` fresh node processes importing `file` (the first error stops the runs). */
-export function coldImport(file: string, runs: number, extraEnv: Record<string, string> = {}): ColdImport {
+export function coldImport(
+  file: string,
+  runs: number,
+  extraEnv: Record<string, string> = {},
+  node: string = benchNode(),
+): ColdImport {
   const walls: number[] = [];
   const imports: number[] = [];
   const env = childEnv({ ...extraEnv, BENCH_IMPORT_URL: pathToFileURL(file).href });
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
-    const r = spawnSync(benchNode(), ["--input-type=module", "-e", IMPORT_SCRIPT], {
+    const r = spawnSync(node, ["--input-type=module", "-e", IMPORT_SCRIPT], {
       env,
       encoding: "utf8",
       timeout: 30_000,
@@ -178,11 +183,11 @@ export function coldImport(file: string, runs: number, extraEnv: Record<string, 
 }
 
 /** Median wall time of `node -e ""` (the floor of any cold import). */
-export function nodeFloor(runs: number): number {
+export function nodeFloor(runs: number, node: string = benchNode()): number {
   const walls: number[] = [];
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
-    spawnSync(benchNode(), ["-e", ""], { env: childEnv({}) });
+    spawnSync(node, ["-e", ""], { env: childEnv({}) });
     walls.push(performance.now() - t0);
   }
   return median(walls);

@@ -11,6 +11,7 @@ import { evaluateScan } from "../functions/evaluate-scan/evaluate-scan.js";
 import { gateOnScan } from "../functions/gate-on-scan/gate-on-scan.js";
 import { planRelease } from "../functions/plan-release/plan-release.js";
 import { recordOutcome } from "../functions/record-outcome/record-outcome.js";
+import { reportDevResult } from "../functions/report-dev-result/report-dev-result.js";
 import { releaseDevLock } from "../functions/release-dev-lock/release-dev-lock.js";
 import { sendNotification } from "../functions/send-notification/send-notification.js";
 import { updateManifests } from "../functions/update-manifests/update-manifests.js";
@@ -31,6 +32,8 @@ import { describeClaim, SqliteLedger } from "../shared/adapters/local/sqlite-led
 import type { AppConfig } from "../shared/contracts/app-config.js";
 import type { Trigger } from "../shared/contracts/release.js";
 import type { ReleaseState } from "../shared/contracts/release-state.js";
+import { attemptOf, releaseExecutionName } from "../shared/domain/release-naming.js";
+import type { ImagePresence } from "../shared/domain/rollback.js";
 import type { Clock, DevHosts, DevLock, Mailer } from "../shared/ports/index.js";
 import type { EventLog } from "./event-log.js";
 import { type ExecutionRecord, toExecutionHistory } from "./history.js";
@@ -44,7 +47,9 @@ import {
   scriptDeployRunner,
 } from "./local-tasks.js";
 import { ASL_PATH, PROJECT_ROOT } from "./paths.js";
+import { PullRecordReporter } from "./pull-record-reporter.js";
 import { OutboxMailer, startSesLocal } from "./ses-local.js";
+import { GitSourceHistory } from "./source-history.js";
 import { loadTestPause, type TestPause } from "./test-hooks.js";
 
 export { ASL_PATH, PROJECT_ROOT } from "./paths.js";
@@ -65,6 +70,7 @@ export function localSubstitutions(region: string): Record<string, string> {
     ReleaseDevLockFunctionArn: fn("release-dev-lock"),
     SendNotificationFunctionArn: fn("send-notification"),
     RecordOutcomeFunctionArn: fn("record-outcome"),
+    ReportDevResultFunctionArn: fn("report-dev-result"),
     BuildProjectName: "pourover-local-build-scan-push",
     ScanProjectName: "pourover-local-scan-image",
     DeployDocumentName: "pourover-local-deploy-dev",
@@ -116,6 +122,8 @@ export interface LocalRuntimeOptions {
   log?: (line: string) => void;
   /** Test only: stop at a state until the release is interrupted. Default: POUROVER_TEST_PAUSE. */
   testPause?: TestPause | null;
+  /** Whether a rollback's images are still in the registry (tests: one is gone). Default: they are. */
+  imagePresence?: ImagePresence;
 }
 
 /** A release of this runtime in progress: what an interrupt (SIGINT/SIGTERM) stops and waits for. */
@@ -135,6 +143,8 @@ export interface ReleaseOptions {
   /** A local clone of the app's source repository to build images from (with docker and trivy). */
   source?: string;
   onEvent?: (event: EventLog) => void;
+  /** A rollback to the earlier SUCCEEDED release `tag` (see local/rollback.ts). */
+  rollback?: { requestedAt: string; requestedBy: string; from: string | null };
 }
 
 export interface ReleaseOutcome {
@@ -400,7 +410,15 @@ export class LocalRuntime {
     const notify: TaskHandler = (input) => sendNotification(input as never, { config, mailer, executionUrl });
     return {
       ClaimRelease: (input) => claimRelease(input as never, { ledger: this.ledger, clock }),
-      PlanRelease: (input) => planRelease(input, config, { registry: this.images }),
+      PlanRelease: (input) =>
+        planRelease(input, config, {
+          registry: this.images,
+          rollback: {
+            ledger: this.ledger,
+            // Nothing deletes images from the local stand-in for ECR.
+            images: this.options.imagePresence ?? { exists: async () => true },
+          },
+        }),
       BuildScanPush: (input) => build(input as never),
       ScanImage: (input) => build(input as never),
       // Findings go next to the local reports, as they go next to the reports in S3.
@@ -410,7 +428,14 @@ export class LocalRuntime {
       DescribeBuildFailure: (input) =>
         describeBuildFailure(input, { builds: { describe: async () => null } }),
       UpdateManifests: (input) =>
-        updateManifests(input, { config, repo: this.manifestsRepo, artifacts, executionUrl }),
+        updateManifests(input, {
+          config,
+          repo: this.manifestsRepo,
+          artifacts,
+          executionUrl,
+          // The changelog comes from the --source checkout when there is one.
+          ...(source ? { history: new GitSourceHistory(source) } : {}),
+        }),
       DeployDev: (input) => {
         const p = input as { Parameters: Record<string, string[]>; TimeoutSeconds: number };
         const first = (key: string) => p.Parameters[key]?.[0] ?? "";
@@ -436,22 +461,23 @@ export class LocalRuntime {
       NotifySuccess: notify,
       NotifyFailure: notify,
       RecordOutcome: (input) => recordOutcome(input as never, { ledger: this.ledger, events, clock }),
+      ReportDevResult: (input) =>
+        reportDevResult(input as never, { reporter: new PullRecordReporter(layout.pulls), executionUrl }),
     };
   }
 
   async release(opts: ReleaseOptions): Promise<ReleaseOutcome> {
     const { config } = this.options;
     const region = config.registry.region;
-    const name = `${config.app}-${opts.tag}-${randomBytes(4).toString("hex")}`.replace(
-      /[^A-Za-z0-9._-]/g,
-      "-",
-    );
+    const name = await this.executionNameFor(opts);
     const executionId = `arn:aws:states:${region}:000000000000:execution:pourover-${config.app}-release:${name}`;
     const input = {
       app: config.app,
       tag: opts.tag,
-      trigger: opts.trigger ?? { source: "cli", pusher: process.env.USER ?? "local" },
-      force: opts.force ?? false,
+      trigger: opts.trigger ?? { source: "cli" as const, pusher: process.env.USER ?? "local" },
+      // A rollback deploys an older version on purpose: the dev lock's newest-wins does not refuse it.
+      force: (opts.force ?? false) || opts.rollback !== undefined,
+      ...(opts.rollback ? { rollback: opts.rollback } : {}),
     };
     const scanReports = opts.scanReports ?? {};
     const emails: string[] = [];
@@ -502,6 +528,23 @@ export class LocalRuntime {
   }
 
   /**
+   * `<app>-<tag>-<attempt>` as in AWS (attempt 1, or one more than a failed attempt's); a run the
+   * ledger will refuse as a duplicate gets a suffix, so it never overwrites the record of the one it
+   * duplicates.
+   */
+  private async executionNameFor(opts: ReleaseOptions): Promise<string> {
+    const request = { app: this.options.config.app, tag: opts.tag, rollback: opts.rollback };
+    if (opts.rollback) return releaseExecutionName(request, 1);
+    const held = await this.ledger.get(request.app, opts.tag);
+    if (!held) return releaseExecutionName(request, 1);
+    const attempt = (attemptOf(held.executionId) ?? 1) + 1;
+    const name = releaseExecutionName(request, attempt);
+    if (held.status === "RUNNING" || held.status === "SUCCEEDED")
+      return `${name}-duplicate-${randomBytes(3).toString("hex")}`;
+    return name;
+  }
+
+  /**
    * Every Task handler, wrapped: an interrupt stops a test pause, and what is in flight is tracked so
    * an interrupted release waits for it (a git commit, an email) before giving back its claim.
    */
@@ -546,7 +589,7 @@ export class LocalRuntime {
     opts: ReleaseOptions;
     name: string;
     executionId: string;
-    input: { app: string; tag: string; trigger: Trigger; force: boolean };
+    input: { app: string; tag: string; trigger: Trigger; force: boolean; rollback?: ReleaseOptions["rollback"] };
     startedAt: Date;
     execution: ReturnType<StateMachine["run"]>;
     interrupt: AbortController;
@@ -565,13 +608,15 @@ export class LocalRuntime {
     })();
     let output: unknown = null;
     let failure: { error: string; cause: string } | undefined;
+    // Only an execution that the interrupt actually stopped is ABORTED; one that had finished stands.
+    let aborted = false;
     try {
       output = await execution.result;
     } catch (error) {
       const e = error as Error & { cause?: unknown };
-      failure = { error: e.name, cause: e.message };
+      if (r.interrupt.signal.aborted) aborted = true;
+      else failure = { error: e.name, cause: e.message };
     }
-    const aborted = r.interrupt.signal.aborted;
     if (aborted) {
       // What was running when the interrupt came (a commit, an email) finishes or fails first.
       await Promise.race([

@@ -1,4 +1,5 @@
 import { parseReleaseRequest } from "../../shared/contracts/release.js";
+import { ledgerTag } from "../../shared/domain/release-naming.js";
 import type { Clock, ReleaseLedger } from "../../shared/ports/index.js";
 
 export interface ClaimReleaseInput {
@@ -18,7 +19,8 @@ export async function claimRelease(
   const claimedAt = deps.clock.now().toISOString();
   await deps.ledger.claim({
     app: request.app,
-    tag: request.tag,
+    // A rollback is its own record: the release it goes back to keeps its own.
+    tag: ledgerTag(request),
     executionId: input.executionId,
     claimedAt,
     trigger: request.trigger,

@@ -5,7 +5,8 @@ import {
   type ReleasePlan,
 } from "../../shared/contracts/release.js";
 import { ImagesNotReadyError, InvalidInputError } from "../../shared/domain/errors.js";
-import type { ImageRegistry } from "../../shared/ports/index.js";
+import { type ImagePresence, planRollback } from "../../shared/domain/rollback.js";
+import type { ImageRegistry, ReleaseLedger } from "../../shared/ports/index.js";
 
 /**
  * Resolves what this release touches from the app config. A tag release builds every service; an
@@ -15,7 +16,11 @@ import type { ImageRegistry } from "../../shared/ports/index.js";
 export async function planRelease(
   rawRequest: unknown,
   config: AppConfig,
-  deps: { registry: ImageRegistry },
+  deps: {
+    registry: ImageRegistry;
+    /** What a rollback needs: the ledger record of its target, and whether its images still exist. */
+    rollback?: { ledger: Pick<ReleaseLedger, "get">; images: ImagePresence };
+  },
 ): Promise<ReleasePlan> {
   const request = parseReleaseRequest(rawRequest);
   if (request.app !== config.app) {
@@ -54,6 +59,10 @@ export async function planRelease(
       );
     }
   }
+  if (request.rollback) {
+    if (!deps.rollback) throw new InvalidInputError("this pipeline was deployed without rollback support");
+    services = await planRollback(config.app, request.tag, services, deps.rollback);
+  }
   const sourceVersion = trigger.source !== "ecr" && trigger.commit ? trigger.commit : request.tag;
   return {
     app: config.app,
@@ -62,6 +71,7 @@ export async function planRelease(
     sourceRepo: `https://github.com/${config.source.repo}.git`,
     sourceVersion,
     scan: config.scan,
+    rollback: request.rollback ? { from: request.rollback.from, requestedAt: request.rollback.requestedAt } : null,
     scanEnv: {
       severity: config.scan.failOn.join(","),
       ignoreUnfixed: String(config.scan.ignoreUnfixed),

@@ -1,6 +1,7 @@
 import type { ReleaseState } from "../../shared/contracts/release-state.js";
 import { describeError } from "../../shared/contracts/release-state.js";
 import { notifyOutcomeOf } from "../../shared/domain/release-email.js";
+import { ledgerTag } from "../../shared/domain/release-naming.js";
 import type { Clock, EventPublisher, ReleaseLedger } from "../../shared/ports/index.js";
 
 export interface RecordOutcomeResult {
@@ -44,6 +45,7 @@ export async function recordOutcome(
         }
       : null,
     deploy: release.deploy?.result ?? null,
+    rollback: release.rollback ? { to: release.tag, from: release.rollback.from, requestedAt: release.rollback.requestedAt } : null,
     rejected: (release.scans ?? [])
       .filter((s) => s.verdict === "REJECTED")
       .map((s) => ({ service: s.service, ids: s.blockingIds })),
@@ -53,7 +55,7 @@ export async function recordOutcome(
   };
   await deps.ledger.record({
     app: release.app,
-    tag: release.tag,
+    tag: ledgerTag(release),
     executionId: input.executionId,
     status,
     finishedAt,

@@ -4,11 +4,13 @@ import middy from "@middy/core";
 import { S3ArtifactStore } from "../../shared/adapters/aws/s3-stores.js";
 import { createGithubClient } from "../../shared/adapters/github/github-client.js";
 import { GithubManifestRepository } from "../../shared/adapters/github/github-manifest-repository.js";
+import { GithubSourceHistory } from "../../shared/adapters/github/github-review.js";
 import { bundledAppConfig, requireEnv } from "../../shared/config/lambda-env.js";
 import { githubCredentialsFromSecret } from "../../shared/contracts/secret-value.js";
 import { executionConsoleUrl } from "../../shared/domain/console-url.js";
 import { loggerFor, loggerMiddleware } from "../../shared/observability/logger.js";
 import type { ManifestRepository } from "../../shared/ports/index.js";
+import type { SourceHistory } from "../../shared/ports/release-review.js";
 import { updateManifests } from "./update-manifests.js";
 
 const env = requireEnv("GITHUB_CREDENTIALS_SECRET_ARN", "ARTIFACTS_BUCKET_NAME");
@@ -17,6 +19,7 @@ const secrets = new SecretsManagerClient({});
 const artifacts = new S3ArtifactStore(new S3Client({}), env.ARTIFACTS_BUCKET_NAME);
 
 let repo: ManifestRepository | undefined;
+let history: SourceHistory | undefined;
 
 /** Built on first use and kept warm: the App installation token is cached inside the client. */
 async function manifestRepository(): Promise<ManifestRepository> {
@@ -28,6 +31,8 @@ async function manifestRepository(): Promise<ManifestRepository> {
   const octokit = createGithubClient(creds);
   const [owner = "", name = ""] = config.manifests.repo.split("/");
   repo = new GithubManifestRepository(octokit, { owner, repo: name });
+  // The changelog: one compare call on the source repository (the credentials must read it).
+  history = new GithubSourceHistory(octokit, config.source.repo);
   return repo;
 }
 
@@ -37,6 +42,7 @@ export const handler = middy()
     updateManifests(event, {
       config,
       repo: await manifestRepository(),
+      ...(history ? { history } : {}),
       artifacts,
       executionUrl: executionConsoleUrl,
     }),

@@ -4,8 +4,10 @@ import type { PullRequestRef, ScanResult } from "../../shared/contracts/release.
 import { zodProblems } from "../../shared/contracts/zod-problems.js";
 import { InvalidInputError, ManifestInvalidError } from "../../shared/domain/errors.js";
 import { compareReleaseTags, editImages, type ImageChange } from "../../shared/domain/image-editor.js";
-import { renderPullRequestBody } from "../../shared/domain/pull-request-body.js";
+import { parseImageReference } from "../../shared/domain/image-reference.js";
+import { CHANGELOG_LIMIT, type Changelog, renderPullRequestBody } from "../../shared/domain/pull-request-body.js";
 import type { ArtifactStore, ManifestRepository } from "../../shared/ports/index.js";
+import type { SourceHistory } from "../../shared/ports/release-review.js";
 
 const InputSchema = z.object({
   app: z.string(),
@@ -23,6 +25,8 @@ const InputSchema = z.object({
     )
     .min(1),
   scans: z.array(z.custom<ScanResult>()).default([]),
+  /** Set for a rollback (plan.rollback): its own branch, a downgrade on purpose, no PR superseded. */
+  rollback: z.object({ from: z.string().nullable(), requestedAt: z.string() }).nullable().default(null),
 });
 
 export interface UpdateManifestsDeps {
@@ -30,6 +34,8 @@ export interface UpdateManifestsDeps {
   repo: ManifestRepository;
   artifacts: ArtifactStore;
   executionUrl: (executionId: string) => string;
+  /** The app's source history for the changelog; without it the body says it is unavailable. */
+  history?: SourceHistory;
 }
 
 /**
@@ -63,7 +69,8 @@ export async function updateManifests(rawInput: unknown, deps: UpdateManifestsDe
     const result = editImages(text, updates, {
       kind: file.kind,
       pin: manifests.pin,
-      force: input.force,
+      // A rollback goes back to an older version on purpose: the downgrade refusal does not apply.
+      force: input.force || input.rollback !== null,
       path: file.path,
       ...(file.kind === "helm" ? { helmPaths: file.imagePaths } : {}),
     });
@@ -76,7 +83,7 @@ export async function updateManifests(rawInput: unknown, deps: UpdateManifestsDe
     throw new ManifestInvalidError(`the dev compose file ${dev.composeFile} is not among the manifest files`);
   }
 
-  const branchPrefix = `release/${input.app}/`;
+  const branchPrefix = `${input.rollback ? "rollback" : "release"}/${input.app}/`;
   const branch = `${branchPrefix}${input.tag}`;
   const composeObject = await deps.artifacts.put(
     `releases/${input.app}/${input.tag}/${dev.composeFile}`,
@@ -94,31 +101,52 @@ export async function updateManifests(rawInput: unknown, deps: UpdateManifestsDe
       unchanged: true,
     };
   }
+  // A rollback closes no release PR: the newer releases stay open for when the fix lands.
+  const supersede = input.rollback
+    ? {}
+    : {
+        supersede: {
+          branchPrefix,
+          // Only a release this one is newer than; an unordered tag (or a newer release) stays open.
+          isOlder: (head: string) => (compareReleaseTags(head.slice(branchPrefix.length), input.tag) ?? 0) < 0,
+          comment: (pull: { number: number | null; url: string | null }) =>
+            `Superseded by ${pull.number !== null ? `#${pull.number}` : "the release PR"} (${input.app} ${input.tag})${
+              pull.url ? `: ${pull.url}` : ""
+            }. Closed by Pourover; this branch is left in place.`,
+        },
+      };
+  const previous = previousTag(changes, input.tag);
+  const changelog: Changelog = input.rollback
+    ? {
+        available: false,
+        reason: `a rollback: the commits after ${input.tag}${input.rollback.from ? ` up to ${input.rollback.from}` : ""} leave dev`,
+      }
+    : !previous
+      ? { available: false, reason: "the manifests held no earlier release tag to compare with" }
+      : deps.history
+        ? await deps.history.changelog(previous, input.tag, CHANGELOG_LIMIT)
+        : { available: false, reason: "no source history here (locally: pass --source <checkout>)" };
+  const body = renderPullRequestBody({
+    app: input.app,
+    tag: input.tag,
+    rollbackFrom: input.rollback ? (input.rollback.from ?? previous ?? "the current release") : null,
+    changes,
+    scans: input.scans,
+    allowList: deps.config.scan.allow,
+    changelog,
+    executionUrl: deps.executionUrl(input.executionId),
+  });
   const published = await deps.repo.publish({
     baseBranch: manifests.baseBranch,
     baseCommit,
     branch,
-    message: `release(${input.app}): pin ${input.tag}\n\n${changes.map((c) => `${c.path}: ${c.after}`).join("\n")}\n`,
+    message: `${input.rollback ? "rollback" : "release"}(${input.app}): pin ${input.tag}\n\n${changes.map((c) => `${c.path}: ${c.after}`).join("\n")}\n`,
     files: changed,
     pullRequest: {
-      title: `Release ${input.app} ${input.tag}`,
-      body: renderPullRequestBody({
-        app: input.app,
-        tag: input.tag,
-        changes,
-        scans: input.scans,
-        executionUrl: deps.executionUrl(input.executionId),
-      }),
+      title: input.rollback ? `Roll back ${input.app} to ${input.tag}` : `Release ${input.app} ${input.tag}`,
+      body,
     },
-    supersede: {
-      branchPrefix,
-      // Only a release this one is newer than; an unordered tag (or a newer release) stays open.
-      isOlder: (head) => (compareReleaseTags(head.slice(branchPrefix.length), input.tag) ?? 0) < 0,
-      comment: (pull) =>
-        `Superseded by ${pull.number !== null ? `#${pull.number}` : "the release PR"} (${input.app} ${input.tag})${
-          pull.url ? `: ${pull.url}` : ""
-        }. Closed by Pourover; this branch is left in place.`,
-    },
+    ...supersede,
   });
   return {
     branch,
@@ -128,7 +156,17 @@ export async function updateManifests(rawInput: unknown, deps: UpdateManifestsDe
     changedFiles: changed.map((c) => c.path),
     composeObject,
     unchanged: published.unchanged,
+    body,
     ...(published.superseded?.length ? { superseded: published.superseded } : {}),
     ...(published.supersedeError ? { supersedeError: published.supersedeError } : {}),
   };
+}
+
+/** The release tag the manifests held before this edit (the first image whose tag changes). */
+function previousTag(changes: ImageChange[], tag: string): string | null {
+  for (const c of changes) {
+    const before = parseImageReference(c.before)?.tag;
+    if (before && before !== tag && /^v\d/.test(before)) return before;
+  }
+  return null;
 }

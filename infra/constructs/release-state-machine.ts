@@ -25,6 +25,7 @@ export const RELEASE_PLACEHOLDERS = [
   "ReleaseDevLockFunctionArn",
   "SendNotificationFunctionArn",
   "RecordOutcomeFunctionArn",
+  "ReportDevResultFunctionArn",
   "BuildProjectName",
   "ScanProjectName",
   "DeployDocumentName",
@@ -61,6 +62,8 @@ export interface ReleaseStateMachineProps {
     readonly releaseDevLock: lambda.IFunction;
     readonly sendNotification: lambda.IFunction;
     readonly recordOutcome: lambda.IFunction;
+    /** Writes the dev result onto the release PR and the pourover/dev commit status. */
+    readonly reportDevResult: lambda.IFunction;
   };
   readonly buildProject: codebuild.IProject;
   readonly scanProject: codebuild.IProject;
@@ -105,6 +108,7 @@ export class ReleaseStateMachine extends Construct {
       ReleaseDevLockFunctionArn: fns.releaseDevLock.functionArn,
       SendNotificationFunctionArn: fns.sendNotification.functionArn,
       RecordOutcomeFunctionArn: fns.recordOutcome.functionArn,
+      ReportDevResultFunctionArn: fns.reportDevResult.functionArn,
       BuildProjectName: props.buildProject.projectName,
       ScanProjectName: props.scanProject.projectName,
       DeployDocumentName: props.deployDocument.ref,

@@ -17,13 +17,15 @@ export function allRecipients(notify: AppConfig["notify"]): string[] {
  * names only `identity/<domain>` is answered AccessDenied in both cases. The SES Developer Guide
  * ("Identity and access management in Amazon SES", restricting the "From" address) scopes a sender
  * with the `ses:FromAddress` condition key and the recipients with `ses:Recipients` (To, CC and BCC),
- * both honoured by SendEmail and SendRawEmail. So the resource is every identity of this account and
- * region, and the conditions pin the From address and the configured recipients.
+ * both honoured by SendEmail. So the resource is every identity of this account and region, and the
+ * conditions pin the From address and the configured recipients. The mailer calls SES API v2
+ * SendEmail, which is authorized as `ses:SendEmail` (Service Authorization Reference for SES);
+ * `ses:SendRawEmail` is the v1 raw-message API, never called, so not granted.
  */
 export function sesSendStatement(scope: IConstruct, notify: AppConfig["notify"]): iam.PolicyStatement {
   return new iam.PolicyStatement({
     sid: "SendReleaseEmail",
-    actions: ["ses:SendEmail", "ses:SendRawEmail"],
+    actions: ["ses:SendEmail"],
     resources: [Stack.of(scope).formatArn({ service: "ses", resource: "identity", resourceName: "*" })],
     conditions: {
       StringEquals: { "ses:FromAddress": notify.from },

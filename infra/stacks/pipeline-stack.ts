@@ -355,11 +355,17 @@ export class PipelineStack extends Stack {
       description: "Claims app#tag in the release ledger (conditional write)",
       environment: { LEDGER_TABLE_NAME: this.ledger.tableName },
     });
-    claimRelease.allow(["dynamodb:PutItem", "dynamodb:GetItem"], [this.ledger.tableArn]);
+    // Only the conditional PutItem (the claim): the handler never reads the ledger.
+    claimRelease.allow(["dynamodb:PutItem"], [this.ledger.tableArn]);
 
     const planRelease = fn("plan-release", {
       description:
         "Resolves services, repositories and dev target; waits for all images of an ECR-triggered tag",
+      environment: { LEDGER_TABLE_NAME: this.ledger.tableName },
+    });
+    // A rollback reads the ledger record of the release it goes back to (app#tag keys only).
+    planRelease.allow(["dynamodb:GetItem"], [this.ledger.tableArn], {
+      "ForAllValues:StringLike": { "dynamodb:LeadingKeys": [`${config.app}#*`] },
     });
     planRelease.allow(
       ["ecr:DescribeImages"],
@@ -380,6 +386,14 @@ export class PipelineStack extends Stack {
       reason:
         "Reports and findings are keyed by tag and service at run time, so the keys are unknown at deploy time; GetObject and PutObject are limited to the app's reports prefix.",
     });
+
+    // The dev result on the release PR: a body update and a commit status (two GitHub calls).
+    const reportDevResult = fn("report-dev-result", {
+      description: "Writes the dev result onto the release PR and sets the pourover/dev commit status",
+      environment: { GITHUB_CREDENTIALS_SECRET_ARN: githubCredentials.secretArn },
+      timeout: Duration.seconds(60),
+    });
+    reportDevResult.allow(["secretsmanager:GetSecretValue"], [githubCredentials.secretArn]);
 
     const gateOnScan = fn("gate-on-scan", {
       description: "Rejects the release when one image failed the policy",
@@ -470,7 +484,8 @@ export class PipelineStack extends Stack {
       description: "Writes the outcome to the ledger and publishes Release Succeeded/Failed",
       environment: { LEDGER_TABLE_NAME: this.ledger.tableName, EVENT_BUS_NAME: this.bus.eventBusName },
     });
-    recordOutcome.allow(["dynamodb:UpdateItem", "dynamodb:GetItem"], [this.ledger.tableArn]);
+    // UpdateItem only (the outcome and the latest-release pointer): the handler never reads the ledger.
+    recordOutcome.allow(["dynamodb:UpdateItem"], [this.ledger.tableArn]);
     recordOutcome.allow(["events:PutEvents"], [this.bus.eventBusArn]);
 
     const webhook = fn("receive-github-webhook", {
@@ -829,6 +844,7 @@ export class PipelineStack extends Stack {
         releaseDevLock: releaseDevLock.function,
         sendNotification: sendNotification.function,
         recordOutcome: recordOutcome.function,
+        reportDevResult: reportDevResult.function,
       },
       buildProject: this.buildProject,
       scanProject: this.scanProject,
@@ -939,7 +955,11 @@ export class PipelineStack extends Stack {
       appName: config.app,
       stateMachine: machine,
       webhookFunction: webhook.function,
-      deadLetterQueues: { TagPushedRule: tagRuleDlq, EcrPushRule: ecrRuleDlq },
+      deadLetterQueues: {
+        TagPushedRule: tagRuleDlq,
+        EcrPushRule: ecrRuleDlq,
+        AbandonedReleases: this.abandonedReleases.deadLetterQueue,
+      },
       taskFunctions: {
         ClaimRelease: claimRelease.function,
         PlanRelease: planRelease.function,

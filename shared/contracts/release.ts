@@ -56,6 +56,18 @@ export const ReleaseRequestSchema = z.object({
   trigger: TriggerSchema,
   /** Allow a version older than what the manifests hold. @default false */
   force: z.boolean().default(false),
+  /**
+   * A rollback to the earlier SUCCEEDED release `tag`: its recorded digests are pinned again, with no
+   * build and no scan. `requestedAt` makes each rollback request its own (ledger key, execution name).
+   */
+  rollback: z
+    .object({
+      requestedAt: z.iso.datetime(),
+      requestedBy: z.string().min(1),
+      /** What dev ran when the rollback was asked for, when the requester knew it. */
+      from: z.string().nullable().default(null),
+    })
+    .optional(),
 });
 
 export type ReleaseRequest = z.infer<typeof ReleaseRequestSchema>;
@@ -71,8 +83,10 @@ export interface PlannedService {
   tag: string;
   dockerfile: string;
   context: string;
-  /** Known up front for ECR-triggered releases only. */
+  /** Known up front for ECR-triggered releases and rollbacks only. */
   digest?: string;
+  /** A rollback: the scan summary recorded for this image when it was released (no new scan). */
+  recordedScan?: ScanResult;
 }
 
 export interface ReleasePlan {
@@ -83,6 +97,8 @@ export interface ReleasePlan {
   sourceRepo: string;
   sourceVersion: string;
   scan: ScanPolicy;
+  /** Set for a rollback (null otherwise, so the workflow can always pass it on). */
+  rollback: { from: string | null; requestedAt: string } | null;
   /** The policy flattened into CodeBuild environment variables (strings only). */
   scanEnv: { severity: string; ignoreUnfixed: string; allowIds: string };
   dev: {
@@ -141,6 +157,8 @@ export interface PullRequestRef {
   superseded?: { number: number; url: string; branch: string }[];
   /** Why older release PRs were left open; the release itself went on. */
   supersedeError?: string;
+  /** The PR body as written, so the dev result can rewrite its dev section with one call. */
+  body?: string;
 }
 
 export function parseReleaseRequest(raw: unknown): ReleaseRequest {

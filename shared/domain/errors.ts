@@ -140,6 +140,14 @@ export class NotificationFailedError extends PouroverError {
 }
 
 /**
+ * A rollback that cannot be done: the target was never released successfully, or its images are gone
+ * from the registry. Terminal; the message is the one line the requester sees.
+ */
+export class RollbackRefusedError extends PouroverError {
+  override readonly name = "RollbackRefusedError" as const;
+}
+
+/**
  * Every error name the workflow may match on. The contract test checks that each `ErrorEquals`
  * entry of the ASL is here or is a `States.*` / service-integration name.
  */

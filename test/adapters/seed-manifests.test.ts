@@ -45,7 +45,7 @@ describe("seeding the local manifests repo is atomic and safe to race", () => {
     );
   });
 
-  it("a seed lock left by a killed process is taken over", async () => {
+  it("a seed lock and temp dir left by a killed process are taken over and cleaned", async () => {
     const repo = join(fresh(), "repos", "coffeeshop-manifests");
     const lock = `${repo}.seed-lock`;
     mkdirSync(lock, { recursive: true });
@@ -55,9 +55,12 @@ describe("seeding the local manifests repo is atomic and safe to race", () => {
       join(lock, "owner.json"),
       JSON.stringify({ ...currentProcessOwner(), pid: gone, start: "1" }),
     );
+    // ...and the temp dir of the seed it was making.
+    mkdirSync(`${repo}.seeding-${gone}-0badf00d`);
     const head = await initManifestRepo(repo, SEED, "main");
     expect(head).toMatch(/^[0-9a-f]{40}$/);
     expect(existsSync(lock)).toBe(false);
+    expect(readdirSync(join(repo, ".."))).toEqual(["coffeeshop-manifests"]);
   });
 });
 

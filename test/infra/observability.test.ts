@@ -145,6 +145,7 @@ describe("alarms", () => {
     const alarms = resourcesOf(template, "AWS::CloudWatch::Alarm");
     expect(alarms.map(([id]) => id.replace(/^Observability/, "").replace(/[0-9A-F]{8}$/, "")).sort()).toEqual(
       [
+        "AbandonedReleasesDlqAlarm",
         "EcrPushRuleDlqAlarm",
         "ExecutionsAbortedAlarm",
         "ExecutionsFailedAlarm",
@@ -198,8 +199,8 @@ describe("alarms", () => {
     });
   });
 
-  it("both rule DLQs: any visible message", () => {
-    for (const name of ["TagPushedRule", "EcrPushRule"]) {
+  it("every rule DLQ (tag push, ECR push, abandoned releases): any visible message", () => {
+    for (const name of ["TagPushedRule", "EcrPushRule", "AbandonedReleases"]) {
       expectAlarm(`${name}DlqAlarm`, {
         namespace: "AWS/SQS",
         metric: "ApproximateNumberOfMessagesVisible",
@@ -328,7 +329,7 @@ describe("dashboard", () => {
   });
 
   it("shows every alarm's status", () => {
-    expect(widget("Pipeline alarms").alarms).toHaveLength(9);
+    expect(widget("Pipeline alarms").alarms).toHaveLength(10);
   });
 });
 

@@ -298,6 +298,7 @@ describe("Lambda functions", () => {
     "ReceiveGithubWebhook",
     "ReleaseReconcilerReconcileReleases",
     "DescribeBuildFailure",
+    "AbandonedReleasesFinishAbandonedRelease",
   ];
 
   it("all run Node 24 on arm64 with X-Ray, JSON logs into their own log group with retention", () => {
@@ -364,7 +365,7 @@ describe("Lambda functions", () => {
     ]);
   });
 
-  it("scopes each function's grants to ARNs (only X-Ray and the read-only SSM/EC2 describe calls use '*')", () => {
+  it("scopes each function's grants to ARNs (only X-Ray, the SSM command calls and the EC2/SSM describe calls use '*')", () => {
     for (const name of names) {
       for (const s of statementsOfRole(`${name}Role`)) {
         for (const action of asArray(s.Action as string | string[])) expect(action).not.toMatch(/\*/);
@@ -374,7 +375,11 @@ describe("Lambda functions", () => {
               (a: string) =>
                 a.startsWith("xray:") ||
                 [
+                  // VerifyDev: none of the four takes a resource type (service authorization reference).
+                  "ssm:ListCommands",
                   "ssm:ListCommandInvocations",
+                  "ssm:GetCommandInvocation",
+                  "ssm:CancelCommand",
                   "ec2:DescribeInstances",
                   "ssm:DescribeInstanceInformation",
                 ].includes(a),
@@ -399,7 +404,7 @@ describe("Lambda functions", () => {
       {
         Sid: "SendReleaseEmail",
         Effect: "Allow",
-        Action: ["ses:SendEmail", "ses:SendRawEmail"],
+        Action: "ses:SendEmail",
         Resource: {
           "Fn::Join": [
             "",

@@ -12,9 +12,10 @@ describe("integration test snapshot (offline: synth only, no AWS)", () => {
     const recorded = readSnapshot();
     expect([...now.keys()]).toEqual([...recorded.keys()]);
     for (const [name, text] of now) {
-      expect(text, `${name} differs from ${SNAPSHOT_DIR}: run the integ test for real, then npm run test:integ:update-snapshot`).toBe(
-        recorded.get(name),
-      );
+      expect(
+        text,
+        `${name} differs from ${SNAPSHOT_DIR}: run the integ test for real, then npm run test:integ:update-snapshot`,
+      ).toBe(recorded.get(name));
     }
     // The assertion stack holds the release checks: it starts an execution and waits for NotifySuccess.
     const assertions = [...now.entries()].find(([n]) => n.startsWith("ReleaseToDev"))?.[1] ?? "";

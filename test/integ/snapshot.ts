@@ -16,8 +16,12 @@ import { fileURLToPath } from "node:url";
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 export const SNAPSHOT_DIR = join(HERE, "integ.release.ts.snapshot");
 
-/** 64-hex asset hashes (S3 keys, asset ids) vary with bundling and source: masked. */
-const maskHashes = (text: string) => text.replace(/[a-f0-9]{64}/g, "<asset-hash>");
+/**
+ * Masked: 64-hex asset hashes (S3 keys, asset ids vary with bundling and source), and the
+ * assertion custom resources' `salt` (integ-tests sets it to the synth time so they re-run).
+ */
+const maskHashes = (text: string) =>
+  text.replace(/[a-f0-9]{64}/g, "<asset-hash>").replace(/"salt": "\d+"/g, '"salt": "<synth-time>"');
 
 /**
  * `<stack>.template.json.snap` -> template text (pretty, hashes masked), synthesized now. The `.snap`
@@ -37,7 +41,9 @@ export function synthIntegTemplates(): Map<string, string> {
     });
     if (r.status !== 0) throw new Error(`integ app synth failed:\n${r.stderr}`);
     const out = new Map<string, string>();
-    for (const f of readdirSync(outdir).filter((n) => n.endsWith(".template.json")).sort()) {
+    for (const f of readdirSync(outdir)
+      .filter((n) => n.endsWith(".template.json"))
+      .sort()) {
       const json = JSON.parse(readFileSync(join(outdir, f), "utf8"));
       out.set(`${f}.snap`, `${maskHashes(JSON.stringify(json, null, 1))}\n`);
     }
@@ -49,12 +55,18 @@ export function synthIntegTemplates(): Map<string, string> {
 
 export function readSnapshot(): Map<string, string> {
   const out = new Map<string, string>();
-  for (const f of readdirSync(SNAPSHOT_DIR).filter((n) => n.endsWith(".template.json.snap")).sort())
+  for (const f of readdirSync(SNAPSHOT_DIR)
+    .filter((n) => n.endsWith(".template.json.snap"))
+    .sort())
     out.set(f, readFileSync(join(SNAPSHOT_DIR, f), "utf8"));
   return out;
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1] && process.argv.includes("--update")) {
+if (
+  process.argv[1] &&
+  fileURLToPath(import.meta.url) === process.argv[1] &&
+  process.argv.includes("--update")
+) {
   rmSync(SNAPSHOT_DIR, { recursive: true, force: true });
   mkdirSync(SNAPSHOT_DIR, { recursive: true });
   const templates = synthIntegTemplates();

@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { cp, lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { InvalidInputError, ManifestConflictError, ManifestInvalidError } from "../../domain/errors.js";
 import type { ManifestRepository, PublishInput, PublishResult, SupersedeInput } from "../../ports/index.js";
@@ -410,6 +410,10 @@ export async function initManifestRepo(
   try {
     const again = await seededHead(dir, baseBranch);
     if (again) return again;
+    // Temp dirs of seeds killed midway: nobody else seeds while this lock is held.
+    const prefix = `${basename(dir)}.seeding-`;
+    for (const name of await readdir(dirname(dir)).catch(() => [] as string[]))
+      if (name.startsWith(prefix)) await rm(join(dirname(dir), name), { recursive: true, force: true });
     // Built aside and renamed into place: an interrupted seed leaves only a temp dir, never a
     // half-made repository that every later release would trip on.
     const tmp = `${dir}.seeding-${process.pid}-${randomBytes(4).toString("hex")}`;
