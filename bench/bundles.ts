@@ -1,47 +1,32 @@
 /**
- * Bundle size and cold import of every Lambda, bundled with esbuild's JS API exactly as
- * infra/constructs/pourover-function.ts asks NodejsFunction to bundle it.
+ * Bundle size and cold import of every Lambda, bundled with the very esbuild options
+ * infra/constructs/pourover-function.ts bundles with (infra/constructs/lambda-bundling.ts).
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
 import { performance } from "node:perf_hooks";
 import { pathToFileURL } from "node:url";
 import { build } from "esbuild";
+import {
+  LAMBDA_ENTRY_FILE,
+  LAMBDA_TARGET,
+  lambdaEsbuildOptions,
+  REQUIRE_BANNER,
+} from "../infra/constructs/lambda-bundling.js";
 import type { AppConfig } from "../shared/contracts/app-config.js";
 import { median } from "./helpers.js";
 
 export interface ConstructBundling {
   target: string;
   banner: string;
-  /** Options the bench could not find in the construct's source (it then uses the brief's value). */
+  /** Kept for the table's notes; always empty now that the bench imports the construct's options. */
   drift: string[];
 }
 
-const DEFAULT_BANNER =
-  "import { createRequire as __pouroverCreateRequire } from 'node:module';const require = __pouroverCreateRequire(import.meta.url);";
-
-/**
- * Reads the bundling options of the construct's source, so a change there shows up here (target and
- * banner are taken from it; the others are checked and reported when they are not what we use).
- */
-export function constructBundling(projectRoot: string): ConstructBundling {
-  const source = readFileSync(join(projectRoot, "infra", "constructs", "pourover-function.ts"), "utf8");
-  const drift: string[] = [];
-  const target = /target:\s*"(node\d+)"/.exec(source)?.[1];
-  if (!target) drift.push("target not found (used node22)");
-  const banner = /banner:\s*"([^"]+)"/.exec(source)?.[1];
-  if (!banner) drift.push("banner not found (used the createRequire banner)");
-  const expect: [RegExp, string][] = [
-    [/minify:\s*true/, "minify: true"],
-    [/format:\s*OutputFormat\.ESM/, "format ESM"],
-    [/externalModules:\s*\["@aws-sdk\/\*"\]/, 'externalModules ["@aws-sdk/*"]'],
-    [/mainFields:\s*\["module",\s*"main"\]/, 'mainFields ["module","main"]'],
-    [/"process\.env\.POUROVER_CONFIG":\s*JSON\.stringify\(JSON\.stringify/, "define POUROVER_CONFIG"],
-    [/sourceMap:\s*true/, "sourceMap: true"],
-  ];
-  for (const [re, label] of expect) if (!re.test(source)) drift.push(`${label} not found in the construct`);
-  return { target: target ?? "node22", banner: banner ?? DEFAULT_BANNER, drift };
+/** The construct's bundling options (one module shared by the construct and the bench). */
+export function constructBundling(_projectRoot: string): ConstructBundling {
+  return { target: LAMBDA_TARGET, banner: REQUIRE_BANNER, drift: [] };
 }
 
 export function lambdaNames(projectRoot: string): string[] {
@@ -53,10 +38,16 @@ export function lambdaNames(projectRoot: string): string[] {
 
 export interface BundleResult {
   name: string;
-  /** The minified bundle as the construct builds it (the `.mjs`, without its source map). */
+  /**
+   * The code a cold start loads: the entry file plus the chunks it imports statically (without
+   * source maps). Chunks reached only through `import()` load when their branch runs.
+   */
   bytes: number;
-  /** Same entry, not minified, AWS SDK bundled in. */
+  /** Every `.mjs` file of the asset (entry and all chunks), without source maps. */
+  totalBytes: number;
+  /** Same entry, not minified, AWS SDK bundled in, one file. */
   baselineBytes: number;
+  /** The entry file (`index.mjs`). */
   file: string;
 }
 
@@ -66,31 +57,45 @@ export async function bundleAll(
   names: readonly string[],
   config: AppConfig,
   outDir: string,
-  bundling: ConstructBundling,
+  _bundling?: ConstructBundling,
 ): Promise<BundleResult[]> {
   rmSync(outDir, { recursive: true, force: true });
   const results: BundleResult[] = [];
   for (const name of names) {
-    const entry = join(projectRoot, "functions", name, "handler.ts");
-    const common = {
-      entryPoints: [entry],
-      bundle: true,
-      platform: "node" as const,
-      target: bundling.target,
-      format: "esm" as const,
-      mainFields: ["module", "main"],
-      sourcemap: true,
-      banner: { js: bundling.banner },
-      define: { "process.env.POUROVER_CONFIG": JSON.stringify(JSON.stringify(config)) },
-      absWorkingDir: projectRoot,
-      logLevel: "silent" as const,
+    const dir = join(outDir, name);
+    mkdirSync(dir, { recursive: true });
+    const options = lambdaEsbuildOptions({ projectRoot, functionDir: name, config, outdir: dir });
+    const built = await build({ ...options, metafile: true, logLevel: "silent" });
+    const outputs = built.metafile?.outputs ?? {};
+    const file = join(dir, LAMBDA_ENTRY_FILE);
+    const key = (abs: string) => relative(projectRoot, abs);
+    const seen = new Set<string>();
+    const visit = (out: string) => {
+      if (seen.has(out) || !outputs[out]) return;
+      seen.add(out);
+      for (const i of outputs[out].imports) if (i.kind === "import-statement" && !i.external) visit(i.path);
     };
-    const file = join(outDir, name, "index.mjs");
+    visit(key(file));
+    const size = (outs: Iterable<string>) => [...outs].reduce((n, o) => n + (outputs[o]?.bytes ?? 0), 0);
     const baselineFile = join(outDir, `${name}.baseline`, "index.mjs");
-    mkdirSync(join(outDir, name), { recursive: true });
-    await build({ ...common, minify: true, external: ["@aws-sdk/*"], outfile: file });
-    await build({ ...common, minify: false, outfile: baselineFile });
-    results.push({ name, bytes: statSync(file).size, baselineBytes: statSync(baselineFile).size, file });
+    await build({
+      ...options,
+      entryPoints: [join(projectRoot, "functions", name, "handler.ts")],
+      outdir: undefined,
+      outExtension: undefined,
+      chunkNames: undefined,
+      splitting: false,
+      outfile: baselineFile,
+      minify: false,
+      logLevel: "silent",
+    });
+    results.push({
+      name,
+      bytes: size(seen),
+      totalBytes: size(Object.keys(outputs).filter((o) => o.endsWith(".mjs"))),
+      baselineBytes: statSync(baselineFile).size,
+      file,
+    });
   }
   return results;
 }
@@ -120,15 +125,21 @@ export const COLD_START_ENV: Readonly<Record<string, string>> = {
 
 /** The child: time `import()` of the bundle and check it exports a handler. */
 const IMPORT_SCRIPT =
-  "const t0 = performance.now(); const m = await import(process.env.BENCH_IMPORT_URL);" +
-  "const t1 = performance.now(); if (typeof m.handler !== 'function') throw new Error('no handler export');" +
-  "process.stdout.write(JSON.stringify({ importMs: t1 - t0 }));";
+  "const c0 = process.cpuUsage(); const t0 = performance.now(); const m = await import(process.env.BENCH_IMPORT_URL);" +
+  "const t1 = performance.now(); const c = process.cpuUsage(c0);" +
+  "if (typeof m.handler !== 'function') throw new Error('no handler export');" +
+  "process.stdout.write(JSON.stringify({ importMs: t1 - t0, cpuMs: (c.user + c.system) / 1000 }));";
 
 export interface ColdImport {
   /** Median wall time of the whole `node` process that imports the bundle. */
   wallMs: number;
   /** Median time of the `import()` alone, measured inside the child. */
   importMs: number;
+  /**
+   * Median CPU time (user + system, all threads) the child spent in that `import()`: on a busy
+   * machine the wall time also counts waiting for a core; this does not.
+   */
+  cpuMs: number;
   runs: number;
   error?: string;
 }
@@ -154,6 +165,7 @@ export function coldImport(
 ): ColdImport {
   const walls: number[] = [];
   const imports: number[] = [];
+  const cpus: number[] = [];
   const env = childEnv({ ...extraEnv, BENCH_IMPORT_URL: pathToFileURL(file).href });
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
@@ -174,12 +186,14 @@ export function coldImport(
               .slice(at, at + 3)
               .join(" ")
               .replace(/\s+/g, " ");
-      return { wallMs: Number.NaN, importMs: Number.NaN, runs: i, error: message.trim() };
+      return { wallMs: Number.NaN, importMs: Number.NaN, cpuMs: Number.NaN, runs: i, error: message.trim() };
     }
     walls.push(wall);
-    imports.push((JSON.parse(r.stdout) as { importMs: number }).importMs);
+    const out = JSON.parse(r.stdout) as { importMs: number; cpuMs: number };
+    imports.push(out.importMs);
+    cpus.push(out.cpuMs);
   }
-  return { wallMs: median(walls), importMs: median(imports), runs };
+  return { wallMs: median(walls), importMs: median(imports), cpuMs: median(cpus), runs };
 }
 
 /** Median wall time of `node -e ""` (the floor of any cold import). */

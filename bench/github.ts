@@ -2,16 +2,20 @@
  * GitHub API calls per release: functions/update-manifests/update-manifests.ts with the real
  * GithubManifestRepository + createGithubClient, against a minimal in-process GitHub (node:http on
  * 127.0.0.1) that answers the GraphQL queries and the Git Data / pulls REST calls the adapter makes
- * (shapes as in test/adapters/github-manifest-repository.test.ts), counting every request.
+ * (shapes as in test/adapters/github-manifest-repository.test.ts), counting every request. Then the
+ * dev result (functions/report-dev-result) and a rollback's write-back, counted the same way. The
+ * same fake answers the msw contract tests (test/adapters/github-review.test.ts).
  */
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
+import { reportDevResult } from "../functions/report-dev-result/report-dev-result.js";
 import { updateManifests } from "../functions/update-manifests/update-manifests.js";
 import { createGithubClient } from "../shared/adapters/github/github-client.js";
 import { GithubManifestRepository } from "../shared/adapters/github/github-manifest-repository.js";
+import { GithubPullRequestReporter, GithubSourceHistory } from "../shared/adapters/github/github-review.js";
 import { type AppConfig, imageRepository } from "../shared/contracts/app-config.js";
 
 type Tree = Map<string, { content: string; mode: string }>;
@@ -25,13 +29,17 @@ const treeSha = (tree: Tree) =>
       .map(([p, e]) => `${e.mode} ${p} ${e.content}`),
   );
 
-/** A tiny GitHub: one repository, refs, trees, commits and pulls. */
-class FakeGithub {
+/** A tiny GitHub: one repository, refs, trees, commits and pulls; plus any repo's compare. */
+export class FakeGithub {
   readonly trees = new Map<string, Tree>();
   readonly commits = new Map<string, { tree: string; parents: string[] }>();
   readonly refs = new Map<string, string>();
   readonly pulls: { number: number; title: string; body: string; head: string; base: string }[] = [];
   readonly requests: string[] = [];
+  readonly statuses: { sha: string; state: string; description: string; target_url: string; context: string }[] = [];
+  readonly comments: { issue: number; body: string }[] = [];
+  /** Commits any compare answers with (the source repository's history between two tags). */
+  sourceCommits = 3;
 
   constructor(
     readonly owner: string,
@@ -74,7 +82,12 @@ class FakeGithub {
     return node;
   }
 
-  handle(method: string, path: string, body: Record<string, unknown>): [number, unknown] {
+  handle(
+    method: string,
+    path: string,
+    body: Record<string, unknown>,
+    query: URLSearchParams = new URLSearchParams(),
+  ): [number, unknown] {
     this.requests.push(`${method} ${path}`);
     const repoBase = `/repos/${this.owner}/${this.repo}`;
     if (method === "POST" && path === "/graphql") {
@@ -179,6 +192,68 @@ class FakeGithub {
       Object.assign(pull, body);
       return [200, { number: pull.number, html_url: "", title: pull.title, body: pull.body }];
     }
+    // "Compare two commits": commits oldest first, paginated by per_page (the first page here).
+    const compare = /^\/repos\/([^/]+)\/([^/]+)\/compare\/(.+)\.\.\.(.+)$/.exec(path);
+    if (method === "GET" && compare) {
+      const [, o, r, base, head] = compare;
+      const commits = Array.from({ length: this.sourceCommits }, (_, i) => {
+        const sha = sha1("source", String(base), String(head), String(i));
+        return {
+          sha,
+          node_id: `C_${sha.slice(0, 10)}`,
+          html_url: `https://github.com/${o}/${r}/commit/${sha}`,
+          commit: {
+            message: `change ${i + 1} between ${base} and ${head}\n\nbody`,
+            author: { name: "Mona Octocat", email: "octocat@github.com", date: "2026-11-30T10:00:00Z" },
+          },
+          author: { login: "octocat", id: 1 },
+          parents: [],
+        };
+      });
+      return [
+        200,
+        {
+          url: `https://api.github.com/repos/${o}/${r}/compare/${base}...${head}`,
+          html_url: `https://github.com/${o}/${r}/compare/${base}...${head}`,
+          status: "ahead",
+          ahead_by: commits.length,
+          behind_by: 0,
+          total_commits: commits.length,
+          commits: commits.slice(0, Number(query.get("per_page") ?? 250)),
+          files: [],
+        },
+      ];
+    }
+    const status = new RegExp(`^${repoBase}/statuses/([0-9a-f]{40})$`).exec(path);
+    if (method === "POST" && status) {
+      const created = {
+        sha: String(status[1]),
+        state: String(body.state),
+        description: String(body.description ?? ""),
+        target_url: String(body.target_url ?? ""),
+        context: String(body.context ?? "default"),
+      };
+      this.statuses.push(created);
+      return [
+        201,
+        {
+          url: `https://api.github.com${repoBase}/statuses/${created.sha}`,
+          id: this.statuses.length,
+          node_id: `SC_${this.statuses.length}`,
+          state: created.state,
+          description: created.description,
+          target_url: created.target_url,
+          context: created.context,
+          created_at: "2026-12-01T12:00:00Z",
+          updated_at: "2026-12-01T12:00:00Z",
+        },
+      ];
+    }
+    const comment = new RegExp(`^${repoBase}/issues/(\\d+)/comments$`).exec(path);
+    if (method === "POST" && comment) {
+      this.comments.push({ issue: Number(comment[1]), body: String(body.body) });
+      return [201, { id: this.comments.length, body: body.body, html_url: `https://github.com/${this.owner}/${this.repo}/pull/${comment[1]}#issuecomment-${this.comments.length}` }];
+    }
     return [404, { message: `Not Found (bench fake GitHub): ${method} ${path}` }];
   }
 }
@@ -194,7 +269,7 @@ export interface GithubCallsResult {
   services: number;
   files: number;
   changedFiles: number;
-  /** HTTP requests the fake GitHub received (readFiles + publish). */
+  /** HTTP requests the fake GitHub received for the release write-back (readFiles + compare + publish). */
   requests: number;
   /** Requests the client says it sent (createGithubClient's onRequest), as a cross-check. */
   clientRequests: number;
@@ -203,6 +278,10 @@ export interface GithubCallsResult {
   calls: string[];
   /** The naive pipeline: GET + PUT contents per changed file, plus one PR. */
   naiveCalls: number;
+  /** The dev result after it (ReportDevResult): the PR body and the pourover/dev status. */
+  devResult: { requests: number; calls: string[] };
+  /** A rollback to the release after a newer one: its write-back (no compare), then its dev result. */
+  rollback: { requests: number; calls: string[]; commits: number; devResult: number };
 }
 
 /** One release's update-manifests against the fake GitHub; `seedDir` holds the manifest files. */
@@ -215,7 +294,7 @@ export async function githubCallsPerRelease(config: AppConfig, seedDir: string):
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     void (async () => {
       const url = new URL(req.url ?? "/", "http://127.0.0.1");
-      const [status, payload] = fake.handle(req.method ?? "GET", url.pathname, await readBody(req));
+      const [status, payload] = fake.handle(req.method ?? "GET", url.pathname, await readBody(req), url.searchParams);
       res.writeHead(status, { "content-type": "application/json; charset=utf-8" });
       res.end(JSON.stringify(payload));
     })().catch((error: unknown) => {
@@ -232,36 +311,83 @@ export async function githubCallsPerRelease(config: AppConfig, seedDir: string):
       { baseUrl: `http://127.0.0.1:${port}`, writeSpacingMs: 0, onRequest: () => clientRequests++ },
     );
     const repo = new GithubManifestRepository(octokit, { owner, repo: repoName });
+    const deps = {
+      config,
+      repo,
+      history: new GithubSourceHistory(octokit, config.source.repo),
+      artifacts: { put: async (key: string) => `s3://bench-artifacts/${key}` },
+      executionUrl: (id: string) => `https://console.aws.amazon.com/states/home#/v2/executions/details/${id}`,
+    };
+    const executionId = (tag: string) =>
+      `arn:aws:states:us-east-1:123456789012:execution:pourover-${config.app}-release:${config.app}-${tag}-1`;
+    const images = (tag: string) =>
+      config.services.map((s, i) => ({
+        service: s.name,
+        repository: imageRepository(config, s),
+        tag,
+        digest: `sha256:${createHash("sha256").update(`${s.name}${i}${tag}`).digest("hex")}`,
+      }));
+    const healthy = (tag: string, pullRequest: Awaited<ReturnType<typeof updateManifests>>) => ({
+      release: {
+        app: config.app,
+        tag,
+        trigger: { source: "cli" as const, pusher: "bench" },
+        force: false,
+        pullRequest,
+        deploy: { commandId: "c-1", result: { instances: [{ instanceId: "i-1", status: "Success", summary: "healthy" }], dryRun: false } },
+      },
+      executionId: executionId(tag),
+    });
+    const since = () => fake.requests.length;
+
+    // The release: readFiles, compare (changelog), publish.
     const tag = "v1.0.0";
-    const out = await updateManifests(
+    const out = await updateManifests({ app: config.app, tag, executionId: executionId(tag), images: images(tag) }, deps);
+    const releaseCalls = [...fake.requests];
+    const commits = fake.commitsMade;
+    const pulls = fake.pulls.length;
+    const releaseClientRequests = clientRequests;
+
+    // Its dev result.
+    let mark = since();
+    await reportDevResult(healthy(tag, out), { reporter: new GithubPullRequestReporter(octokit, config.manifests.repo), executionUrl: deps.executionUrl });
+    const devCalls = fake.requests.slice(mark);
+
+    // A newer release (not counted), then the rollback to v1.0.0 and its dev result.
+    const newer = "v1.1.0";
+    await updateManifests({ app: config.app, tag: newer, executionId: executionId(newer), images: images(newer) }, deps);
+    // What the newer release pinned is what the manifests' base holds once its PR is merged.
+    fake.refs.set("refs/heads/main", fake.refs.get(`refs/heads/release/${config.app}/${newer}`) as string);
+    mark = since();
+    const commitsBefore = fake.commitsMade;
+    const rolled = await updateManifests(
       {
         app: config.app,
         tag,
-        executionId: `arn:aws:states:us-east-1:123456789012:execution:pourover-${config.app}-release:bench`,
-        images: config.services.map((s, i) => ({
-          service: s.name,
-          repository: imageRepository(config, s),
-          tag,
-          digest: `sha256:${createHash("sha256").update(`${s.name}${i}`).digest("hex")}`,
-        })),
+        executionId: executionId(`rollback-${tag}`),
+        images: images(tag),
+        rollback: { from: newer, requestedAt: "2026-12-01T12:00:00.000Z" },
       },
-      {
-        config,
-        repo,
-        artifacts: { put: async (key) => `s3://bench-artifacts/${key}` },
-        executionUrl: (id) => `https://console.aws.amazon.com/states/home#/v2/executions/details/${id}`,
-      },
+      deps,
     );
+    const rollbackCalls = fake.requests.slice(mark);
+    const rollbackCommits = fake.commitsMade - commitsBefore;
+    mark = since();
+    await reportDevResult(healthy(tag, rolled), { reporter: new GithubPullRequestReporter(octokit, config.manifests.repo), executionUrl: deps.executionUrl });
+    const rollbackDev = fake.requests.length - mark;
+
     return {
       services: config.services.length,
       files: config.manifests.files.length,
       changedFiles: out.changedFiles.length,
-      requests: fake.requests.length,
-      clientRequests,
-      commits: fake.commitsMade,
-      pulls: fake.pulls.length,
-      calls: fake.requests,
+      requests: releaseCalls.length,
+      clientRequests: releaseClientRequests,
+      commits,
+      pulls,
+      calls: releaseCalls,
       naiveCalls: 2 * out.changedFiles.length + 1,
+      devResult: { requests: devCalls.length, calls: devCalls },
+      rollback: { requests: rollbackCalls.length, calls: rollbackCalls, commits: rollbackCommits, devResult: rollbackDev },
     };
   } finally {
     await new Promise<void>((ok) => server.close(() => ok()));

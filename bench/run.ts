@@ -226,6 +226,27 @@ for (const [label, config, seedDir] of [
         notes: `update-manifests core + GithubManifestRepository on a fake GitHub (127.0.0.1); ${g.changedFiles} files changed; ${g.calls.map((c) => c.replace(/^(\w+) \/repos\/[^/]+\/[^/]+/, "$1 ")).join(", ")}; client counted ${g.clientRequests}; baseline 2n+1`,
         data: { ...g },
       });
+      const short = (calls: string[]) => calls.map((c) => c.replace(/^(\w+) \/repos\/[^/]+\/[^/]+/, "$1 ")).join(", ");
+      rows.push({
+        what: `GitHub API calls, dev result: ${label}`,
+        measured: `${g.devResult.requests} calls`,
+        budget: "≤ 2",
+        baseline: "-",
+        ratio: "-",
+        within: g.devResult.requests <= 2,
+        notes: `report-dev-result core + GithubPullRequestReporter: ${short(g.devResult.calls)}`,
+        data: { ...g.devResult },
+      });
+      rows.push({
+        what: `GitHub API calls, rollback: ${label}`,
+        measured: `${g.rollback.requests} calls, ${g.rollback.commits} commit; dev result ${g.rollback.devResult}`,
+        budget: "≤ 8, 1 commit; ≤ 2",
+        baseline: "-",
+        ratio: "-",
+        within: g.rollback.requests <= 8 && g.rollback.commits === 1 && g.rollback.devResult <= 2,
+        notes: `update-manifests with plan.rollback (no compare, no supersede): ${short(g.rollback.calls)}`,
+        data: { ...g.rollback },
+      });
     },
     "≤ 8, 1 commit",
   );

@@ -3,6 +3,7 @@ import { stateDirLayout } from "../shared/adapters/local/file-stores.js";
 import { SqliteLedger } from "../shared/adapters/local/sqlite-ledger.js";
 import { InvalidInputError } from "../shared/domain/errors.js";
 import { formatDuration } from "../shared/domain/release-email.js";
+import { parseLedgerTag } from "../shared/domain/release-naming.js";
 import type { LedgerRecord, ProdEntry } from "../shared/ports/index.js";
 
 /** One release as `pourover releases` reports it: the ledger record plus what follows from it. */
@@ -25,6 +26,8 @@ export interface ReleaseView {
   notified: boolean | null;
   /** What Argo CD last reported for it in production (prod feedback), when anything. */
   prod: ProdEntry | null;
+  /** A rollback to `tag` (its recorded images pinned again), and what dev ran before it. */
+  rollback: { from: string | null; requestedAt: string } | null;
 }
 
 export function toReleaseView(r: LedgerRecord): ReleaseView {
@@ -34,11 +37,13 @@ export function toReleaseView(r: LedgerRecord): ReleaseView {
     deploy?: { dryRun?: boolean; superseded?: boolean; by?: string } | null;
     error?: ReleaseView["error"];
     notified?: boolean;
+    rollback?: { from: string | null; requestedAt: string } | null;
   };
+  const { tag, rollback } = parseLedgerTag(r.tag);
   const lead = r.finishedAt ? Date.parse(r.finishedAt) - Date.parse(r.claimedAt) : Number.NaN;
   return {
     app: r.app,
-    tag: r.tag,
+    tag,
     status: r.status,
     executionId: r.executionId,
     claimedAt: r.claimedAt,
@@ -52,6 +57,7 @@ export function toReleaseView(r: LedgerRecord): ReleaseView {
     error: s.error ?? null,
     notified: typeof s.notified === "boolean" ? s.notified : null,
     prod: r.prod ?? null,
+    rollback: rollback ? (s.rollback ?? { from: null, requestedAt: r.claimedAt }) : null,
   };
 }
 
@@ -77,6 +83,7 @@ export async function releasesCommand(
   try {
     if (opts.tag) {
       const app = opts.app ?? "coffeeshop";
+      // A rollback's own record is listed as such; `releases <tag>` shows the release itself.
       const record = await ledger.get(app, opts.tag);
       if (!record) throw new InvalidInputError(`no release ${app} ${opts.tag} in ${opts.stateDir}`);
       const view = toReleaseView(record);
@@ -86,12 +93,18 @@ export async function releasesCommand(
     const releases = ledger.list(opts.app).map(toReleaseView);
     const apps = opts.app ? [opts.app] : [...new Set(releases.map((r) => r.app))].sort();
     const onDev: Record<string, ReleaseView | null> = {};
+    const inProd: Record<string, ReleaseView | null> = {};
     for (const app of apps) {
       const latest = await ledger.latestSucceeded(app);
       onDev[app] = latest ? toReleaseView(latest) : null;
+      // What Argo CD last reported healthy in production (prod feedback), by the time it said so.
+      inProd[app] =
+        releases
+          .filter((r) => r.app === app && r.prod?.status === "DEPLOYED")
+          .sort((a, b) => (b.prod?.at ?? "").localeCompare(a.prod?.at ?? ""))[0] ?? null;
     }
     if (opts.json) {
-      write(`${JSON.stringify({ onDev, releases }, null, 2)}\n`);
+      write(`${JSON.stringify({ onDev, inProd, releases }, null, 2)}\n`);
       return 0;
     }
     const lines: string[] = [];
@@ -99,8 +112,14 @@ export async function releasesCommand(
       const d = onDev[app];
       lines.push(
         d
-          ? `${app} on dev now: ${d.tag} (finished ${d.finishedAt}, lead time ${lead(d)}${d.dryRun ? "; the dev deploy was a DRY RUN, nothing runs there" : ""})`
+          ? `${app} on dev now: ${d.tag} (${d.rollback ? `rolled back${d.rollback.from ? ` from ${d.rollback.from}` : ""}, ` : ""}finished ${d.finishedAt}, lead time ${lead(d)}${d.dryRun ? "; the dev deploy was a DRY RUN, nothing runs there" : ""})`
           : `${app} on dev now: nothing released successfully yet`,
+      );
+      const p = inProd[app];
+      lines.push(
+        p?.prod
+          ? `${app} in prod now: ${p.tag} (Argo CD ${p.prod.argoApp} ${p.prod.health} at ${p.prod.at})`
+          : `${app} in prod now: nothing reported by Argo CD yet`,
       );
     }
     if (releases.length === 0) lines.push("no releases recorded");
@@ -125,6 +144,7 @@ export async function releasesCommand(
 
 /** How a SUCCEEDED release reached dev, when it did not really: never shown as deployed. */
 function deployNote(r: ReleaseView): string | null {
+  if (r.rollback) return `rollback${r.rollback.from ? ` from ${r.rollback.from}` : ""}`;
   if (r.supersededBy) return `superseded by ${r.supersededBy}, not deployed`;
   if (r.dryRun && r.status === "SUCCEEDED") return "dev deploy was a dry run";
   return null;

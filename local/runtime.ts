@@ -32,7 +32,7 @@ import { describeClaim, SqliteLedger } from "../shared/adapters/local/sqlite-led
 import type { AppConfig } from "../shared/contracts/app-config.js";
 import type { Trigger } from "../shared/contracts/release.js";
 import type { ReleaseState } from "../shared/contracts/release-state.js";
-import { attemptOf, releaseExecutionName } from "../shared/domain/release-naming.js";
+import { attemptOf, ledgerTag, releaseExecutionName } from "../shared/domain/release-naming.js";
 import type { ImagePresence } from "../shared/domain/rollback.js";
 import type { Clock, DevHosts, DevLock, Mailer } from "../shared/ports/index.js";
 import type { EventLog } from "./event-log.js";
@@ -271,21 +271,46 @@ export class LocalRuntime {
    */
   async recoverAbandoned(): Promise<string[]> {
     const lines: string[] = [];
-    for (const run of this.ledger.abandonedRuns(isOwnerAlive)) {
+    // A claim that kept no owner (an older Pourover) is dead once older than the workflow's own limit.
+    const timeoutSeconds = Number(
+      (loadDefinition(localSubstitutions(this.options.config.registry.region)) as { TimeoutSeconds?: number })
+        .TimeoutSeconds ?? 21_600,
+    );
+    const ownerlessBefore = new Date(Date.now() - timeoutSeconds * 1000);
+    for (const run of this.ledger.abandonedRuns(isOwnerAlive, ownerlessBefore)) {
+      const why = run.owner
+        ? `its process (pid ${run.owner.pid}, since ${run.owner.since}) ended without finishing the release`
+        : `claimed ${run.claimedAt} by a process not recorded, longer ago than the workflow's TimeoutSeconds (${timeoutSeconds} s)`;
       const freed = await this.freeExecution(
         run.app,
         run.tag,
         run.executionId,
         "ABORTED",
         "ExecutionAbandoned",
-        `its process (pid ${run.owner.pid}, since ${run.owner.since}) ended without finishing the release`,
+        why,
       );
       if (!freed.claim) continue;
-      const line = `pourover: recovered ${run.app} ${run.tag}: its release (execution ${run.executionId.split(":").pop()}, pid ${run.owner.pid}) was interrupted and that process is gone; claim freed${freed.lock ? ", dev lock freed" : ""}; it may be released again`;
+      const execution = run.executionId.split(":").pop();
+      const line = run.owner
+        ? `pourover: recovered ${run.app} ${run.tag}: its release (execution ${execution}, pid ${run.owner.pid}) was interrupted and that process is gone; claim freed${freed.lock ? ", dev lock freed" : ""}; it may be released again`
+        : `pourover: recovered ${run.app} ${run.tag}: its release (execution ${execution}, claimed ${run.claimedAt}) never finished and is past the ${timeoutSeconds} s limit; claim freed${freed.lock ? ", dev lock freed" : ""}; it may be released again`;
       lines.push(line);
       this.log(line);
     }
     return lines;
+  }
+
+  /** Whether `app#tag` is claimed by `executionId` from this very process (pid and start time). */
+  private ownsClaim(app: string, tag: string, executionId: string): boolean {
+    const owner = this.ledger.ownerOf(app, tag);
+    const me = currentProcessOwner();
+    return (
+      owner !== null &&
+      owner.pid === me.pid &&
+      owner.start === me.start &&
+      owner.host === me.host &&
+      this.ledger.executionOf(app, tag) === executionId
+    );
   }
 
   /** Gives back the dev lock and the claim of an execution that will not finish; each only if it holds it. */
@@ -629,16 +654,21 @@ export class LocalRuntime {
     const notes: string[] = [];
     let status: ReleaseOutcome["status"];
     let duplicateOf: ReleaseOutcome["duplicateOf"];
+    // The ledger's key: a rollback is its own record, apart from the release it goes back to.
+    const ledgerKeyTag = ledgerTag({ tag: opts.tag, rollback: opts.rollback });
     if (aborted) {
       const signal = this.signalled ?? "an interrupt";
-      const freed = await this.freeExecution(
-        config.app,
-        opts.tag,
-        executionId,
-        "ABORTED",
-        "ExecutionAborted",
-        `stopped by ${signal}`,
-      );
+      // Only a claim this process wrote is given back: another process's run may share the name.
+      const freed = this.ownsClaim(config.app, ledgerKeyTag, executionId)
+        ? await this.freeExecution(
+            config.app,
+            ledgerKeyTag,
+            executionId,
+            "ABORTED",
+            "ExecutionAborted",
+            `stopped by ${signal}`,
+          )
+        : { claim: false, lock: false };
       status = "ABORTED";
       failure = { error: "ExecutionAborted", cause: `stopped by ${signal}` };
       const line = `pourover: ${signal}: ${config.app} ${opts.tag} ABORTED (execution ${name}); ${freed.claim ? "claim freed" : "no claim held"}, ${freed.lock ? "dev lock freed" : "no dev lock held"}; run it again to release it`;
@@ -656,9 +686,9 @@ export class LocalRuntime {
       const duplicate = log.some((e) => e.type === "StateEntered" && e.state.name === "Duplicate");
       status = failure ? "FAILED" : duplicate ? "DUPLICATE" : "SUCCEEDED";
       if (duplicate) {
-        const held = await this.ledger.get(config.app, opts.tag);
+        const held = await this.ledger.get(config.app, ledgerKeyTag);
         if (held) {
-          const owner = this.ledger.ownerOf(config.app, opts.tag);
+          const owner = this.ledger.ownerOf(config.app, ledgerKeyTag);
           duplicateOf = {
             executionId: held.executionId,
             status: held.status,

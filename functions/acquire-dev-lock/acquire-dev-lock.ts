@@ -1,6 +1,7 @@
 import * as z from "zod";
 import { zodProblems } from "../../shared/contracts/zod-problems.js";
 import { DevLockBusyError, InvalidInputError } from "../../shared/domain/errors.js";
+import { compactTime, parseLedgerTag } from "../../shared/domain/release-naming.js";
 import { compareReleaseTags } from "../../shared/domain/release-version.js";
 import type { Clock, DevLock } from "../../shared/ports/index.js";
 
@@ -18,6 +19,10 @@ const InputSchema = z.object({
   force: z.boolean().optional(),
   /** The deploy command's timeout (plan.dev.timeoutSeconds). */
   timeoutSeconds: z.number().int().positive(),
+  /** When this release was claimed ($.claim.claimedAt): ordered against a rollback's request time. */
+  claimedAt: z.string().optional(),
+  /** Set for a rollback (plan.rollback). */
+  rollback: z.object({ requestedAt: z.string() }).nullable().optional(),
 });
 
 export type AcquireDevLockInput = z.infer<typeof InputSchema>;
@@ -47,9 +52,26 @@ export async function acquireDevLock(
   const now = deps.clock.now();
   const current = await deps.lock.read(input.app);
   if (current) {
-    const order = compareTags(current.version, input.tag);
+    // A rollback holds the lock as `<tag>~rollback-<time of request>`: it is the newest by time of
+    // request, not by tag. A release claimed before it (a redelivered or late trigger) never moves
+    // dev off it; one claimed after it is ordered by tag against the rollback's target.
+    const held = parseLedgerTag(current.version);
+    const rolledBackAt = held.rollback ? current.version.slice(current.version.indexOf("~rollback-") + 10) : null;
+    if (
+      !input.rollback &&
+      rolledBackAt !== null &&
+      input.claimedAt !== undefined &&
+      compactTime(input.claimedAt) < rolledBackAt
+    ) {
+      return { acquired: false, superseded: true, supersededBy: `the rollback to ${held.tag}` };
+    }
+    const order = compareTags(held.tag, input.tag);
     if (!input.force && order !== null && order > 0) {
-      return { acquired: false, superseded: true, supersededBy: current.version };
+      return {
+        acquired: false,
+        superseded: true,
+        supersededBy: held.rollback ? `the rollback to ${held.tag}` : current.version,
+      };
     }
     const leaseLive = current.heldUntil === null || Date.parse(current.heldUntil) > now.getTime();
     if (current.holder !== null && current.holder !== input.executionId && leaseLive) {
@@ -62,7 +84,12 @@ export async function acquireDevLock(
     now.getTime() + (input.timeoutSeconds + LEASE_MARGIN_SECONDS) * 1000,
   ).toISOString();
   const written = await deps.lock.write(
-    { app: input.app, version: input.tag, holder: input.executionId, heldUntil },
+    {
+      app: input.app,
+      version: input.rollback ? `${input.tag}~rollback-${compactTime(input.rollback.requestedAt)}` : input.tag,
+      holder: input.executionId,
+      heldUntil,
+    },
     current?.rev ?? null,
   );
   if (!written) {

@@ -1,15 +1,18 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { Duration, RemovalPolicy, Validations } from "aws-cdk-lib";
+import { AssetHashType, DockerImage, Duration, RemovalPolicy, Validations } from "aws-cdk-lib";
 import * as iam from "aws-cdk-lib/aws-iam";
 import * as lambda from "aws-cdk-lib/aws-lambda";
-import { NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
 import * as logs from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
 import type { AppConfig } from "../../shared/contracts/app-config.js";
 import { METRICS_NAMESPACE } from "../../shared/observability/metric-names.js";
+import { bundleLambda, LAMBDA_ENTRY_FILE } from "./lambda-bundling.js";
 
-/** The Lambda runtime of every Pourover function. Node 24 ships the AWS SDK v3 (`@aws-sdk/*`). */
+/**
+ * The Lambda runtime of every Pourover function. It ships the AWS SDK v3 too, but the bundles carry
+ * the few SDK commands they use (see lambda-bundling.ts for why and what it measured).
+ */
 export const POUROVER_RUNTIME = lambda.Runtime.NODEJS_24_X;
 
 export interface PouroverFunctionProps {
@@ -36,13 +39,13 @@ export interface PouroverFunctionProps {
 }
 
 /**
- * The one way Pourover builds a Lambda: NodejsFunction bundled by the local esbuild (never Docker),
- * minified ESM with source maps, arm64, X-Ray active, its own log group with a retention, and its own
+ * The one way Pourover builds a Lambda: bundled by the local esbuild (never Docker) with the options
+ * of lambda-bundling.ts (minified ESM split into chunks loaded on demand, source maps), arm64, X-Ray active, its own log group with a retention, and its own
  * role that can write to that log group only (no AWS managed policy). Callers add the few grants the
  * handler needs, ARN-scoped.
  */
 export class PouroverFunction extends Construct {
-  readonly function: NodejsFunction;
+  readonly function: lambda.Function;
   readonly role: iam.Role;
   readonly logGroup: logs.LogGroup;
 
@@ -70,11 +73,29 @@ export class PouroverFunction extends Construct {
       }),
     );
 
-    this.function = new NodejsFunction(this, "Function", {
-      entry,
-      handler: "handler",
+    const bundle = {
       projectRoot: props.projectRoot,
-      depsLockFilePath: join(props.projectRoot, "package-lock.json"),
+      functionDir: props.functionDir,
+      config: props.config,
+    };
+    const code = lambda.Code.fromAsset(join(props.projectRoot, "functions", props.functionDir), {
+      // The bundle's own bytes (the compiled-in config included) decide when a deploy ships it.
+      assetHashType: AssetHashType.OUTPUT,
+      bundling: {
+        // Never pulled: local bundling (esbuild, a dependency of the project) always succeeds.
+        image: DockerImage.fromRegistry("public.ecr.aws/sam/build-nodejs24.x"),
+        local: {
+          tryBundle(outputDir: string): boolean {
+            bundleLambda({ ...bundle, outdir: outputDir });
+            return true;
+          },
+        },
+      },
+    });
+
+    this.function = new lambda.Function(this, "Function", {
+      code,
+      handler: `${LAMBDA_ENTRY_FILE.replace(/\.mjs$/, "")}.handler`,
       runtime: POUROVER_RUNTIME,
       architecture: lambda.Architecture.ARM_64,
       memorySize: props.memorySize ?? 256,
@@ -90,28 +111,6 @@ export class PouroverFunction extends Construct {
         POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
         NODE_OPTIONS: "--enable-source-maps",
         ...props.environment,
-      },
-      bundling: {
-        forceDockerBundling: false,
-        format: OutputFormat.ESM,
-        target: "node24",
-        mainFields: ["module", "main"],
-        minify: true,
-        sourceMap: true,
-        // The Node 24 runtime ships the AWS SDK v3: keep it out of the bundle.
-        externalModules: ["@aws-sdk/*"],
-        // CommonJS dependencies bundled into an ESM file still call `require`.
-        banner:
-          "import { createRequire as __pouroverCreateRequire } from 'node:module';const require = __pouroverCreateRequire(import.meta.url);",
-        // The resolved app config is compiled into the bundle at build time rather than passed as a
-        // Lambda environment variable: all variables of a function share a 4 KB limit, which a
-        // six-service config with allow-lists and recipients can exceed. The handler still reads
-        // `process.env.POUROVER_CONFIG` (one config loader, locally the real env var); esbuild
-        // replaces that expression with the JSON string literal. Changing the config changes the
-        // bundle hash, so a deploy always ships the new config.
-        define: {
-          "process.env.POUROVER_CONFIG": JSON.stringify(JSON.stringify(props.config)),
-        },
       },
     });
 

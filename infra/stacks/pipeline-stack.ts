@@ -502,7 +502,12 @@ export class PipelineStack extends Stack {
     });
     webhook.allow(["secretsmanager:GetSecretValue"], [webhookSecret.secretArn]);
     webhook.allow(["events:PutEvents"], [this.bus.eventBusArn]);
-    webhook.allow(["dynamodb:PutItem", "dynamodb:DeleteItem"], [this.ledger.tableArn]);
+    // Its own dedupe items only (delivery ids and body digests), never a release claim or the dev
+    // lock: DynamoDB's dynamodb:LeadingKeys condition limits an action to items with those partition
+    // key values (fine-grained access control, DynamoDB developer guide).
+    webhook.allow(["dynamodb:PutItem", "dynamodb:DeleteItem"], [this.ledger.tableArn], {
+      "ForAllValues:StringLike": { "dynamodb:LeadingKeys": ["delivery#*", "delivery-body#*"] },
+    });
     // Auth NONE: GitHub cannot sign AWS requests. The handler verifies X-Hub-Signature-256 (HMAC-SHA256,
     // constant time) before parsing anything; optional reserved concurrency bounds the cost of junk traffic.
     const webhookUrl = webhook.function.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.NONE });

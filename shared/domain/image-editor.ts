@@ -858,7 +858,9 @@ class Editor {
 //
 // Parsing with `yaml` costs about 1 ms per 100-line file on these machines, over the budget of
 // 1,000 files a second. Most manifests are plain block YAML, so a line scanner handles that subset
-// and hands everything else to `yaml`: anchors, aliases, tags, merge keys, block and multi-line
+// and hands everything else to `yaml`. It reads `key: &name scalar` and `key: *name` (an alias of a
+// scalar anchored above in the same document: a compose file of thousands of `image: *img` lines
+// would otherwise pay for a full parse); other anchors and aliases, tags, merge keys, block and multi-line
 // scalars, escapes, tabs, BOM, directives, `...`, kustomizations, `kind: List`, quoted, duplicate or
 // non-string keys, multi-line flow collections, and any indentation it does not fully understand.
 // One-line flow collections (`test: ["CMD", "pg_isready"]`) are checked with `yaml` (cached) and
@@ -970,11 +972,19 @@ export function scanFast(text: string, kind: EditOptions["kind"]): FastSite[] | 
   let docSites: { path: string; site: FastSite }[] = [];
   let docKind: string | undefined;
   let stack: Frame[] = [];
+  /** Scalars anchored so far in this document (anchors do not cross documents). */
+  const anchors = new Map<string, ScalarToken>();
+  /** Sites already taken: an anchored image reached again through an alias is edited once. */
+  const taken = new Set<number>();
 
   const endDocument = (): boolean => {
     for (const { path, site } of docSites) {
+      if (taken.has(site.start)) continue;
       if (kind === "compose") {
-        if (COMPOSE_IMAGE.test(path)) sites.push(site);
+        if (COMPOSE_IMAGE.test(path)) {
+          sites.push(site);
+          taken.add(site.start);
+        }
         continue;
       }
       if (docKind === undefined) continue;
@@ -989,11 +999,15 @@ export function scanFast(text: string, kind: EditOptions["kind"]): FastSite[] | 
               : undefined;
       if (!prefix || !path.startsWith(prefix)) continue;
       const rest = path.slice(prefix.length);
-      if (CONTAINER_IMAGE.test(rest)) sites.push(site);
+      if (CONTAINER_IMAGE.test(rest)) {
+        sites.push(site);
+        taken.add(site.start);
+      }
     }
     docSites = [];
     docKind = undefined;
     stack = [];
+    anchors.clear();
     return true;
   };
 
@@ -1109,7 +1123,27 @@ export function scanFast(text: string, kind: EditOptions["kind"]): FastSite[] | 
     keys.add(key);
     let v = colon + 1;
     while (v < lineEnd && text.charCodeAt(v) === 32) v++;
-    const value = v === lineEnd || text[v] === "#" ? undefined : scanValue(text, v, lineEnd);
+    let value: ScalarToken | "flow" | null | undefined;
+    let aliased = false;
+    if (text[v] === "&") {
+      // `key: &name scalar`: an anchored scalar, remembered for the aliases below it. An anchor
+      // on anything else (a block collection, an empty value) is left to `yaml`.
+      ANCHOR.lastIndex = v;
+      const m = ANCHOR.exec(text);
+      if (!m || ANCHOR.lastIndex >= lineEnd) return null;
+      value = scanScalar(text, ANCHOR.lastIndex, lineEnd);
+      if (!value) return null;
+      anchors.set(m[1] as string, value);
+    } else if (text[v] === "*") {
+      // `key: *name`: an alias of a scalar anchored above in this document; anything else bails.
+      ALIAS.lastIndex = v;
+      const m = ALIAS.exec(text);
+      const target = m ? anchors.get(m[1] as string) : undefined;
+      if (!m || !target || m.index + m[0].length !== lineEnd || key === "kind" || key === "images")
+        return null;
+      value = target;
+      aliased = true;
+    } else value = v === lineEnd || text[v] === "#" ? undefined : scanValue(text, v, lineEnd);
     if (value === null) return null;
     if (value === undefined) {
       top.pending = key;
@@ -1121,7 +1155,7 @@ export function scanFast(text: string, kind: EditOptions["kind"]): FastSite[] | 
       ) {
         return null;
       }
-      if (stack.length === 1) {
+      if (stack.length === 1 && !aliased) {
         if (key === "kind") docKind = value.value;
         if (key === "images" || (key === "kind" && value.value === "List")) return null;
       }
@@ -1144,6 +1178,11 @@ function findKeyColon(text: string, from: number, lineEnd: number): number {
   }
   return -1;
 }
+
+/** `&name ` before a scalar: YAML anchor characters, minus `:` (left to `yaml`), then spaces. */
+const ANCHOR = /&([^\s,[\]{}:]+) +/y;
+/** `*name`, then nothing but spaces or a ` #` comment to the end of the line. */
+const ALIAS = /\*([^\s,[\]{}:]+)(?: +#[^\r\n]*| *)(?=\r?\n|$)/y;
 
 /** Paths are keys joined by "\n" (no simple key holds one); "#3" is item 3 (no simple key starts with "#"). */
 const CONTAINER_IMAGE = /^(?:containers|initContainers|ephemeralContainers)\n#\d+\nimage$/;

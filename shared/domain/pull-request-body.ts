@@ -81,11 +81,11 @@ export function renderPullRequestBody(input: PullRequestBodyInput): string {
   ].join("\n");
 }
 
-/** `v1.2.0` and a short digest, from an image reference as written in the manifest. */
+/** `v1.2.0` and the digest, from an image reference as written in the manifest. */
 function imageCell(ref: string): string {
   const parsed = parseImageReference(ref);
   if (!parsed) return `\`${ref}\``;
-  const digest = parsed.digest ? ` \`${parsed.digest.slice(0, 19)}…\`` : "";
+  const digest = parsed.digest ? ` \`${parsed.digest}\`` : "";
   return `${parsed.tag ? `\`${parsed.tag}\`` : "(no tag)"}${digest}`;
 }
 
@@ -128,9 +128,14 @@ function renderChangelog(changelog: Changelog): string[] {
   return [
     "### Changes",
     `${total} commit${total === 1 ? "" : "s"} from ${base} to ${head}${url ? ` ([full compare](${url}))` : ""}:`,
-    ...commits.map((c) => `- \`${c.sha.slice(0, 7)}\` ${c.title} (${c.author})`),
+    ...commits.map((c) => `- \`${c.sha.slice(0, 7)}\` ${inline(c.title)} (${inline(c.author)})`),
     ...(more > 0 ? [`- … and ${more} more${url ? `: ${url}` : ""}`] : []),
   ];
+}
+
+/** Source text on one line that cannot open HTML (or fake the dev markers) or a table cell. */
+function inline(text: string): string {
+  return text.replace(/[\r\n]+/g, " ").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }
 
 /** The dev section, markers included. */

@@ -5,10 +5,13 @@
  * endpoints speaking their wire protocols (support/aws-fakes.ts). This catches env wiring,
  * bundling and config-inlining mistakes that the core tests, which import the TypeScript, cannot.
  */
-import { rmSync } from "node:fs";
+import { createHmac } from "node:crypto";
+import { readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { ECRClient, ImageTagAlreadyExistsException, PutImageCommand } from "@aws-sdk/client-ecr";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { SYNTH_TIMEOUT_MS } from "../infra/synth-helper.js";
+import { loadConfigFile } from "../../shared/config/load-config-file.js";
+import { FIXTURE_CONFIG, REPO_ROOT, SYNTH_TIMEOUT_MS } from "../infra/synth-helper.js";
 import {
   AwsFakes,
   conditionalCheckFailed,
@@ -111,6 +114,36 @@ describe("contract layer 2: the deployed Lambda bundles, run against AWS wire fa
     });
   });
 
+  describe("acquire-dev-lock and release-dev-lock (DynamoDB conditional writes)", () => {
+    const acquire = { app: APP, tag: TAG, executionId: EXECUTION, force: false, timeoutSeconds: 900 };
+
+    it("acquires a free lock: consistent read, then a conditional put of devlock#<app>", async () => {
+      fakes.on("DynamoDB.GetItem", {}).on("DynamoDB.PutItem", {});
+      const run = await invoke("acquire-dev-lock", acquire);
+      expect(run.error).toBeUndefined();
+      expect(run.result.acquired).toBe(true);
+      const put = fakes.callsOf("DynamoDB.PutItem")[0]?.input;
+      expect(put?.TableName).toBe(envOf("acquire-dev-lock", "LEDGER_TABLE_NAME"));
+      expect(put?.Item.pk).toEqual({ S: `devlock#${APP}` });
+    });
+
+    it("loses a race (ConditionalCheckFailedException on the put) as the retryable DevLockBusyError", async () => {
+      fakes.on("DynamoDB.GetItem", {}).on("DynamoDB.PutItem", conditionalCheckFailed());
+      const run = await invoke("acquire-dev-lock", acquire);
+      expect(run.error?.name).toBe("DevLockBusyError");
+    });
+
+    it("gives the lock back, and a lock held by someone else (conditional check failed) is not an error", async () => {
+      fakes.on("DynamoDB.UpdateItem", {});
+      const released = await invoke("release-dev-lock", { app: APP, executionId: EXECUTION });
+      expect(released.result).toEqual({ released: true });
+      fakes.reset();
+      fakes.on("DynamoDB.UpdateItem", conditionalCheckFailed());
+      const notHeld = await invoke("release-dev-lock", { app: APP, executionId: EXECUTION });
+      expect(notHeld.result).toEqual({ released: false });
+    });
+  });
+
   describe("verify-dev-deploy (SSM, JSON 1.1)", () => {
     const event = { commandId: COMMAND_ID, app: APP, tag: TAG, timeoutSeconds: 900 };
     const sentAt = () => Date.now() / 1000 - 5;
@@ -194,6 +227,103 @@ describe("contract layer 2: the deployed Lambda bundles, run against AWS wire fa
     });
   });
 
+  describe("evaluate-scan (S3, REST-XML)", () => {
+    const event = () => ({
+      app: APP,
+      tag: TAG,
+      service: {
+        name: "web",
+        repository: "123456789012.dkr.ecr.us-east-1.amazonaws.com/go-coffeeshop/web",
+        tag: TAG,
+      },
+      scan: loadConfigFile(FIXTURE_CONFIG).scan,
+      build: {
+        buildId: "pourover-build:0b1c2d3e",
+        status: "SUCCEEDED",
+        exported: [
+          {
+            Name: "REPORT_URI",
+            Value: `s3://${envOf("evaluate-scan", "REPORTS_BUCKET_NAME")}/${APP}/${TAG}/web/trivy.json`,
+          },
+          { Name: "SCAN_EXIT_CODE", Value: "1" },
+          { Name: "IMAGE_DIGEST", Value: DIGEST },
+        ],
+      },
+    });
+
+    it("reads the Trivy report from the reports bucket and stores the findings next to it", async () => {
+      fakes
+        .on(
+          "S3.GetObject",
+          readFileSync(join(REPO_ROOT, "test", "fixtures", "trivy", "web-critical.json"), "utf8"),
+        )
+        .on("S3.PutObject", {});
+      const run = await invoke("evaluate-scan", event());
+      expect(run.error).toBeUndefined();
+      expect(fakes.callsOf("S3.GetObject")[0]?.input).toMatchObject({
+        Bucket: envOf("evaluate-scan", "REPORTS_BUCKET_NAME"),
+        Key: `${APP}/${TAG}/web/trivy.json`,
+      });
+      expect(fakes.callsOf("S3.PutObject")[0]?.input.Key).toBe(`${APP}/${TAG}/web/findings.json`);
+    });
+
+    it("a report that is not there (S3 NoSuchKey, 404) fails the task with S3's error name", async () => {
+      fakes.on("S3.GetObject", new FakeAwsError("NoSuchKey", "The specified key does not exist.", 404));
+      const run = await invoke("evaluate-scan", event());
+      expect(run.error?.name).toBe("NoSuchKey");
+      expect(fakes.callsOf("S3.PutObject")).toHaveLength(0);
+    });
+  });
+
+  describe("wake-dev-host (EC2 query protocol, XML; SSM)", () => {
+    const event = { app: APP, tag: TAG, targets: [{ Key: "tag:pourover:env", Values: ["dev"] }] };
+    // EC2 API Reference, DescribeInstances / StartInstances "Example responses" (ec2 XML namespace).
+    const describeXml = (state: { code: number; name: string }) =>
+      `<?xml version="1.0" encoding="UTF-8"?>
+<DescribeInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">
+  <requestId>8f7724cf-496f-496e-8fe3-example</requestId>
+  <reservationSet><item><reservationId>r-1234567890abcdef0</reservationId><ownerId>${FAKE_ACCOUNT}</ownerId>
+    <instancesSet><item><instanceId>${INSTANCE}</instanceId>
+      <instanceState><code>${state.code}</code><name>${state.name}</name></instanceState>
+    </item></instancesSet>
+  </item></reservationSet>
+</DescribeInstancesResponse>`;
+
+    it("a running host whose agent is Online is ready", async () => {
+      fakes
+        .on("EC2.DescribeInstances", describeXml({ code: 16, name: "running" }))
+        .on("SSM.DescribeInstanceInformation", {
+          InstanceInformationList: [
+            { InstanceId: INSTANCE, PingStatus: "Online", ResourceType: "EC2Instance" },
+          ],
+        });
+      const run = await invoke("wake-dev-host", event);
+      expect(run.error).toBeUndefined();
+      expect(run.result.instances).toEqual([INSTANCE]);
+      expect(fakes.callsOf("EC2.DescribeInstances")[0]?.input["Filter.1.Name"]).toBe("tag:pourover:env");
+    });
+
+    it("a stopped host is started (StartInstances) and the state is retried: DevHostStartingError", async () => {
+      fakes
+        .on("EC2.DescribeInstances", describeXml({ code: 80, name: "stopped" }))
+        .on("SSM.DescribeInstanceInformation", { InstanceInformationList: [] })
+        .on(
+          "EC2.StartInstances",
+          `<?xml version="1.0" encoding="UTF-8"?>
+<StartInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">
+  <requestId>7a62c49f-347e-4fc4-9331-example</requestId>
+  <instancesSet><item><instanceId>${INSTANCE}</instanceId>
+    <currentState><code>0</code><name>pending</name></currentState>
+    <previousState><code>80</code><name>stopped</name></previousState>
+  </item></instancesSet>
+</StartInstancesResponse>`,
+        );
+      const run = await invoke("wake-dev-host", event);
+      expect(run.error?.name).toBe("DevHostStartingError");
+      expect(fakes.callsOf("EC2.StartInstances")[0]?.input["InstanceId.1"]).toBe(INSTANCE);
+    });
+  });
+
   describe("send-notification (SES v2, REST-JSON)", () => {
     const event = {
       outcome: "FAILED",
@@ -258,6 +388,64 @@ describe("contract layer 2: the deployed Lambda bundles, run against AWS wire fa
       expect(run.ok).toBe(false);
       expect(JSON.stringify(run.error)).not.toContain("ghp_");
       expect(run.output).not.toContain("ghp_");
+    });
+  });
+
+  describe("receive-github-webhook (Function URL event; Secrets Manager plain-string secret, EventBridge)", () => {
+    const secret = "plain-webhook-secret-not-json";
+    const body = JSON.stringify({
+      ref: `refs/tags/${TAG}`,
+      before: "0".repeat(40),
+      after: "a".repeat(40),
+      created: true,
+      deleted: false,
+      repository: { full_name: "thangchung/go-coffeeshop" },
+      pusher: { name: "octocat" },
+    });
+    const urlEvent = (signature: string) => ({
+      version: "2.0",
+      rawPath: "/",
+      headers: {
+        "content-type": "application/json",
+        "x-github-event": "push",
+        "x-github-delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+        "x-hub-signature-256": signature,
+      },
+      requestContext: { http: { method: "POST", path: "/" } },
+      body,
+      isBase64Encoded: false,
+    });
+    const secrets = (input: Json) =>
+      // No previous version yet: Secrets Manager answers the AWSPREVIOUS label with ResourceNotFound.
+      input.VersionStage === "AWSPREVIOUS"
+        ? new FakeAwsError(
+            "ResourceNotFoundException",
+            "Secrets Manager can't find the specified secret value for staging label: AWSPREVIOUS",
+          )
+        : { ARN: input.SecretId, Name: "WebhookSecret", SecretString: secret, VersionStages: ["AWSCURRENT"] };
+
+    it("a signed tag push becomes one event on the bus the template names", async () => {
+      fakes
+        .on("SecretsManager.GetSecretValue", secrets)
+        .on("DynamoDB.PutItem", {})
+        .on("EventBridge.PutEvents", {
+          FailedEntryCount: 0,
+          Entries: [{ EventId: "11710aed-b79e-4468-a20b-bb3c0c3b4860" }],
+        });
+      const signature = `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
+      const run = await invoke("receive-github-webhook", urlEvent(signature));
+      expect(run.result?.statusCode).toBe(202);
+      const entries = fakes.callsOf("EventBridge.PutEvents")[0]?.input.Entries;
+      expect(entries).toHaveLength(1);
+      expect(entries[0].EventBusName).toBe(envOf("receive-github-webhook", "EVENT_BUS_NAME"));
+    });
+
+    it("a bad signature is a 401 and reaches neither the ledger nor the bus", async () => {
+      fakes.on("SecretsManager.GetSecretValue", secrets);
+      const run = await invoke("receive-github-webhook", urlEvent(`sha256=${"0".repeat(64)}`));
+      expect(run.result?.statusCode).toBe(401);
+      expect(fakes.callsOf("EventBridge.PutEvents")).toHaveLength(0);
+      expect(fakes.callsOf("DynamoDB.PutItem")).toHaveLength(0);
     });
   });
 

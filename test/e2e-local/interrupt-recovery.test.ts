@@ -171,6 +171,29 @@ describe("interrupted releases give back their claim and lock (real CLI processe
     expect((await first.exit).code).toBe(130);
   }, 120_000);
 
+  it("interrupting a run that never got the claim leaves the claim of the run that holds it", async () => {
+    const stateDir = join(dir.path, "two");
+    const tag = "v7.0.0";
+    // A stops before claiming; B claims meanwhile (both may have been given the same execution name).
+    const a = pourover(["release", tag, "--state-dir", stateDir], {
+      POUROVER_TEST_PAUSE: "before:ClaimRelease",
+    });
+    await a.waitFor(/test pause/);
+    const b = pourover(["release", tag, "--state-dir", stateDir], {
+      POUROVER_TEST_PAUSE: "after:ClaimRelease",
+    });
+    await b.waitFor(/test pause/);
+    a.child.kill("SIGINT");
+    expect((await a.exit).code).toBe(130);
+    expect(a.stderr()).toMatch(/ABORTED .*no claim held, no dev lock held/);
+    const held = pourover(["releases", tag, "--json", "--state-dir", stateDir]);
+    expect((await held.exit).code, held.stderr()).toBe(0);
+    expect(JSON.parse(held.stdout()).status).toBe("RUNNING");
+    b.child.kill("SIGINT");
+    expect((await b.exit).code).toBe(130);
+    expect(b.stderr()).toMatch(/ABORTED .*claim freed/);
+  }, 120_000);
+
   it("a record write that fails (here: executions/ is not a directory) still prints the JSON outcome and says what was not recorded", async () => {
     const stateDir = join(dir.path, "unrecordable");
     const { mkdirSync, writeFileSync } = await import("node:fs");

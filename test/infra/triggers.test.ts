@@ -57,7 +57,15 @@ describe("webhook function: least privilege", () => {
       expect.arrayContaining([
         { Effect: "Allow", Action: "secretsmanager:GetSecretValue", Resource: ref(webhookSecretId) },
         { Effect: "Allow", Action: "events:PutEvents", Resource: getAtt(busId) },
-        { Effect: "Allow", Action: ["dynamodb:PutItem", "dynamodb:DeleteItem"], Resource: getAtt(ledgerId) },
+        {
+          Effect: "Allow",
+          Action: ["dynamodb:PutItem", "dynamodb:DeleteItem"],
+          Resource: getAtt(ledgerId),
+          // Only its dedupe items (delivery ids, body digests): never a release claim or the dev lock.
+          Condition: {
+            "ForAllValues:StringLike": { "dynamodb:LeadingKeys": ["delivery#*", "delivery-body#*"] },
+          },
+        },
       ]),
     );
   });

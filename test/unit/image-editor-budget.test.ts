@@ -2,7 +2,12 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parseDocument } from "yaml";
 import { ManifestInvalidError } from "../../shared/domain/errors.js";
-import { type EditOptions, editImages } from "../../shared/domain/image-editor.js";
+import {
+  type EditOptions,
+  editImages,
+  editImagesWithYaml,
+  scanFast,
+} from "../../shared/domain/image-editor.js";
 
 /**
  * The editor cannot be made to hang: aliases are bound in one walk, `<<` lookups are memoised, and
@@ -19,10 +24,10 @@ function timed<T>(fn: () => T): { value: T; ms: number } {
   return { value, ms: performance.now() - started };
 }
 
-/** `<<: [*a(i-1), *a(i-1)]` doubling: 2^depth paths to the image without memoisation. */
-function mergeChain(depth: number): string {
-  let text = "x-a0: &a0 {image: web:v1.0.0}\n";
-  for (let i = 1; i < depth; i++) text += `x-a${i}: &a${i}\n  <<: [*a${i - 1}, *a${i - 1}]\n`;
+/** `<<: [*a(i-1), *a(i-1), *a(i-1)]`: 3^depth paths to the image without memoisation. */
+function mergeChain(depth: number, image = true): string {
+  let text = image ? "x-a0: &a0 {image: web:v1.0.0}\n" : "x-a0: &a0 {build: .}\n";
+  for (let i = 1; i < depth; i++) text += `x-a${i}: &a${i}\n  <<: [*a${i - 1}, *a${i - 1}, *a${i - 1}]\n`;
   return `${text}services:\n  web:\n    <<: *a${depth - 1}\n`;
 }
 
@@ -38,18 +43,27 @@ describe("alias and merge-key budget", () => {
     expect(ms).toBeLessThan(GENEROUS_MS);
   }, 30_000);
 
-  it("a ~550-byte `<<: [*a, *a]` doubling chain resolves in milliseconds (it ran for minutes)", () => {
-    const text = mergeChain(18);
+  it("a ~550-byte `<<: [*a, *a, *a]` merge chain without the key resolves in milliseconds (it ran for minutes)", () => {
+    // A lookup that finds nothing must try every path: 3^15 of them without memoisation.
+    const text = mergeChain(16, false);
     expect(text.length).toBeGreaterThan(500);
-    expect(text.length).toBeLessThan(700);
+    expect(text.length).toBeLessThan(600);
     const { value, ms } = timed(() => editImages(text, WEB, COMPOSE));
-    console.info(`merge chain of ${text.length} bytes: ${ms.toFixed(1)} ms`);
-    expect(value.changes).toEqual([expect.objectContaining({ line: 1, before: "web:v1.0.0" })]);
+    console.info(`merge chain of ${text.length} bytes (no image): ${ms.toFixed(1)} ms`);
+    expect(value.changes).toEqual([]);
+    expect(value.text).toBe(text);
     expect(ms).toBeLessThan(GENEROUS_MS);
   }, 30_000);
 
+  it("the same chain holding the image edits it once, at the anchor", () => {
+    const text = mergeChain(16);
+    const { value, ms } = timed(() => editImages(text, WEB, COMPOSE));
+    expect(value.changes).toEqual([expect.objectContaining({ line: 1, before: "web:v1.0.0" })]);
+    expect(ms).toBeLessThan(GENEROUS_MS);
+  });
+
   it("past its step budget a file is refused with one line naming it", () => {
-    const text = mergeChain(18);
+    const text = mergeChain(16);
     const edit = () => editImages(text, WEB, { ...COMPOSE, path: "evil/compose.yml", budget: { steps: 50 } });
     expect(edit).toThrow(ManifestInvalidError);
     expect(edit).toThrow(
@@ -63,8 +77,9 @@ describe("alias and merge-key budget", () => {
   });
 
   it("past its time budget a file is refused too", () => {
-    let text = "x-img: &img web:v1.0.0\nservices:\n";
-    for (let i = 0; i < 3000; i++) text += `  s${i}:\n    image: *img\n`;
+    // Merge keys: the `yaml` path, where the resolver runs.
+    let text = "x-base: &base {image: web:v1.0.0}\nservices:\n";
+    for (let i = 0; i < 3000; i++) text += `  s${i}:\n    <<: *base\n`;
     expect(() => editImages(text, WEB, { ...COMPOSE, budget: { ms: -1 } })).toThrow(
       /docker-compose\.yml: refused: .* more than -1 ms/,
     );
@@ -170,4 +185,79 @@ describe("property: random alias/merge graphs", () => {
     );
     expect(refused).toBeGreaterThan(0);
   }, 60_000);
+});
+
+/**
+ * Scalar anchors and aliases (`x-img: &img web:v1`, `image: *img`) are read by the line scanner
+ * too, so a file of thousands of aliases does not pay for a full `yaml` parse; both paths must
+ * still agree exactly, on generated files mixing anchors, aliases, redefinitions and documents.
+ */
+describe("property: scalar anchors and aliases on the fast path agree with yaml", () => {
+  const line = fc.oneof(
+    fc.constantFrom(
+      "x-img: &img web:v1.0.0",
+      "x-img: &img 'web:v1.0.0' # quoted",
+      "x-other: &img web-canary:v1.0.0",
+      "x-num: &n 42",
+      "x-bad: &img",
+      "x-col: &c {a: 1}",
+      "x-colon: &a:b web:v1.0.0",
+    ),
+    fc.constant("---"),
+  );
+  const service = fc.constantFrom(
+    "    image: *img",
+    "    image: *img # from the anchor",
+    "    image: *n",
+    "    image: *missing",
+    "    image: &img web:v1.0.0",
+    "    image: web:v1.0.0",
+    "    build: .",
+    "    image: *img trailing",
+  );
+  it("the same bytes and changes (or the same error) on both paths", () => {
+    let fast = 0;
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(line, fc.array(service, { minLength: 1, maxLength: 3 })), {
+          minLength: 1,
+          maxLength: 6,
+        }),
+        fc.boolean(),
+        (blocks, crlf) => {
+          const lines: string[] = [];
+          blocks.forEach(([head, svc], i) => {
+            if (head === "---") {
+              lines.push("---");
+              return;
+            }
+            lines.push(head, "services:");
+            svc.forEach((l, j) => {
+              lines.push(`  s${i}-${j}:`, l);
+            });
+          });
+          const text = lines.join(crlf ? "\r\n" : "\n") + (crlf ? "\r\n" : "\n");
+          const run = (fn: typeof editImages) => {
+            try {
+              return fn(text, WEB, COMPOSE);
+            } catch (error) {
+              return { error: (error as Error).name };
+            }
+          };
+          // Duplicate `services:` keys make yaml refuse some of these: both paths must then refuse.
+          if (scanFast(text, "compose") !== null) fast++;
+          expect(run(editImages)).toEqual(run(editImagesWithYaml));
+        },
+      ),
+      { numRuns: 1500 },
+    );
+    expect(fast).toBeGreaterThan(100);
+  });
+
+  it("8,000 aliases take the fast path", () => {
+    let text = "x-img: &img web:v1.0.0\nservices:\n";
+    for (let i = 0; i < 8000; i++) text += `  s${i}:\n    image: *img\n`;
+    expect(scanFast(text, "compose")).not.toBeNull();
+    expect(editImages(text, WEB, COMPOSE)).toEqual(editImagesWithYaml(text, WEB, COMPOSE));
+  }, 30_000);
 });

@@ -100,15 +100,18 @@ describe("UpdateManifests core", () => {
     );
   });
 
-  it("the PR body lists every image change, the execution, and says the dev deploy is pending", async () => {
+  it("the PR body lists every image change (new tag and digest), the execution, and says the dev deploy is pending", async () => {
     const { published } = await run("v1.3.0");
     const body = published[0]?.pullRequest.body ?? "";
     expect(body).toContain("Pins **coffeeshop v1.3.0**");
     for (const s of config.services) {
-      expect(body).toContain(`${imageRepository(config, s)}:v1.3.0@${DIGEST}`);
+      const row = body
+        .split("\n")
+        .find((l) => l.startsWith(`| ${s.name} |`) || l.startsWith(`| ${imageRepository(config, s)} |`));
+      expect(row, s.name).toContain(`| \`v1.3.0\` \`${DIGEST}\` |`);
     }
     expect(body).toContain("Execution: https://console.aws.amazon.com/states/home#/v2/executions/details/");
-    expect(body).toContain("Dev deploy: pending (see the execution)");
+    expect(body).toContain("**Dev deploy:** pending");
   });
 
   it("a manifest already at a newer short tag (v2) refuses v1.3.0 unless forced", async () => {

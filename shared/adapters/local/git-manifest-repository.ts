@@ -6,6 +6,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { InvalidInputError, ManifestConflictError, ManifestInvalidError } from "../../domain/errors.js";
 import type { ManifestRepository, PublishInput, PublishResult, SupersedeInput } from "../../ports/index.js";
+import { writeFileAtomic } from "./atomic-file.js";
 import { currentProcessOwner, isOwnerAlive, parseProcessOwner } from "./process-owner.js";
 
 /**
@@ -320,7 +321,7 @@ export class GitManifestRepository implements ManifestRepository {
     commit: string;
     files: string[];
   }): Promise<PullRecord> {
-    await mkdir(this.pullsDir, { recursive: true });
+    await mkdir(this.pullsDir, { recursive: true, mode: 0o700 });
     const file = join(this.pullsDir, `${p.branch.replace(/\//g, "__")}.json`);
     const now = new Date().toISOString();
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -364,7 +365,7 @@ export class GitManifestRepository implements ManifestRepository {
         updatedAt: now,
       };
       try {
-        await writeFile(file, `${JSON.stringify(record, null, 2)}\n`, { flag: "wx" });
+        await writeFile(file, `${JSON.stringify(record, null, 2)}\n`, { flag: "wx", mode: 0o600 });
         return record;
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
@@ -561,9 +562,7 @@ function runGit(
 }
 
 async function writeAtomic(file: string, value: unknown): Promise<void> {
-  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(value, null, 2)}\n`);
-  await rename(tmp, file);
+  await writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`);
 }
 
 async function readJson<T>(file: string): Promise<T | null> {

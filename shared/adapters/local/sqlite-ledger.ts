@@ -22,7 +22,9 @@ export interface AbandonedRun {
   app: string;
   tag: string;
   executionId: string;
-  owner: ProcessOwner;
+  /** null: claimed by a version that kept no owner, and older than any execution may run. */
+  owner: ProcessOwner | null;
+  claimedAt: string;
 }
 
 /**
@@ -128,16 +130,36 @@ export class SqliteLedger implements ReleaseLedger, ReleaseRecords, ProdLedger, 
   }
 
   /** RUNNING releases whose owner process no longer exists (`isAlive` says), oldest first. */
-  abandonedRuns(isAlive: (owner: ProcessOwner) => boolean): AbandonedRun[] {
+  /** The execution that holds (or last held) the claim of `app#tag`. */
+  executionOf(app: string, tag: string): string | null {
+    const row = this.db.prepare("SELECT execution_id FROM releases WHERE pk = ?").get(`${app}#${tag}`) as
+      | { execution_id: string }
+      | undefined;
+    return row?.execution_id ?? null;
+  }
+
+  /**
+   * RUNNING releases whose owner process is gone (`isAlive` says), oldest first. A claim without an
+   * owner (written before owners were kept) counts only once it is older than `ownerlessBefore`.
+   */
+  abandonedRuns(isAlive: (owner: ProcessOwner) => boolean, ownerlessBefore?: Date): AbandonedRun[] {
     const rows = this.db
       .prepare(
-        "SELECT app, tag, execution_id, owner FROM releases WHERE status = 'RUNNING' AND owner IS NOT NULL ORDER BY claimed_at",
+        "SELECT app, tag, execution_id, owner, claimed_at FROM releases WHERE status = 'RUNNING' ORDER BY claimed_at",
       )
-      .all() as { app: string; tag: string; execution_id: string; owner: string }[];
+      .all() as {
+      app: string;
+      tag: string;
+      execution_id: string;
+      owner: string | null;
+      claimed_at: string;
+    }[];
     const runs: AbandonedRun[] = [];
     for (const r of rows) {
       const owner = parseProcessOwner(r.owner);
-      if (owner && !isAlive(owner)) runs.push({ app: r.app, tag: r.tag, executionId: r.execution_id, owner });
+      const run = { app: r.app, tag: r.tag, executionId: r.execution_id, owner, claimedAt: r.claimed_at };
+      if (owner ? !isAlive(owner) : ownerlessBefore && Date.parse(r.claimed_at) < ownerlessBefore.getTime())
+        runs.push(run);
     }
     return runs;
   }

@@ -1,0 +1,76 @@
+import { join } from "node:path";
+import { type BuildOptions, buildSync } from "esbuild";
+import type { AppConfig } from "../../shared/contracts/app-config.js";
+
+/**
+ * The one esbuild configuration of every Pourover Lambda: PouroverFunction bundles with it at synth
+ * time and `npm run bench` measures exactly what it produces.
+ *
+ * Why each choice (measured by `npm run bench` on Node 24, the Lambda runtime):
+ * - The AWS SDK is bundled, not loaded from the runtime. The runtime's copy is CommonJS, one file
+ *   per package that defines every command of the client and its whole dependency graph, so
+ *   `new DynamoDBClient()` costs the same as importing all of DynamoDB. Bundled from the ES module
+ *   build (`mainFields: module, main`), esbuild keeps only the commands the handler imports.
+ * - `splitting`: what the SDK loads only on some paths through `import()` (the credential providers
+ *   other than the environment one, the SSO/STS/login clients, the IMDS fetcher...) and what a
+ *   handler loads only on one branch become separate chunk files that Node reads when, if ever,
+ *   that branch runs. Without splitting esbuild inlines them into the one file, and Node parses
+ *   them at every cold start.
+ * - Minified ESM; the `createRequire` banner because bundled CommonJS dependencies still call
+ *   `require` for Node built-ins.
+ * - No `keepNames`: every named error sets `name` to a string literal (the ASL's `ErrorEquals`
+ *   matches on it), which minification leaves alone; keepNames would add a call per function and
+ *   class at load for nothing.
+ */
+export const LAMBDA_TARGET = "node24";
+
+export const REQUIRE_BANNER =
+  "import { createRequire as __pouroverCreateRequire } from 'node:module';const require = __pouroverCreateRequire(import.meta.url);";
+
+/** The file the Lambda runtime loads; the handler setting is `index.handler`. */
+export const LAMBDA_ENTRY_FILE = "index.mjs";
+
+export interface LambdaBundleInput {
+  /** Repository root: where `functions/` and `node_modules/` live. */
+  readonly projectRoot: string;
+  /** Folder under `functions/`; the entry is `functions/<name>/handler.ts`. */
+  readonly functionDir: string;
+  /** The resolved app config, compiled into the bundle as `process.env.POUROVER_CONFIG`. */
+  readonly config: AppConfig;
+  /** Where `index.mjs`, its chunks and their source maps are written. */
+  readonly outdir: string;
+}
+
+export function lambdaEsbuildOptions(input: LambdaBundleInput): BuildOptions {
+  return {
+    absWorkingDir: input.projectRoot,
+    entryPoints: { index: join(input.projectRoot, "functions", input.functionDir, "handler.ts") },
+    outdir: input.outdir,
+    outExtension: { ".js": ".mjs" },
+    chunkNames: "chunk-[hash]",
+    bundle: true,
+    splitting: true,
+    platform: "node",
+    target: LAMBDA_TARGET,
+    format: "esm",
+    mainFields: ["module", "main"],
+    minify: true,
+    sourcemap: true,
+    keepNames: false,
+    external: [],
+    banner: { js: REQUIRE_BANNER },
+    // The resolved app config is compiled into the bundle at build time rather than passed as a
+    // Lambda environment variable: all variables of a function share a 4 KB limit, which a
+    // six-service config with allow-lists and recipients can exceed. The handler still reads
+    // `process.env.POUROVER_CONFIG` (one config loader, locally the real env var); esbuild replaces
+    // that expression with the JSON string literal. Changing the config changes the bundle, so a
+    // deploy always ships the new config.
+    define: { "process.env.POUROVER_CONFIG": JSON.stringify(JSON.stringify(input.config)) },
+    logLevel: "warning",
+  };
+}
+
+/** Bundles one function into `input.outdir` (synchronously: CDK's local bundling is synchronous). */
+export function bundleLambda(input: LambdaBundleInput): void {
+  buildSync(lambdaEsbuildOptions(input));
+}

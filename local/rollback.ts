@@ -1,0 +1,139 @@
+import { existsSync } from "node:fs";
+import type { SFNClient } from "@aws-sdk/client-sfn";
+import { SfnReleaseStarter } from "../shared/adapters/aws/sfn-release-starter.js";
+import { stateDirLayout } from "../shared/adapters/local/file-stores.js";
+import { SqliteLedger } from "../shared/adapters/local/sqlite-ledger.js";
+import type { AppConfig } from "../shared/contracts/app-config.js";
+import { parseReleaseRequest, type ReleaseRequest } from "../shared/contracts/release.js";
+import { executionConsoleUrl } from "../shared/domain/console-url.js";
+import { InvalidInputError } from "../shared/domain/errors.js";
+import { parseLedgerTag, releaseExecutionName } from "../shared/domain/release-naming.js";
+import { rollbackProblem } from "../shared/domain/rollback.js";
+import { LocalRuntime, type ReleaseOutcome } from "./runtime.js";
+
+export interface RollbackOptions {
+  tag: string;
+  config: AppConfig;
+  configDir: string;
+  stateDir: string;
+  manifestsDir?: string;
+  json: boolean;
+  /** Start the rollback in AWS (StartExecution) instead of running it here. */
+  aws?: { stateMachineArn: string; region?: string; client?: SFNClient };
+  /** Who asks (default $USER). */
+  requestedBy?: string;
+  now?: () => Date;
+}
+
+/** The release request of a rollback to `tag`: the workflow input, locally and in AWS. */
+export function rollbackRequest(app: string, tag: string, requestedBy: string, requestedAt: Date, from: string | null): ReleaseRequest {
+  return parseReleaseRequest({
+    app,
+    tag,
+    trigger: { source: "cli", pusher: requestedBy },
+    // The dev lock's newest-wins and the editor's downgrade refusal order by tag: a rollback is the
+    // newest by time of request, so it goes back on purpose.
+    force: true,
+    rollback: { requestedAt: requestedAt.toISOString(), requestedBy, from },
+  });
+}
+
+/**
+ * `pourover rollback <tag>`: no build, no scan; the digests the ledger recorded for the earlier
+ * SUCCEEDED release `tag` are pinned again with one commit on rollback/<app>/<tag> and a PR, dev is
+ * deployed, and the email says "rolled back to <tag>". Refused with one line (exit 2) when `tag` was
+ * never released successfully (or, in the workflow, when its images are gone from the registry).
+ * With `aws`: StartExecution of the same request on the deployed state machine.
+ */
+export async function rollbackCommand(
+  opts: RollbackOptions,
+  io: { out: (line: string) => void; err: (line: string) => void; json: (value: unknown) => void },
+): Promise<number> {
+  const { config, tag } = opts;
+  const requestedBy = opts.requestedBy ?? process.env.USER ?? "local";
+  const now = (opts.now ?? (() => new Date()))();
+
+  if (opts.aws) {
+    // The ledger is in DynamoDB: the workflow's PlanRelease checks the target and its images, and a
+    // refused rollback fails there with RollbackRefusedError (one line, in the email and the console).
+    const request = rollbackRequest(config.app, tag, requestedBy, now, null);
+    const name = releaseExecutionName(request, 1);
+    const region = opts.aws.region ?? opts.aws.stateMachineArn.split(":")[3];
+    const client = opts.aws.client ?? new (await import("@aws-sdk/client-sfn")).SFNClient(region ? { region } : {});
+    const started = await new SfnReleaseStarter(client, opts.aws.stateMachineArn).start(name, request);
+    const executionArn =
+      started.executionId ?? `${opts.aws.stateMachineArn.replace(":stateMachine:", ":execution:")}:${name}`;
+    if (opts.json) io.json({ started: started.started, name, executionArn, request });
+    else
+      io.out(
+        `${started.started ? "started" : "already started"}: rollback of ${config.app} to ${tag}, execution ${name}\n  ${executionConsoleUrl(executionArn)}`,
+      );
+    return 0;
+  }
+
+  // Refused before anything is touched: no claim, no commit, no email.
+  const file = stateDirLayout(opts.stateDir).ledger;
+  let from: string | null = null;
+  if (!existsSync(file)) {
+    io.err(`pourover: cannot roll back ${config.app} to ${tag}: no release was ever recorded in ${opts.stateDir}`);
+    return 2;
+  }
+  const ledger = new SqliteLedger(file);
+  try {
+    const problem = rollbackProblem(config.app, tag, await ledger.get(config.app, tag));
+    if (problem) {
+      io.err(`pourover: ${problem}`);
+      return 2;
+    }
+    const onDev = await ledger.latestSucceeded(config.app);
+    from = onDev ? parseLedgerTag(onDev.tag).tag : null;
+  } finally {
+    ledger.close();
+  }
+
+  const runtime = await LocalRuntime.start({
+    config,
+    configDir: opts.configDir,
+    stateDir: opts.stateDir,
+    ...(opts.manifestsDir ? { manifestsDir: opts.manifestsDir } : {}),
+  });
+  let outcome: ReleaseOutcome;
+  try {
+    const say = opts.json ? io.err : io.out;
+    say(`pourover: local rollback of ${config.app} to ${tag}${from ? ` (dev runs ${from})` : ""}`);
+    outcome = await runtime.release({
+      tag,
+      force: true,
+      rollback: { requestedAt: now.toISOString(), requestedBy, from },
+    });
+  } finally {
+    await runtime.close();
+  }
+  const refused = outcome.error?.error === "RollbackRefusedError";
+  if (opts.json) {
+    const { output: _output, ...rest } = outcome;
+    io.json({ ...rest, rollback: { to: tag, from } });
+  } else if (refused) {
+    io.err(`pourover: ${outcome.error?.cause ?? `cannot roll back ${config.app} to ${tag}`}`);
+  } else {
+    io.out(
+      [
+        `${outcome.status}  rolled back ${config.app} to ${tag}${from ? ` from ${from}` : ""}  ${outcome.transitions} transitions  ${outcome.durationMs} ms`,
+        ...(outcome.error ? [`  error: ${outcome.error.error}: ${outcome.error.cause}`] : []),
+        ...(outcome.pullRequest
+          ? [`  pull request: ${outcome.pullRequest.branch} @ ${outcome.pullRequest.commit?.slice(0, 12) ?? "(no commit)"}`]
+          : []),
+        ...outcome.emails.map((e) => `  email: ${e}`),
+        ...outcome.notes.map((n) => `  ${n}`),
+      ].join("\n"),
+    );
+  }
+  if (refused) return 2;
+  return outcome.status === "FAILED" ? 1 : 0;
+}
+
+/** Thrown for a malformed request: the CLI maps it to exit code 2. */
+export function requireTag(tag: string | undefined): string {
+  if (!tag) throw new InvalidInputError("rollback needs the tag of an earlier release, e.g. pourover rollback v1.2.2");
+  return tag;
+}
