@@ -1,6 +1,6 @@
-import { createHash } from "node:crypto";
 import type { AppConfig } from "../../shared/contracts/app-config.js";
 import { DIGEST_PATTERN, parseReleaseRequest, parseVersion } from "../../shared/contracts/release.js";
+import { releaseExecutionName } from "../../shared/domain/release-naming.js";
 import { APP_DIMENSION, METRIC_NAMES, METRICS_NAMESPACE } from "../../shared/observability/metric-names.js";
 import type { Clock, ImageLister, ReleaseLedger, ReleaseStarter } from "../../shared/ports/index.js";
 
@@ -52,18 +52,13 @@ export interface ReconcileResult {
   failures: { repository?: string; tag?: string; error: string }[];
 }
 
-/** Step Functions execution names: at most 80 characters, no whitespace, brackets, wildcards, `:` or `/`. */
-const MAX_EXECUTION_NAME = 80;
-
 /**
- * The one execution name a reconciler gives `app#tag`: two runs (or two overlapping invocations)
- * cannot start two executions for the same tag. The hash keeps distinct tags distinct after the
- * readable part is sanitised or cut.
+ * The execution name the reconciler gives `app#tag`: the name every trigger gives the first attempt
+ * of that release (`<app>-<tag>-1`; the reconciler only starts tags the ledger has never seen), so a
+ * late ECR event, a second run or an overlapping invocation cannot start a second execution.
  */
 export function reconcileExecutionName(app: string, tag: string): string {
-  const hash = createHash("sha256").update(`${app}#${tag}`).digest("hex").slice(0, 12);
-  const readable = `reconcile-${app}-${tag}`.replace(/[^A-Za-z0-9._+-]/g, "-");
-  return `${readable.slice(0, MAX_EXECUTION_NAME - hash.length - 1)}-${hash}`;
+  return releaseExecutionName({ app, tag }, 1);
 }
 
 /** Whether the release pipeline would act on this tag at all (the webhook's and the CLI's policy). */

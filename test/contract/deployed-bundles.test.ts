@@ -227,6 +227,49 @@ describe("contract layer 2: the deployed Lambda bundles, run against AWS wire fa
     });
   });
 
+  describe("reconcile-releases (ECR paginator, DynamoDB, Step Functions JSON 1.0)", () => {
+    const images = () => ({
+      imageDetails: [
+        {
+          registryId: FAKE_ACCOUNT,
+          repositoryName: "go-coffeeshop/web",
+          imageDigest: DIGEST,
+          imageTags: [TAG],
+          // An hour ago: past the settle time, inside the lookback window.
+          imagePushedAt: Math.floor(Date.now() / 1000) - 3600,
+        },
+      ],
+    });
+
+    it("starts a release for a recent v* image the ledger never claimed, on the machine the template names", async () => {
+      fakes
+        .on("ECR.DescribeImages", images)
+        .on("DynamoDB.GetItem", {})
+        .on("SFN.StartExecution", (input: Json) => ({
+          executionArn: `${String(input.stateMachineArn).replace(":stateMachine:", ":execution:")}:${input.name}`,
+          startDate: Date.now() / 1000,
+        }));
+      const run = await invoke("reconcile-releases", {});
+      expect(run.error).toBeUndefined();
+      const start = fakes.callsOf("SFN.StartExecution");
+      expect(start).toHaveLength(1);
+      expect(start[0]?.input.stateMachineArn).toBe(envOf("reconcile-releases", "STATE_MACHINE_ARN"));
+    });
+
+    it("an execution of that name already there (ExecutionAlreadyExists) is not a failure", async () => {
+      fakes
+        .on("ECR.DescribeImages", images)
+        .on("DynamoDB.GetItem", {})
+        .on(
+          "SFN.StartExecution",
+          new FakeAwsError("ExecutionAlreadyExists", "Execution Already Exists: 'arn:aws:states:...'", 400),
+        );
+      const run = await invoke("reconcile-releases", {});
+      expect(run.error).toBeUndefined();
+      expect(run.result.failures).toEqual([]);
+    });
+  });
+
   describe("evaluate-scan (S3, REST-XML)", () => {
     const event = () => ({
       app: APP,
