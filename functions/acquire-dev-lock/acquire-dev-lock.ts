@@ -6,9 +6,10 @@ import { compareReleaseTags } from "../../shared/domain/release-version.js";
 import type { Clock, DevLock } from "../../shared/ports/index.js";
 
 /**
- * How long WakeDevHost may wait for a stopped host (24 x 15 s) and VerifyDev keeps asking before it
- * gives up (60 x 10 s), plus a margin. A holder that never releases (a crashed or stopped execution)
- * blocks the next deploy for at most the deploy timeout plus this.
+ * What a dev deploy may take beyond the deploy timeout itself: WakeDevHost waiting for a stopped host
+ * (24 x 15 s = 360 s), then VerifyDev's delivery window and grace around the execution timeout
+ * (120 s + 120 s) before it cancels the command, plus a margin. A holder that never releases (a crashed
+ * or stopped execution) blocks the next deploy for at most the deploy timeout plus this.
  */
 export const LEASE_MARGIN_SECONDS = 360 + 600 + 300;
 

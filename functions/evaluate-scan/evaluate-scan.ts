@@ -3,7 +3,7 @@ import { AppConfigSchema } from "../../shared/contracts/app-config.js";
 import type { ScanResult } from "../../shared/contracts/release.js";
 import type { ScanFindingsDocument } from "../../shared/contracts/release-state.js";
 import { zodProblems } from "../../shared/contracts/zod-problems.js";
-import { InvalidInputError, ScanFailedError } from "../../shared/domain/errors.js";
+import { InvalidInputError, InvalidScanReportError, ScanFailedError } from "../../shared/domain/errors.js";
 import { applyScanPolicy } from "../../shared/domain/scan-policy.js";
 import { parseTrivyReport, reportDigest } from "../../shared/domain/trivy-report.js";
 import type { FindingsStore } from "../../shared/ports/findings-store.js";
@@ -88,17 +88,19 @@ export async function evaluateScan(
       `${input.service.name}: the scan of build ${input.build.buildId} produced no usable report (scanner exit code ${exitCode ?? "unknown"})`,
     );
   }
-  const report = parseTrivyReport(
-    await deps.reports.read(reportUri),
-    `${input.service.name} report ${reportUri}`,
-  );
+  const text = await deps.reports.read(reportUri);
   const now = deps.clock.now();
-  const verdict = applyScanPolicy(
-    report,
-    input.scan,
-    now.toISOString().slice(0, 10),
-    Number.POSITIVE_INFINITY,
-  );
+  // Fail closed: a report the gate cannot read (not Trivy's schema, a severity Trivy never writes) is a
+  // scanner failure, never a verdict, so it takes the same path and email as a crashed scan.
+  let report: ReturnType<typeof parseTrivyReport>;
+  let verdict: ReturnType<typeof applyScanPolicy>;
+  try {
+    report = parseTrivyReport(text, `${input.service.name} report ${reportUri}`);
+    verdict = applyScanPolicy(report, input.scan, now.toISOString().slice(0, 10), Number.POSITIVE_INFINITY);
+  } catch (error) {
+    if (error instanceof InvalidScanReportError) throw new ScanFailedError(error.message);
+    throw error;
+  }
   // An image scanned in ECR keeps the digest it was planned with; a built one has the pushed digest.
   const digest = input.service.digest || exported.get("IMAGE_DIGEST") || reportDigest(report);
   const scannedBy = exported.get("SCANNED_BY");

@@ -269,6 +269,30 @@ describe("EvaluateScan", () => {
     expect(findingsKey("coffeeshop", "v1.2.3-rc.1", "web")).toBe("coffeeshop/v1.2.3-rc.1/web/findings.json");
   });
 
+  it.each([
+    [
+      "a severity Trivy never writes",
+      JSON.stringify({
+        SchemaVersion: 2,
+        ArtifactName: "r/web:v1.0.0",
+        Results: [{ Target: "web", Vulnerabilities: [{ ...finding(0), Severity: "SEVERE" }] }],
+      }),
+    ],
+    ["not a Trivy report", JSON.stringify({ hello: "world" })],
+    ["not JSON", "<html>502</html>"],
+  ])(
+    "%s fails as a scanner failure (ScanFailedError), never a verdict, and stores nothing",
+    async (_what, text) => {
+      const { puts, store } = memoryStore();
+      await expect(
+        evaluateScan(input(), { reports: reportsOf(text), findings: store, clock }),
+      ).rejects.toMatchObject({
+        name: "ScanFailedError",
+      });
+      expect(puts).toEqual([]);
+    },
+  );
+
   it("a store that fails fails the evaluation (no summary pointing at nothing)", async () => {
     const failing: FindingsStore = {
       put: async () => {
