@@ -11,7 +11,7 @@ import type { Clock, DevLock } from "../../shared/ports/index.js";
  * (120 s + 120 s) before it cancels the command, plus a margin. A holder that never releases (a crashed
  * or stopped execution) blocks the next deploy for at most the deploy timeout plus this.
  */
-export const LEASE_MARGIN_SECONDS = 360 + 600 + 300;
+export const LEASE_MARGIN_SECONDS = 360 + 240 + 660;
 
 const InputSchema = z.object({
   app: z.string().min(1),

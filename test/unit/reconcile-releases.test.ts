@@ -249,7 +249,8 @@ describe("reconcileExecutionName", () => {
       expect(name.length).toBeLessThanOrEqual(80);
       expect(name).toMatch(/^[A-Za-z0-9._+-]+$/);
     }
-    expect(names[0]).toMatch(/^reconcile-coffeeshop-v1\.2\.3-[a-f0-9]{12}$/);
+    // The name every trigger gives the first attempt of the release: readable in the console.
+    expect(names[0]).toBe("coffeeshop-v1.2.3-1");
     expect(reconcileExecutionName("other", "v1.2.3")).not.toBe(names[0]);
   });
 });
