@@ -22,7 +22,12 @@ export interface ProdFeedbackProps {
   readonly ledger: dynamodb.ITable;
   /** The pipeline bus: `Release Deployed To Prod` / `Release Degraded In Prod` are published there. */
   readonly bus: events.IEventBus;
-  /** Reserved concurrency of the Function URL (bounds what an unauthenticated caller costs). @default 5 */
+  /**
+   * Reserved concurrency of the Function URL (bounds what an unauthenticated caller costs). Off by
+   * default: Lambda keeps 100 of the account's concurrency unreserved, so on a new account with a low
+   * quota any reservation fails the deploy.
+   * @default none (the account's unreserved pool)
+   */
   readonly reservedConcurrency?: number;
   /**
    * Name of the generated token secret (JSON `{"token": "..."}`); the Argo CD side's ExternalSecret
@@ -49,8 +54,8 @@ export class ProdFeedback extends Construct {
   constructor(scope: Construct, id: string, props: ProdFeedbackProps) {
     super(scope, id);
     const { config } = props;
-    const reserved = props.reservedConcurrency ?? 5;
-    if (!Number.isInteger(reserved) || reserved < 1) {
+    const reserved = props.reservedConcurrency;
+    if (reserved !== undefined && (!Number.isInteger(reserved) || reserved < 1)) {
       throw new Error("ProdFeedback: reservedConcurrency must be a positive integer");
     }
 
@@ -80,7 +85,7 @@ export class ProdFeedback extends Construct {
       description: "Argo CD notifications: records a release deployed to / degraded in prod, and emails it",
       logRetention: props.logRetention,
       timeout: Duration.seconds(15),
-      reservedConcurrentExecutions: reserved,
+      ...(reserved === undefined ? {} : { reservedConcurrentExecutions: reserved }),
       environment: {
         TOKEN_SECRET_ARN: this.tokenSecret.secretArn,
         LEDGER_TABLE_NAME: props.ledger.tableName,

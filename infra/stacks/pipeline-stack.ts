@@ -1010,6 +1010,10 @@ export class PipelineStack extends Stack {
         bus: this.bus,
         logRetention,
         secretRemovalPolicy: dataRemoval,
+        // One setting bounds both public Function URLs.
+        ...(props.webhookReservedConcurrency === undefined
+          ? {}
+          : { reservedConcurrency: props.webhookReservedConcurrency }),
       });
     }
   }

@@ -227,6 +227,51 @@ describe("contract layer 2: the deployed Lambda bundles, run against AWS wire fa
     });
   });
 
+  describe("record-outcome (DynamoDB, EventBridge)", () => {
+    const event = {
+      release: {
+        app: APP,
+        tag: TAG,
+        trigger: {
+          source: "github",
+          repository: "o/r",
+          commit: "a".repeat(40),
+          pusher: "p",
+          deliveryId: "d",
+        },
+        force: false,
+        claim: { claimedAt: "2026-01-01T00:00:00.000Z" },
+      },
+      executionId: EXECUTION,
+    };
+
+    it("records the outcome in the ledger and publishes Release Succeeded on the pipeline bus", async () => {
+      fakes
+        .on("DynamoDB.UpdateItem", {})
+        .on("EventBridge.PutEvents", { FailedEntryCount: 0, Entries: [{ EventId: "0a1b2c3d" }] });
+      const run = await invoke("record-outcome", event);
+      expect(run.error).toBeUndefined();
+      expect(run.result.status).toBe("SUCCEEDED");
+      expect(fakes.callsOf("DynamoDB.UpdateItem")[0]?.input.TableName).toBe(
+        envOf("record-outcome", "LEDGER_TABLE_NAME"),
+      );
+      expect(fakes.callsOf("EventBridge.PutEvents")[0]?.input.Entries[0].EventBusName).toBe(
+        envOf("record-outcome", "EVENT_BUS_NAME"),
+      );
+    });
+
+    it("PutEvents answering 200 with a failed entry (FailedEntryCount 1) is an error, not a success", async () => {
+      // EventBridge API Reference, PutEvents: a 200 response can still hold failed entries, each with
+      // an ErrorCode and ErrorMessage, counted by FailedEntryCount.
+      fakes.on("DynamoDB.UpdateItem", {}).on("EventBridge.PutEvents", {
+        FailedEntryCount: 1,
+        Entries: [{ ErrorCode: "InternalFailure", ErrorMessage: "Internal Failure" }],
+      });
+      const run = await invoke("record-outcome", event);
+      expect(run.error?.name).toBe("EventPublishFailedError");
+    });
+  });
+
   describe("reconcile-releases (ECR paginator, DynamoDB, Step Functions JSON 1.0)", () => {
     const images = () => ({
       imageDetails: [

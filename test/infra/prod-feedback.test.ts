@@ -52,13 +52,13 @@ describe("prod feedback enabled", () => {
   const roleId = pf ? stack.resolve(stack.getLogicalId(pf.function.role.node.defaultChild as never)) : "";
   const secretId = pf ? stack.resolve(stack.getLogicalId(pf.tokenSecret.node.defaultChild as never)) : "";
 
-  it("one function with reserved concurrency, its environment, behind a Function URL with auth NONE", () => {
+  it("one function, no reserved concurrency by default (new accounts' low quota), its environment, behind a Function URL with auth NONE", () => {
     const fns = Object.entries(template.findResources("AWS::Lambda::Function")).filter(([, r]) =>
       isProdFn(r),
     );
     expect(fns.map(([id]) => id)).toEqual([fnId]);
     const props = fns[0]?.[1].Properties;
-    expect(props.ReservedConcurrentExecutions).toBe(5);
+    expect(props.ReservedConcurrentExecutions).toBeUndefined();
     expect(Object.keys(props.Environment.Variables)).toEqual(
       expect.arrayContaining(["TOKEN_SECRET_ARN", "LEDGER_TABLE_NAME", "EVENT_BUS_NAME"]),
     );
