@@ -10,7 +10,14 @@ import { join } from "node:path";
 import { PROJECT_ROOT } from "../local/runtime.js";
 import { loadConfigFile } from "../shared/config/load-config-file.js";
 import { bundleAll, constructBundling, lambdaNames } from "./bundles.js";
-import { coldStartTable, machineNode, measureColdStarts, node24, readBaseline, writeBaseline } from "./cold-start.js";
+import {
+  coldStartTable,
+  machineNode,
+  measureColdStarts,
+  node24,
+  readBaseline,
+  writeBaseline,
+} from "./cold-start.js";
 
 const RUNS = Number(process.env.POUROVER_COLD_RUNS ?? 7);
 const config = loadConfigFile(join(PROJECT_ROOT, "examples", "coffeeshop", "pourover.config.yaml"));

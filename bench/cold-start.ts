@@ -111,11 +111,19 @@ export function measureColdStarts(
   const med = (v: number[]) => {
     const sorted = [...v].sort((a, b) => a - b);
     const mid = Math.floor(sorted.length / 2);
-    return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+    return sorted.length % 2
+      ? (sorted[mid] as number)
+      : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
   };
   const out: Record<string, ColdFigures> = {};
   for (const b of bundles) {
-    const figures: ColdFigures = { bytes: b.bytes, totalBytes: b.totalBytes, importMs: {}, wallMs: {}, cpuMs: {} };
+    const figures: ColdFigures = {
+      bytes: b.bytes,
+      totalBytes: b.totalBytes,
+      importMs: {},
+      wallMs: {},
+      cpuMs: {},
+    };
     for (const n of nodes) {
       const s = samples.get(`${b.name}\u0000${key(n)}`);
       if (!s || s.imports.length === 0) continue;

@@ -36,7 +36,13 @@ export class FakeGithub {
   readonly refs = new Map<string, string>();
   readonly pulls: { number: number; title: string; body: string; head: string; base: string }[] = [];
   readonly requests: string[] = [];
-  readonly statuses: { sha: string; state: string; description: string; target_url: string; context: string }[] = [];
+  readonly statuses: {
+    sha: string;
+    state: string;
+    description: string;
+    target_url: string;
+    context: string;
+  }[] = [];
   readonly comments: { issue: number; body: string }[] = [];
   /** Commits any compare answers with (the source repository's history between two tags). */
   sourceCommits = 3;
@@ -252,7 +258,14 @@ export class FakeGithub {
     const comment = new RegExp(`^${repoBase}/issues/(\\d+)/comments$`).exec(path);
     if (method === "POST" && comment) {
       this.comments.push({ issue: Number(comment[1]), body: String(body.body) });
-      return [201, { id: this.comments.length, body: body.body, html_url: `https://github.com/${this.owner}/${this.repo}/pull/${comment[1]}#issuecomment-${this.comments.length}` }];
+      return [
+        201,
+        {
+          id: this.comments.length,
+          body: body.body,
+          html_url: `https://github.com/${this.owner}/${this.repo}/pull/${comment[1]}#issuecomment-${this.comments.length}`,
+        },
+      ];
     }
     return [404, { message: `Not Found (bench fake GitHub): ${method} ${path}` }];
   }
@@ -294,7 +307,12 @@ export async function githubCallsPerRelease(config: AppConfig, seedDir: string):
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     void (async () => {
       const url = new URL(req.url ?? "/", "http://127.0.0.1");
-      const [status, payload] = fake.handle(req.method ?? "GET", url.pathname, await readBody(req), url.searchParams);
+      const [status, payload] = fake.handle(
+        req.method ?? "GET",
+        url.pathname,
+        await readBody(req),
+        url.searchParams,
+      );
       res.writeHead(status, { "content-type": "application/json; charset=utf-8" });
       res.end(JSON.stringify(payload));
     })().catch((error: unknown) => {
@@ -334,7 +352,13 @@ export async function githubCallsPerRelease(config: AppConfig, seedDir: string):
         trigger: { source: "cli" as const, pusher: "bench" },
         force: false,
         pullRequest,
-        deploy: { commandId: "c-1", result: { instances: [{ instanceId: "i-1", status: "Success", summary: "healthy" }], dryRun: false } },
+        deploy: {
+          commandId: "c-1",
+          result: {
+            instances: [{ instanceId: "i-1", status: "Success", summary: "healthy" }],
+            dryRun: false,
+          },
+        },
       },
       executionId: executionId(tag),
     });
@@ -342,7 +366,10 @@ export async function githubCallsPerRelease(config: AppConfig, seedDir: string):
 
     // The release: readFiles, compare (changelog), publish.
     const tag = "v1.0.0";
-    const out = await updateManifests({ app: config.app, tag, executionId: executionId(tag), images: images(tag) }, deps);
+    const out = await updateManifests(
+      { app: config.app, tag, executionId: executionId(tag), images: images(tag) },
+      deps,
+    );
     const releaseCalls = [...fake.requests];
     const commits = fake.commitsMade;
     const pulls = fake.pulls.length;
@@ -350,12 +377,18 @@ export async function githubCallsPerRelease(config: AppConfig, seedDir: string):
 
     // Its dev result.
     let mark = since();
-    await reportDevResult(healthy(tag, out), { reporter: new GithubPullRequestReporter(octokit, config.manifests.repo), executionUrl: deps.executionUrl });
+    await reportDevResult(healthy(tag, out), {
+      reporter: new GithubPullRequestReporter(octokit, config.manifests.repo),
+      executionUrl: deps.executionUrl,
+    });
     const devCalls = fake.requests.slice(mark);
 
     // A newer release (not counted), then the rollback to v1.0.0 and its dev result.
     const newer = "v1.1.0";
-    await updateManifests({ app: config.app, tag: newer, executionId: executionId(newer), images: images(newer) }, deps);
+    await updateManifests(
+      { app: config.app, tag: newer, executionId: executionId(newer), images: images(newer) },
+      deps,
+    );
     // What the newer release pinned is what the manifests' base holds once its PR is merged.
     fake.refs.set("refs/heads/main", fake.refs.get(`refs/heads/release/${config.app}/${newer}`) as string);
     mark = since();
@@ -373,7 +406,10 @@ export async function githubCallsPerRelease(config: AppConfig, seedDir: string):
     const rollbackCalls = fake.requests.slice(mark);
     const rollbackCommits = fake.commitsMade - commitsBefore;
     mark = since();
-    await reportDevResult(healthy(tag, rolled), { reporter: new GithubPullRequestReporter(octokit, config.manifests.repo), executionUrl: deps.executionUrl });
+    await reportDevResult(healthy(tag, rolled), {
+      reporter: new GithubPullRequestReporter(octokit, config.manifests.repo),
+      executionUrl: deps.executionUrl,
+    });
     const rollbackDev = fake.requests.length - mark;
 
     return {
@@ -387,7 +423,12 @@ export async function githubCallsPerRelease(config: AppConfig, seedDir: string):
       calls: releaseCalls,
       naiveCalls: 2 * out.changedFiles.length + 1,
       devResult: { requests: devCalls.length, calls: devCalls },
-      rollback: { requests: rollbackCalls.length, calls: rollbackCalls, commits: rollbackCommits, devResult: rollbackDev },
+      rollback: {
+        requests: rollbackCalls.length,
+        calls: rollbackCalls,
+        commits: rollbackCommits,
+        devResult: rollbackDev,
+      },
     };
   } finally {
     await new Promise<void>((ok) => server.close(() => ok()));

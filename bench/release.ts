@@ -20,7 +20,13 @@ import { pathToFileURL } from "node:url";
 import { LocalRuntime, type ReleaseOutcome } from "../local/runtime.js";
 import { loadConfigFile } from "../shared/config/load-config-file.js";
 import type { AppConfig } from "../shared/contracts/app-config.js";
-import { benchCompose, benchConfigYaml, benchServiceDeployment, benchServiceName } from "./helpers.js";
+import {
+  benchCompose,
+  benchConfigYaml,
+  benchServiceDeployment,
+  benchServiceName,
+  median,
+} from "./helpers.js";
 
 export interface GeneratedApp {
   configPath: string;
@@ -186,12 +192,6 @@ export interface LocalReleaseFigures {
   lambdaInvocations: number;
   status: string;
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-};
 
 /**
  * `runs` CLI releases (after one untimed warm-up that builds the CLI bundle), each with a fresh state

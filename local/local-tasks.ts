@@ -312,3 +312,52 @@ export class LocalImageRegistry implements ImageRegistry {
     );
   }
 }
+
+/** The request ReleaseDevLock sends to DynamoDB UpdateItem (the ASL's Parameters, resolved). */
+interface DevLockUpdateItem {
+  TableName: string;
+  Key: { pk: { S: string } };
+  UpdateExpression: string;
+  ConditionExpression: string;
+  ExpressionAttributeValues: { ":me": { S: string }; ":one": { N: string } };
+}
+
+/** What the ASL's ReleaseDevLock UpdateItem says; anything else is a change this stand-in must follow. */
+const DEV_LOCK_RELEASE = {
+  UpdateExpression: "REMOVE holder, heldUntil SET rev = rev + :one",
+  ConditionExpression: "holder = :me",
+};
+
+/**
+ * Stands in for the `dynamodb:updateItem` integration of ReleaseDevLock(AfterFailure) on the SQLite dev
+ * lock: the same conditional release (only while `:me` holds `devlock#<app>`). As the integration
+ * does, it resolves with UpdateItem's response (no ReturnValues: no attributes) and fails with
+ * `DynamoDB.ConditionalCheckFailedException` when the condition does not hold.
+ */
+export function localDevLockRelease(lock: { release(app: string, executionId: string): Promise<boolean> }) {
+  return async (params: unknown): Promise<Record<string, never>> => {
+    const p = params as DevLockUpdateItem;
+    const key = p?.Key?.pk?.S ?? "";
+    const holder = p?.ExpressionAttributeValues?.[":me"]?.S ?? "";
+    if (
+      !key.startsWith("devlock#") ||
+      !holder ||
+      p.UpdateExpression !== DEV_LOCK_RELEASE.UpdateExpression ||
+      p.ConditionExpression !== DEV_LOCK_RELEASE.ConditionExpression
+    ) {
+      throw Object.assign(
+        new Error(`the local dev lock does not model this UpdateItem: ${JSON.stringify(params)}`),
+        {
+          name: "DynamoDB.ValidationException",
+        },
+      );
+    }
+    if (!(await lock.release(key.slice("devlock#".length), holder))) {
+      // DynamoDB's own message for a failed ConditionExpression.
+      throw Object.assign(new Error("The conditional request failed"), {
+        name: "DynamoDB.ConditionalCheckFailedException",
+      });
+    }
+    return {};
+  };
+}

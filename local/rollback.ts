@@ -26,7 +26,13 @@ export interface RollbackOptions {
 }
 
 /** The release request of a rollback to `tag`: the workflow input, locally and in AWS. */
-export function rollbackRequest(app: string, tag: string, requestedBy: string, requestedAt: Date, from: string | null): ReleaseRequest {
+export function rollbackRequest(
+  app: string,
+  tag: string,
+  requestedBy: string,
+  requestedAt: Date,
+  from: string | null,
+): ReleaseRequest {
   return parseReleaseRequest({
     app,
     tag,
@@ -59,7 +65,8 @@ export async function rollbackCommand(
     const request = rollbackRequest(config.app, tag, requestedBy, now, null);
     const name = releaseExecutionName(request, 1);
     const region = opts.aws.region ?? opts.aws.stateMachineArn.split(":")[3];
-    const client = opts.aws.client ?? new (await import("@aws-sdk/client-sfn")).SFNClient(region ? { region } : {});
+    const client =
+      opts.aws.client ?? new (await import("@aws-sdk/client-sfn")).SFNClient(region ? { region } : {});
     const started = await new SfnReleaseStarter(client, opts.aws.stateMachineArn).start(name, request);
     const executionArn =
       started.executionId ?? `${opts.aws.stateMachineArn.replace(":stateMachine:", ":execution:")}:${name}`;
@@ -75,7 +82,9 @@ export async function rollbackCommand(
   const file = stateDirLayout(opts.stateDir).ledger;
   let from: string | null = null;
   if (!existsSync(file)) {
-    io.err(`pourover: cannot roll back ${config.app} to ${tag}: no release was ever recorded in ${opts.stateDir}`);
+    io.err(
+      `pourover: cannot roll back ${config.app} to ${tag}: no release was ever recorded in ${opts.stateDir}`,
+    );
     return 2;
   }
   const ledger = new SqliteLedger(file);
@@ -121,7 +130,9 @@ export async function rollbackCommand(
         `${outcome.status}  rolled back ${config.app} to ${tag}${from ? ` from ${from}` : ""}  ${outcome.transitions} transitions  ${outcome.durationMs} ms`,
         ...(outcome.error ? [`  error: ${outcome.error.error}: ${outcome.error.cause}`] : []),
         ...(outcome.pullRequest
-          ? [`  pull request: ${outcome.pullRequest.branch} @ ${outcome.pullRequest.commit?.slice(0, 12) ?? "(no commit)"}`]
+          ? [
+              `  pull request: ${outcome.pullRequest.branch} @ ${outcome.pullRequest.commit?.slice(0, 12) ?? "(no commit)"}`,
+            ]
           : []),
         ...outcome.emails.map((e) => `  email: ${e}`),
         ...outcome.notes.map((n) => `  ${n}`),
@@ -134,6 +145,9 @@ export async function rollbackCommand(
 
 /** Thrown for a malformed request: the CLI maps it to exit code 2. */
 export function requireTag(tag: string | undefined): string {
-  if (!tag) throw new InvalidInputError("rollback needs the tag of an earlier release, e.g. pourover rollback v1.2.2");
+  if (!tag)
+    throw new InvalidInputError(
+      "rollback needs the tag of an earlier release, e.g. pourover rollback v1.2.2",
+    );
   return tag;
 }

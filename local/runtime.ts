@@ -12,7 +12,6 @@ import { gateOnScan } from "../functions/gate-on-scan/gate-on-scan.js";
 import { planRelease } from "../functions/plan-release/plan-release.js";
 import { recordOutcome } from "../functions/record-outcome/record-outcome.js";
 import { reportDevResult } from "../functions/report-dev-result/report-dev-result.js";
-import { releaseDevLock } from "../functions/release-dev-lock/release-dev-lock.js";
 import { sendNotification } from "../functions/send-notification/send-notification.js";
 import { updateManifests } from "../functions/update-manifests/update-manifests.js";
 import { verifyDevDeploy } from "../functions/verify-dev-deploy/verify-dev-deploy.js";
@@ -44,6 +43,7 @@ import {
   LocalDeployCommands,
   LocalImageRegistry,
   localBuildAndScan,
+  localDevLockRelease,
   scriptDeployRunner,
 } from "./local-tasks.js";
 import { ASL_PATH, PROJECT_ROOT } from "./paths.js";
@@ -67,7 +67,7 @@ export function localSubstitutions(region: string): Record<string, string> {
     VerifyDevFunctionArn: fn("verify-dev-deploy"),
     AcquireDevLockFunctionArn: fn("acquire-dev-lock"),
     WakeDevHostFunctionArn: fn("wake-dev-host"),
-    ReleaseDevLockFunctionArn: fn("release-dev-lock"),
+    LedgerTableName: "pourover-local-ledger",
     SendNotificationFunctionArn: fn("send-notification"),
     RecordOutcomeFunctionArn: fn("record-outcome"),
     ReportDevResultFunctionArn: fn("report-dev-result"),
@@ -195,12 +195,16 @@ export class LocalRuntime {
     private readonly manifestsRepo: GitManifestRepository,
     private readonly manifestsDir: string,
     private readonly closeSes: () => Promise<void>,
-    readonly sesEndpoint: string | null,
+    /** Set once the SES emulator listens (it starts beside the first release). */
+    public sesEndpoint: string | null,
   ) {
     this.images = new LocalImageRegistry(options.config, options.configDir);
   }
 
   private sqliteDevLock: SqliteDevLock | undefined;
+
+  /** Settles once the SES emulator listens or failed to start; never rejects. */
+  private sesReady: Promise<void> = Promise.resolve();
 
   /** The dev lock (`devlock#<app>` in DynamoDB): a table of the SQLite ledger file locally. */
   get devLock(): DevLock {
@@ -222,41 +226,65 @@ export class LocalRuntime {
     let manifestsDir = options.manifestsDir
       ? resolve(options.manifestsDir)
       : join(layout.repos, `${options.config.app}-manifests`);
-    if (!options.manifestsDir) {
-      const seed = options.config.manifests.localSeed;
-      if (!seed)
-        throw new Error(
-          `${options.config.app}: no --manifests given and the config has no manifests.localSeed`,
-        );
-      await initManifestRepo(
-        manifestsDir,
-        resolve(options.configDir, seed),
-        options.config.manifests.baseBranch,
+    const seed = options.config.manifests.localSeed;
+    if (!options.manifestsDir && !seed)
+      throw new Error(
+        `${options.config.app}: no --manifests given and the config has no manifests.localSeed`,
       );
+    // Independent start-up work runs side by side (git seeding, the SES emulator's thread, the
+    // docker/trivy checks are other processes or threads): start-up costs the slowest, not the sum.
+    // The SES emulator's thread is not waited for here: it starts beside the engine, and the first
+    // email waits for it (its failure is that email's, recorded as such, as any failed email is).
+    const sesStarting = options.mailer ? null : startSesLocal();
+    sesStarting?.catch(() => {});
+    const [seeded, runnerFound, toolsFound] = await Promise.allSettled([
+      options.manifestsDir || !seed
+        ? Promise.resolve(null)
+        : initManifestRepo(
+            manifestsDir,
+            resolve(options.configDir, seed),
+            options.config.manifests.baseBranch,
+          ),
+      options.deployRunner ? Promise.resolve(options.deployRunner) : scriptDeployRunner(PROJECT_ROOT),
+      detectTools(options.tools),
+    ]);
+    const failedStart = [seeded, runnerFound, toolsFound].find((r) => r.status === "rejected");
+    if (failedStart) {
+      await sesStarting?.then((ses) => ses.close()).catch(() => {});
+      ledger.close();
+      throw (failedStart as PromiseRejectedResult).reason;
     }
     manifestsDir = resolve(manifestsDir);
     const repo = new GitManifestRepository({ repoDir: manifestsDir, pullsDir: layout.pulls });
     let mailer = options.mailer;
     let closeSes = async () => {};
-    let endpoint: string | null = null;
-    if (!mailer) {
-      const ses = await startSesLocal();
-      endpoint = ses.endpoint;
-      closeSes = ses.close;
-      mailer = new OutboxMailer(ses.endpoint, layout.outbox, options.config.registry.region);
+    if (!mailer && sesStarting) {
+      closeSes = () => sesStarting.then((ses) => ses.close()).catch(() => {});
+      mailer = new OutboxMailer(
+        sesStarting.then((ses) => ses.endpoint),
+        layout.outbox,
+        options.config.registry.region,
+      );
     }
-    const deployRunner = options.deployRunner ?? (await scriptDeployRunner(PROJECT_ROOT));
+    const deployRunner = (runnerFound as PromiseFulfilledResult<DeployRunner>).value;
     const runtime = new LocalRuntime(
       options,
       ledger,
-      mailer,
+      mailer as Mailer,
       deployRunner,
       repo,
       manifestsDir,
       closeSes,
-      endpoint,
+      null,
     );
-    runtime.tools = await detectTools(options.tools);
+    runtime.tools = (toolsFound as PromiseFulfilledResult<LocalTools>).value;
+    if (sesStarting)
+      runtime.sesReady = sesStarting.then(
+        (ses) => {
+          runtime.sesEndpoint = ses.endpoint;
+        },
+        () => {},
+      );
     await runtime.recoverAbandoned();
     return runtime;
   }
@@ -481,8 +509,9 @@ export class LocalRuntime {
       VerifyDev: (input) => verifyDevDeploy(input as never, { reader: deploys, clock }),
       AcquireDevLock: (input) => acquireDevLock(input, { lock: this.devLock, clock }),
       WakeDevHost: (input) => wakeDevHost(input, { hosts: this.options.devHosts ?? THIS_MACHINE }),
-      ReleaseDevLock: (input) => releaseDevLock(input, { lock: this.devLock }),
-      ReleaseDevLockAfterFailure: (input) => releaseDevLock(input, { lock: this.devLock }),
+      // dynamodb:updateItem integrations in AWS: the same conditional release on the SQLite lock.
+      ReleaseDevLock: (input) => localDevLockRelease(this.devLock)(input),
+      ReleaseDevLockAfterFailure: (input) => localDevLockRelease(this.devLock)(input),
       NotifySuccess: notify,
       NotifyFailure: notify,
       RecordOutcome: (input) => recordOutcome(input as never, { ledger: this.ledger, events, clock }),
@@ -559,15 +588,23 @@ export class LocalRuntime {
    */
   private async executionNameFor(opts: ReleaseOptions): Promise<string> {
     const request = { app: this.options.config.app, tag: opts.tag, rollback: opts.rollback };
-    if (opts.rollback) return releaseExecutionName(request, 1);
-    const held = await this.ledger.get(request.app, opts.tag);
-    if (!held) return releaseExecutionName(request, 1);
-    const attempt = (attemptOf(held.executionId) ?? 1) + 1;
-    const name = releaseExecutionName(request, attempt);
-    if (held.status === "RUNNING" || held.status === "SUCCEEDED")
-      return `${name}-duplicate-${randomBytes(3).toString("hex")}`;
+    const held = opts.rollback ? null : await this.ledger.get(request.app, opts.tag);
+    const attempt = held ? (attemptOf(held.executionId) ?? 1) + 1 : 1;
+    let name = releaseExecutionName(request, attempt);
+    // Step Functions would refuse a name already used; locally the run goes ahead (ClaimRelease
+    // ends it as a duplicate) under a name of its own, so no execution record overwrites another.
+    const taken =
+      held?.status === "RUNNING" ||
+      held?.status === "SUCCEEDED" ||
+      this.namesInUse.has(name) ||
+      existsSync(join(stateDirLayout(this.options.stateDir).executions, `${name}.json`));
+    if (taken) name = `${name}-duplicate-${randomBytes(3).toString("hex")}`;
+    this.namesInUse.add(name);
     return name;
   }
+
+  /** Execution names given by this runtime (concurrent releases in one process). */
+  private readonly namesInUse = new Set<string>();
 
   /**
    * Every Task handler, wrapped: an interrupt stops a test pause, and what is in flight is tracked so
@@ -614,7 +651,13 @@ export class LocalRuntime {
     opts: ReleaseOptions;
     name: string;
     executionId: string;
-    input: { app: string; tag: string; trigger: Trigger; force: boolean; rollback?: ReleaseOptions["rollback"] };
+    input: {
+      app: string;
+      tag: string;
+      trigger: Trigger;
+      force: boolean;
+      rollback?: ReleaseOptions["rollback"];
+    };
     startedAt: Date;
     execution: ReturnType<StateMachine["run"]>;
     interrupt: AbortController;
@@ -700,6 +743,8 @@ export class LocalRuntime {
         }
       }
     }
+    // The stand-ins say where the emulator listens: it has started by now (emails went through it).
+    await this.sesReady;
     const finalState = output as ReleaseState | null;
     const deployed = finalState?.deploy?.result;
     if (deployed?.superseded) notes.push(`superseded by ${deployed.by ?? "a newer release"}, not deployed`);

@@ -57,7 +57,9 @@ export async function acquireDevLock(
     // request, not by tag. A release claimed before it (a redelivered or late trigger) never moves
     // dev off it; one claimed after it is ordered by tag against the rollback's target.
     const held = parseLedgerTag(current.version);
-    const rolledBackAt = held.rollback ? current.version.slice(current.version.indexOf("~rollback-") + 10) : null;
+    const rolledBackAt = held.rollback
+      ? current.version.slice(current.version.indexOf("~rollback-") + 10)
+      : null;
     if (
       !input.rollback &&
       rolledBackAt !== null &&
@@ -87,7 +89,9 @@ export async function acquireDevLock(
   const written = await deps.lock.write(
     {
       app: input.app,
-      version: input.rollback ? `${input.tag}~rollback-${compactTime(input.rollback.requestedAt)}` : input.tag,
+      version: input.rollback
+        ? `${input.tag}~rollback-${compactTime(input.rollback.requestedAt)}`
+        : input.tag,
       holder: input.executionId,
       heldUntil,
     },

@@ -4,6 +4,7 @@ import { parseReleaseRequest, type ReleaseRequest } from "../../shared/contracts
 import type { ReleaseState } from "../../shared/contracts/release-state.js";
 import { zodProblems } from "../../shared/contracts/zod-problems.js";
 import { InvalidInputError } from "../../shared/domain/errors.js";
+import { ledgerTag } from "../../shared/domain/release-naming.js";
 import type {
   AbandonedReleaseLedger,
   Clock,
@@ -76,7 +77,9 @@ export async function finishAbandonedRelease(
   const request = requestOf(detail);
   if (!request || request.app !== deps.config.app)
     return { finished: false, reason: "not-this-app", lockFreed: false, emailed: false };
-  const { app, tag } = request;
+  const { app } = request;
+  // The ledger's key: a rollback's own record, not the release it went back to.
+  const tag = ledgerTag(request);
   const executionId = detail.executionArn;
 
   // The lock first: whatever the ledger says, an ended execution deploys nothing any more.

@@ -2,8 +2,8 @@ import { ECRClient } from "@aws-sdk/client-ecr";
 import middy from "@middy/core";
 import { EcrImageRegistry } from "../../shared/adapters/aws/ecr-registry.js";
 import { bundledAppConfig, requireEnv } from "../../shared/config/lambda-env.js";
-import type { ReleaseLedger } from "../../shared/ports/index.js";
 import { powertools } from "../../shared/observability/powertools.js";
+import type { ReleaseLedger } from "../../shared/ports/index.js";
 import { planRelease } from "./plan-release.js";
 
 const config = bundledAppConfig();

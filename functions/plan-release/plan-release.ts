@@ -71,7 +71,9 @@ export async function planRelease(
     sourceRepo: `https://github.com/${config.source.repo}.git`,
     sourceVersion,
     scan: config.scan,
-    rollback: request.rollback ? { from: request.rollback.from, requestedAt: request.rollback.requestedAt } : null,
+    rollback: request.rollback
+      ? { from: request.rollback.from, requestedAt: request.rollback.requestedAt }
+      : null,
     scanEnv: {
       severity: config.scan.failOn.join(","),
       ignoreUnfixed: String(config.scan.ignoreUnfixed),

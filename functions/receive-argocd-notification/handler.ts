@@ -16,8 +16,10 @@ import {
   type SecretsCacheOptions,
 } from "../../shared/adapters/aws/secret-versions-cache.js";
 import { SesMailer } from "../../shared/adapters/aws/ses-mailer.js";
+import { createGithubClient } from "../../shared/adapters/github/github-client.js";
+import { GithubPullRequestReporter } from "../../shared/adapters/github/github-review.js";
 import { bundledAppConfig, requireEnv } from "../../shared/config/lambda-env.js";
-import { parseSecretJson } from "../../shared/contracts/secret-value.js";
+import { githubCredentialsFromSecret, parseSecretJson } from "../../shared/contracts/secret-value.js";
 import { executionConsoleUrl } from "../../shared/domain/console-url.js";
 import { loggerFor, loggerMiddleware } from "../../shared/observability/logger.js";
 import {
@@ -79,16 +81,43 @@ const logLine = ({ msg, ...fields }: Record<string, unknown>): void => {
 
 let handlerInstance: ReturnType<typeof createHandler> | undefined;
 
+/**
+ * The release PR's comment, through the pipeline's GitHub credentials when the stack passes them
+ * (GITHUB_CREDENTIALS_SECRET_ARN); the secret is read on first use.
+ */
+function pullRequestComments(secrets: SecretsManagerClient): NotificationDeps["pullRequests"] {
+  const secretArn = process.env.GITHUB_CREDENTIALS_SECRET_ARN;
+  if (!secretArn) return undefined;
+  let reporter: GithubPullRequestReporter | undefined;
+  return {
+    comment: async (input) => {
+      if (!reporter) {
+        const { GetSecretValueCommand } = await import("@aws-sdk/client-secrets-manager");
+        const out = await secrets.send(new GetSecretValueCommand({ SecretId: secretArn }));
+        const creds = githubCredentialsFromSecret(out.SecretString, secretArn);
+        reporter = new GithubPullRequestReporter(
+          createGithubClient(creds),
+          bundledAppConfig().manifests.repo,
+        );
+      }
+      await reporter.comment(input);
+    },
+  };
+}
+
 function fromEnvironment(): ReturnType<typeof createHandler> {
   const env = requireEnv("TOKEN_SECRET_ARN", "LEDGER_TABLE_NAME", "EVENT_BUS_NAME");
+  const secrets = new SecretsManagerClient({});
+  const pullRequests = pullRequestComments(secrets);
   return createHandler({
     config: bundledAppConfig(),
-    tokens: cachedTokens(new SecretsManagerClient({}), env.TOKEN_SECRET_ARN),
+    tokens: cachedTokens(secrets, env.TOKEN_SECRET_ARN),
     ledger: new DynamoDbLedger(new DynamoDBClient({}), env.LEDGER_TABLE_NAME),
     publisher: new EventBridgePublisher(new EventBridgeClient({}), env.EVENT_BUS_NAME),
     mailer: new SesMailer(new SESv2Client({})),
     executionUrl: executionConsoleUrl,
     log: logLine,
+    ...(pullRequests ? { pullRequests } : {}),
   }).use(loggerMiddleware(logger));
 }
 

@@ -31,6 +31,7 @@ import type {
   ProdLedger,
   ReleaseLedger,
 } from "../../shared/ports/index.js";
+import type { PullRequestReporter } from "../../shared/ports/release-review.js";
 
 /** EventBridge `source` of the events this function emits. */
 export const PROD_EVENT_SOURCE = "pourover.argocd";
@@ -107,6 +108,14 @@ export interface NotificationDeps {
   maxBodyBytes?: number;
   /** @default no logging */
   log?: NotificationLog;
+  /** Leaves a short comment on the release PR when the prod status changes. @default no comment */
+  pullRequests?: Pick<PullRequestReporter, "comment">;
+}
+
+/** The PR number at the end of a pull request URL (`…/pull/42`), or null. */
+export function pullNumberOf(url: string | null | undefined): number | null {
+  const m = /\/pull\/(\d+)$/.exec(url ?? "");
+  return m ? Number(m[1]) : null;
 }
 
 const JSON_HEADERS = { "content-type": "application/json" } as const;
@@ -358,8 +367,37 @@ export async function receiveArgocdNotification(
       log({ msg: "argocd notification: email not sent", ...context, tag, ...errorSummary(error) });
     }
 
+    // The PR that took the release to prod closes its record with one comment (best effort).
+    let commented: boolean | undefined;
+    const pr = ((record.summary ?? {}) as { pullRequest?: { url?: string | null; branch?: string } | null })
+      .pullRequest;
+    if (deps.pullRequests && pr?.url && pullNumberOf(pr.url) !== null) {
+      try {
+        await deps.pullRequests.comment({
+          number: pullNumberOf(pr.url),
+          branch: pr.branch ?? "",
+          body:
+            status === "DEPLOYED"
+              ? `In prod: Argo CD ${n.app} reports ${app} ${tag} Synced and ${n.health} at revision ${n.revision.slice(0, 12)} (${at}). Recorded by Pourover.`
+              : `Degraded in prod: Argo CD ${n.app} reports ${app} ${tag} ${n.health} at revision ${n.revision.slice(0, 12)} (${at}).`,
+        });
+        commented = true;
+      } catch (error) {
+        commented = false;
+        log({ msg: "argocd notification: PR comment not left", ...context, tag, ...errorSummary(error) });
+      }
+    }
+
     return done(
-      respond(202, "recorded", { app, tag, status, published, emailed, ...(note ? { note } : {}) }),
+      respond(202, "recorded", {
+        app,
+        tag,
+        status,
+        published,
+        emailed,
+        ...(commented !== undefined ? { commented } : {}),
+        ...(note ? { note } : {}),
+      }),
       {
         ...context,
         tag,

@@ -45,7 +45,9 @@ export async function recordOutcome(
         }
       : null,
     deploy: release.deploy?.result ?? null,
-    rollback: release.rollback ? { to: release.tag, from: release.rollback.from, requestedAt: release.rollback.requestedAt } : null,
+    rollback: release.rollback
+      ? { to: release.tag, from: release.rollback.from, requestedAt: release.rollback.requestedAt }
+      : null,
     rejected: (release.scans ?? [])
       .filter((s) => s.verdict === "REJECTED")
       .map((s) => ({ service: s.service, ids: s.blockingIds })),

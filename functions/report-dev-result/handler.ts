@@ -25,5 +25,8 @@ async function pullRequestReporter(): Promise<PullRequestReporter> {
 export const handler = middy()
   .use(loggerMiddleware(loggerFor("pourover-report-dev-result")))
   .handler(async (event: unknown) =>
-    reportDevResult(event as Parameters<typeof reportDevResult>[0], { reporter: await pullRequestReporter(), executionUrl: executionConsoleUrl }),
+    reportDevResult(event as Parameters<typeof reportDevResult>[0], {
+      reporter: await pullRequestReporter(),
+      executionUrl: executionConsoleUrl,
+    }),
   );

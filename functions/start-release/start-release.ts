@@ -23,7 +23,13 @@ export async function startRelease(
   const request = parseReleaseRequest(raw);
   const held = await deps.ledger.get(request.app, ledgerTag(request));
   if (held && (held.status === "RUNNING" || held.status === "SUCCEEDED"))
-    return { started: false, name: null, reason: "already-claimed", status: held.status, executionId: held.executionId };
+    return {
+      started: false,
+      name: null,
+      reason: "already-claimed",
+      status: held.status,
+      executionId: held.executionId,
+    };
   const attempt = held ? (attemptOf(held.executionId) ?? 1) + 1 : 1;
   const name = releaseExecutionName(request, attempt);
   const out = await deps.starter.start(name, request);

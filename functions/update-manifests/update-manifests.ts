@@ -5,7 +5,11 @@ import { zodProblems } from "../../shared/contracts/zod-problems.js";
 import { InvalidInputError, ManifestInvalidError } from "../../shared/domain/errors.js";
 import { compareReleaseTags, editImages, type ImageChange } from "../../shared/domain/image-editor.js";
 import { parseImageReference } from "../../shared/domain/image-reference.js";
-import { CHANGELOG_LIMIT, type Changelog, renderPullRequestBody } from "../../shared/domain/pull-request-body.js";
+import {
+  CHANGELOG_LIMIT,
+  type Changelog,
+  renderPullRequestBody,
+} from "../../shared/domain/pull-request-body.js";
 import type { ArtifactStore, ManifestRepository } from "../../shared/ports/index.js";
 import type { SourceHistory } from "../../shared/ports/release-review.js";
 
@@ -108,7 +112,8 @@ export async function updateManifests(rawInput: unknown, deps: UpdateManifestsDe
         supersede: {
           branchPrefix,
           // Only a release this one is newer than; an unordered tag (or a newer release) stays open.
-          isOlder: (head: string) => (compareReleaseTags(head.slice(branchPrefix.length), input.tag) ?? 0) < 0,
+          isOlder: (head: string) =>
+            (compareReleaseTags(head.slice(branchPrefix.length), input.tag) ?? 0) < 0,
           comment: (pull: { number: number | null; url: string | null }) =>
             `Superseded by ${pull.number !== null ? `#${pull.number}` : "the release PR"} (${input.app} ${input.tag})${
               pull.url ? `: ${pull.url}` : ""

@@ -1,3 +1,5 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { builtinModules } from "node:module";
 import { join } from "node:path";
 import { type BuildOptions, buildSync } from "esbuild";
 import type { AppConfig } from "../../shared/contracts/app-config.js";
@@ -18,6 +20,12 @@ import type { AppConfig } from "../../shared/contracts/app-config.js";
  *   them at every cold start.
  * - Minified ESM; the `createRequire` banner because bundled CommonJS dependencies still call
  *   `require` for Node built-ins.
+ * - Node built-ins are loaded with `require`, never with an ES `import`: an ES import of a built-in
+ *   builds the module's ESM facade, which reads every export; on Node 24 `http`'s exports include
+ *   lazy getters that load the whole bundled undici (measured: `import "node:http"` about 40 ms of
+ *   CPU, `require("node:http")` about 4 ms; `crypto` 7 ms against under 1). esbuild's `alias`
+ *   sends each import of such a built-in to a one-line CommonJS file that loads it; bundled
+ *   CommonJS is reached through esbuild's lazy interop, so no export is read before it is used.
  * - No `keepNames`: every named error sets `name` to a string literal (the ASL's `ErrorEquals`
  *   matches on it), which minification leaves alone; keepNames would add a call per function and
  *   class at load for nothing.
@@ -41,8 +49,37 @@ export interface LambdaBundleInput {
   readonly outdir: string;
 }
 
+/**
+ * Every Node built-in module name (`fs`, `fs/promises`, ...) the alias covers. An alias also
+ * rewrites subpaths (`fs` would turn `fs/promises` into `<shim>/promises`), so each subpath module
+ * gets its own exact alias, which esbuild prefers.
+ */
+export function requiredBuiltins(): string[] {
+  return builtinModules.filter((m) => !m.startsWith("_") && !m.startsWith("node:")).sort();
+}
+
+/**
+ * Writes `<name>.cjs` = `module.exports = process.getBuiltinModule("node:<name>")` per aliased
+ * built-in (not `require`, which the alias would send back to the shim itself). Node documents
+ * `process.getBuiltinModule` from v22.3.0 and v20.16.0 as loading a built-in the way `require` does.
+ */
+function builtinShims(projectRoot: string): Record<string, string> {
+  const dir = join(projectRoot, "node_modules", ".cache", "pourover-lambda-builtins");
+  mkdirSync(dir, { recursive: true });
+  const alias: Record<string, string> = {};
+  for (const name of requiredBuiltins()) {
+    const file = join(dir, `${name.replace(/\//g, "__")}.cjs`);
+    const text = `module.exports = process.getBuiltinModule("node:${name}");\n`;
+    if (!existsSync(file) || readFileSync(file, "utf8") !== text) writeFileSync(file, text);
+    alias[name] = file;
+    alias[`node:${name}`] = file;
+  }
+  return alias;
+}
+
 export function lambdaEsbuildOptions(input: LambdaBundleInput): BuildOptions {
   return {
+    alias: builtinShims(input.projectRoot),
     absWorkingDir: input.projectRoot,
     entryPoints: { index: join(input.projectRoot, "functions", input.functionDir, "handler.ts") },
     outdir: input.outdir,

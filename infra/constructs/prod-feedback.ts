@@ -38,6 +38,8 @@ export interface ProdFeedbackProps {
   readonly secretRemovalPolicy?: RemovalPolicy;
   /** Retention of the function's log group. @default logs.RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
+  /** The pipeline's GitHub credentials: the release PR gets a short comment. @default no comment */
+  readonly githubCredentials?: secretsmanager.ISecret;
 }
 
 /**
@@ -90,6 +92,9 @@ export class ProdFeedback extends Construct {
         TOKEN_SECRET_ARN: this.tokenSecret.secretArn,
         LEDGER_TABLE_NAME: props.ledger.tableName,
         EVENT_BUS_NAME: props.bus.eventBusName,
+        ...(props.githubCredentials
+          ? { GITHUB_CREDENTIALS_SECRET_ARN: props.githubCredentials.secretArn }
+          : {}),
       },
     });
     // Release items only (`<app>#v…`): never the dev lock, `latest#…` or delivery dedupe keys.
@@ -98,6 +103,8 @@ export class ProdFeedback extends Construct {
     });
     this.function.allow(["events:PutEvents"], [props.bus.eventBusArn]);
     this.function.allow(["secretsmanager:GetSecretValue"], [this.tokenSecret.secretArn]);
+    if (props.githubCredentials)
+      this.function.allow(["secretsmanager:GetSecretValue"], [props.githubCredentials.secretArn]);
     this.function.role.addToPolicy(sesSendStatement(this, config.notify));
     Validations.of(this.function.role).acknowledge({
       id: SES_IDENTITY_WILDCARD_FINDING,

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { RemovalPolicy, Stack, Validations } from "aws-cdk-lib";
 import type * as codebuild from "aws-cdk-lib/aws-codebuild";
+import type * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as iam from "aws-cdk-lib/aws-iam";
 import type * as lambda from "aws-cdk-lib/aws-lambda";
 import * as logs from "aws-cdk-lib/aws-logs";
@@ -22,7 +23,7 @@ export const RELEASE_PLACEHOLDERS = [
   "VerifyDevFunctionArn",
   "AcquireDevLockFunctionArn",
   "WakeDevHostFunctionArn",
-  "ReleaseDevLockFunctionArn",
+  "LedgerTableName",
   "SendNotificationFunctionArn",
   "RecordOutcomeFunctionArn",
   "ReportDevResultFunctionArn",
@@ -59,12 +60,18 @@ export interface ReleaseStateMachineProps {
     readonly acquireDevLock: lambda.IFunction;
     /** Starts stopped dev hosts and waits (by retries) until their SSM agent is Online. */
     readonly wakeDevHost: lambda.IFunction;
-    readonly releaseDevLock: lambda.IFunction;
     readonly sendNotification: lambda.IFunction;
     readonly recordOutcome: lambda.IFunction;
     /** Writes the dev result onto the release PR and the pourover/dev commit status. */
     readonly reportDevResult: lambda.IFunction;
   };
+  /**
+   * The release ledger. ReleaseDevLock(AfterFailure) update its `devlock#<app>` item straight from the
+   * workflow (DynamoDB UpdateItem integration), so the role may update that key and nothing else.
+   */
+  readonly ledger: dynamodb.ITable;
+  /** The app whose dev lock (`devlock#<app>`) the workflow gives back. */
+  readonly app: string;
   readonly buildProject: codebuild.IProject;
   readonly scanProject: codebuild.IProject;
   readonly deployDocument: ssm.CfnDocument;
@@ -105,7 +112,7 @@ export class ReleaseStateMachine extends Construct {
       VerifyDevFunctionArn: fns.verifyDev.functionArn,
       AcquireDevLockFunctionArn: fns.acquireDevLock.functionArn,
       WakeDevHostFunctionArn: fns.wakeDevHost.functionArn,
-      ReleaseDevLockFunctionArn: fns.releaseDevLock.functionArn,
+      LedgerTableName: props.ledger.tableName,
       SendNotificationFunctionArn: fns.sendNotification.functionArn,
       RecordOutcomeFunctionArn: fns.recordOutcome.functionArn,
       ReportDevResultFunctionArn: fns.reportDevResult.functionArn,
@@ -140,6 +147,19 @@ export class ReleaseStateMachine extends Construct {
         sid: "InvokeReleaseFunctions",
         actions: ["lambda:InvokeFunction"],
         resources: Object.values(fns).map((f) => f.functionArn),
+      }),
+    );
+
+    // ReleaseDevLock / ReleaseDevLockAfterFailure: arn:aws:states:::dynamodb:updateItem. The optimized
+    // integration calls UpdateItem with the state machine's role (Step Functions Developer Guide, "IAM
+    // policies for calling DynamoDB": the action on the table ARN); dynamodb:LeadingKeys limits it to
+    // the app's dev lock item, as the Lambda it replaces was limited.
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: "ReleaseDevLockItem",
+        actions: ["dynamodb:UpdateItem"],
+        resources: [props.ledger.tableArn],
+        conditions: { "ForAllValues:StringEquals": { "dynamodb:LeadingKeys": [`devlock#${props.app}`] } },
       }),
     );
 

@@ -38,6 +38,7 @@ import { PipelineObservability } from "../constructs/pipeline-observability.js";
 import { PouroverFunction } from "../constructs/pourover-function.js";
 import { ProdFeedback } from "../constructs/prod-feedback.js";
 import { ReleaseReconciler } from "../constructs/release-reconciler.js";
+import { ReleaseStarter } from "../constructs/release-starter.js";
 import { ReleaseStateMachine } from "../constructs/release-state-machine.js";
 import {
   SES_IDENTITY_WILDCARD_FINDING,
@@ -431,18 +432,14 @@ export class PipelineStack extends Stack {
         "ssm:ListCommands, ListCommandInvocations, GetCommandInvocation and CancelCommand support no resource-level permissions, so the API requires the wildcard resource; command ids are only known at run time, and X-Ray tracing needs the same wildcard.",
     });
 
-    // The dev lock is one item of the ledger (devlock#<app>): both functions may touch only that key.
+    // The dev lock is one item of the ledger (devlock#<app>): AcquireDevLock may touch only that key.
+    // Giving it back is one conditional UpdateItem made by the state machine itself (ReleaseDevLock).
     const devLockKey = { "ForAllValues:StringEquals": { "dynamodb:LeadingKeys": [`devlock#${config.app}`] } };
     const acquireDevLock = fn("acquire-dev-lock", {
       description: "One dev deploy at a time, newest release wins (conditional write of devlock#<app>)",
       environment: { LEDGER_TABLE_NAME: this.ledger.tableName },
     });
     acquireDevLock.allow(["dynamodb:GetItem", "dynamodb:PutItem"], [this.ledger.tableArn], devLockKey);
-    const releaseDevLock = fn("release-dev-lock", {
-      description: "Gives the dev lock back after the dev deploy, whatever its outcome",
-      environment: { LEDGER_TABLE_NAME: this.ledger.tableName },
-    });
-    releaseDevLock.allow(["dynamodb:UpdateItem"], [this.ledger.tableArn], devLockKey);
 
     // WakeDevHost: may start only instances carrying every configured dev tag.
     const wakeDevHost = fn("wake-dev-host", {
@@ -521,9 +518,9 @@ export class PipelineStack extends Stack {
       verifyDev,
       acquireDevLock,
       wakeDevHost,
-      releaseDevLock,
       sendNotification,
       recordOutcome,
+      reportDevResult,
       webhook,
     };
 
@@ -846,11 +843,12 @@ export class PipelineStack extends Stack {
         verifyDev: verifyDev.function,
         acquireDevLock: acquireDevLock.function,
         wakeDevHost: wakeDevHost.function,
-        releaseDevLock: releaseDevLock.function,
         sendNotification: sendNotification.function,
         recordOutcome: recordOutcome.function,
         reportDevResult: reportDevResult.function,
       },
+      ledger: this.ledger,
+      app: config.app,
       buildProject: this.buildProject,
       scanProject: this.scanProject,
       deployDocument: this.deployDocument,
@@ -896,6 +894,16 @@ export class PipelineStack extends Stack {
       });
     }
     const retry = { retryAttempts: 8, maxEventAge: Duration.hours(2) };
+    // Both rules start releases through one small Lambda that names the execution
+    // <app>-<tag>-<attempt>: EventBridge's Step Functions target cannot name executions.
+    const starter = new ReleaseStarter(this, "ReleaseStarter", {
+      projectRoot,
+      config,
+      stateMachine: machine,
+      ledger: this.ledger,
+      logRetention,
+    });
+    this.functions.startRelease = starter.function;
 
     const tagRule = new events.Rule(this, "TagPushedRule", {
       eventBus: this.bus,
@@ -907,10 +915,10 @@ export class PipelineStack extends Stack {
       },
     });
     tagRule.addTarget(
-      new targets.SfnStateMachine(machine, {
+      new targets.LambdaFunction(starter.function.function, {
         deadLetterQueue: tagRuleDlq,
         ...retry,
-        input: events.RuleTargetInput.fromObject({
+        event: events.RuleTargetInput.fromObject({
           app: events.EventField.fromPath("$.detail.app"),
           tag: events.EventField.fromPath("$.detail.tag"),
           trigger: {
@@ -939,10 +947,10 @@ export class PipelineStack extends Stack {
       },
     });
     ecrRule.addTarget(
-      new targets.SfnStateMachine(machine, {
+      new targets.LambdaFunction(starter.function.function, {
         deadLetterQueue: ecrRuleDlq,
         ...retry,
-        input: events.RuleTargetInput.fromObject({
+        event: events.RuleTargetInput.fromObject({
           app: config.app,
           tag: events.EventField.fromPath("$.detail.image-tag"),
           trigger: {
@@ -964,6 +972,7 @@ export class PipelineStack extends Stack {
         TagPushedRule: tagRuleDlq,
         EcrPushRule: ecrRuleDlq,
         AbandonedReleases: this.abandonedReleases.deadLetterQueue,
+        StartRelease: starter.failures,
       },
       taskFunctions: {
         ClaimRelease: claimRelease.function,
@@ -1010,6 +1019,8 @@ export class PipelineStack extends Stack {
         bus: this.bus,
         logRetention,
         secretRemovalPolicy: dataRemoval,
+        // The release PR gets a short comment when Argo CD reports it in prod.
+        githubCredentials,
         // One setting bounds both public Function URLs.
         ...(props.webhookReservedConcurrency === undefined
           ? {}

@@ -135,12 +135,17 @@ function renderChangelog(changelog: Changelog): string[] {
 
 /** Source text on one line that cannot open HTML (or fake the dev markers) or a table cell. */
 function inline(text: string): string {
-  return text.replace(/[\r\n]+/g, " ").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  return text
+    .replace(/[\r\n]+/g, " ")
+    .replace(/</g, "&lt;")
+    .replace(/>/g, "&gt;");
 }
 
 /** The dev section, markers included. */
 export function renderDevSection(dev: DevReport, executionUrl: string): string {
-  return [DEV_START, `**Dev deploy:** ${describeDev(dev)} ([execution](${executionUrl}))`, DEV_END].join("\n");
+  return [DEV_START, `**Dev deploy:** ${describeDev(dev)} ([execution](${executionUrl}))`, DEV_END].join(
+    "\n",
+  );
 }
 
 /** One line: what happened on dev. */

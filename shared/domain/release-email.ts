@@ -366,7 +366,8 @@ export function renderReleaseEmail(ctx: EmailContext): RenderedEmail {
     // A rollback re-pinned an earlier release's recorded images (no build, no scan) and deployed them.
     view.headline = `rolled back to ${tag}${dryRun ? " (dev deploy was a dry run)" : ""}`;
     view.happened = `${r.app} was rolled back to ${tag}${r.rollback?.from ? ` from ${r.rollback.from}` : ""}: the images recorded for ${tag} are pinned again by digest${dryRun ? "; the dev deploy ran as a dry run" : " and deployed to dev"}. Nothing was built or scanned.`;
-    view.next = "Merge the rollback pull request to take production back too; only a newer tag moves dev off this version.";
+    view.next =
+      "Merge the rollback pull request to take production back too; only a newer tag moves dev off this version.";
   }
   const subject = rolledBack ? `[${r.app}] rolled back to ${tag}` : `[${r.app}] ${tag} ${view.headline}`;
   const blocks: Block[] = [

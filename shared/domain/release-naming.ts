@@ -8,7 +8,8 @@ import type { ReleaseRequest } from "../contracts/release.js";
  * the whole, so two long names never collide.
  */
 export const MAX_EXECUTION_NAME = 80;
-const FORBIDDEN = /[\s<>{}[\]?*"#%\\^|~`$&,;:/\u0000-\u001f\u007f-\u009f]/g;
+// \p{Cc} is exactly the control characters U+0000-001F and U+007F-009F.
+const FORBIDDEN = /[\s<>{}[\]?*"#%\\^|~`$&,;:/\p{Cc}]/gu;
 
 export function executionName(parts: string[]): string {
   const whole = parts.join("-");
@@ -28,8 +29,12 @@ export function compactTime(iso: string): string {
  * `<app>-rollback-<tag>-<time of request>` for a rollback. Whatever started it (tag push, ECR push,
  * reconciler, CLI), the same release gets the same name, and Step Functions starts no second one.
  */
-export function releaseExecutionName(request: Pick<ReleaseRequest, "app" | "tag" | "rollback">, attempt: number): string {
-  if (request.rollback) return executionName([request.app, "rollback", request.tag, compactTime(request.rollback.requestedAt)]);
+export function releaseExecutionName(
+  request: Pick<ReleaseRequest, "app" | "tag" | "rollback">,
+  attempt: number,
+): string {
+  if (request.rollback)
+    return executionName([request.app, "rollback", request.tag, compactTime(request.rollback.requestedAt)]);
   return executionName([request.app, request.tag, String(attempt)]);
 }
 
@@ -45,7 +50,9 @@ export function attemptOf(executionIdOrName: string): number | null {
  * when it was asked for, so a rollback is its own record (the earlier release's stays as it was).
  */
 export function ledgerTag(request: Pick<ReleaseRequest, "tag" | "rollback">): string {
-  return request.rollback ? `${request.tag}~rollback-${compactTime(request.rollback.requestedAt)}` : request.tag;
+  return request.rollback
+    ? `${request.tag}~rollback-${compactTime(request.rollback.requestedAt)}`
+    : request.tag;
 }
 
 /** The target tag of a ledger tag made by ledgerTag, and whether it is a rollback. */

@@ -53,13 +53,21 @@ export async function planRollback(
   const planned = services.map((s) => {
     const image = summary.images?.find((i) => i.service === s.name);
     if (!image?.digest)
-      throw new RollbackRefusedError(`cannot roll back ${app} to ${tag}: no image of ${s.name} was recorded for it`);
+      throw new RollbackRefusedError(
+        `cannot roll back ${app} to ${tag}: no image of ${s.name} was recorded for it`,
+      );
     return { service: s, image: { ...image, digest: image.digest } };
   });
-  const present = await Promise.all(planned.map((p) => deps.images.exists(p.service.ecrRepository, p.image.digest)));
-  const gone = planned.filter((_, i) => !present[i]).map((p) => `${p.service.ecrRepository}@${p.image.digest.slice(0, 19)}…`);
+  const present = await Promise.all(
+    planned.map((p) => deps.images.exists(p.service.ecrRepository, p.image.digest)),
+  );
+  const gone = planned
+    .filter((_, i) => !present[i])
+    .map((p) => `${p.service.ecrRepository}@${p.image.digest.slice(0, 19)}…`);
   if (gone.length > 0)
-    throw new RollbackRefusedError(`cannot roll back ${app} to ${tag}: its images are gone from the registry: ${gone.join(", ")}`);
+    throw new RollbackRefusedError(
+      `cannot roll back ${app} to ${tag}: its images are gone from the registry: ${gone.join(", ")}`,
+    );
   return planned.map(({ service, image }) => {
     const scan = summary.scans?.find((s) => s.service === service.name);
     const recordedScan: ScanResult = {

@@ -17,7 +17,13 @@ export interface DevStatus {
 /** Writes what happened back onto the release PR: GitHub in AWS, the local PR record locally. */
 export interface PullRequestReporter {
   /** Replaces the PR body (one call) and sets the `pourover/dev` status on `commit` (one call). */
-  reportDev(input: { number: number | null; branch: string; commit: string | null; body: string; status: DevStatus }): Promise<void>;
+  reportDev(input: {
+    number: number | null;
+    branch: string;
+    commit: string | null;
+    body: string;
+    status: DevStatus;
+  }): Promise<void>;
   /** Leaves one comment on the PR (prod feedback). */
   comment(input: { number: number | null; branch: string; body: string }): Promise<void>;
 }

@@ -8,7 +8,10 @@ import { reportDevResult } from "../../functions/report-dev-result/report-dev-re
 import { updateManifests } from "../../functions/update-manifests/update-manifests.js";
 import { createGithubClient } from "../../shared/adapters/github/github-client.js";
 import { GithubManifestRepository } from "../../shared/adapters/github/github-manifest-repository.js";
-import { GithubPullRequestReporter, GithubSourceHistory } from "../../shared/adapters/github/github-review.js";
+import {
+  GithubPullRequestReporter,
+  GithubSourceHistory,
+} from "../../shared/adapters/github/github-review.js";
 import { imageRepository } from "../../shared/contracts/app-config.js";
 import { EXAMPLE_DIR, exampleConfig } from "../helpers/local.js";
 
@@ -34,11 +37,20 @@ const server = setupServer(
     seen.push(`${request.method} ${url.pathname}`);
     if (failCompare && url.pathname.includes("/compare/"))
       return HttpResponse.json(
-        { message: "Not Found", documentation_url: "https://docs.github.com/rest/commits/commits#compare-two-commits", status: "404" },
+        {
+          message: "Not Found",
+          documentation_url: "https://docs.github.com/rest/commits/commits#compare-two-commits",
+          status: "404",
+        },
         { status: 404 },
       );
     const text = request.method === "GET" ? "" : await request.text();
-    const [status, payload] = fake.handle(request.method, url.pathname, text ? JSON.parse(text) : {}, url.searchParams);
+    const [status, payload] = fake.handle(
+      request.method,
+      url.pathname,
+      text ? JSON.parse(text) : {},
+      url.searchParams,
+    );
     return HttpResponse.json(payload as Record<string, unknown>, { status });
   }),
 );
@@ -52,7 +64,8 @@ beforeEach(() => {
 afterEach(() => server.resetHandlers());
 
 const octokit = () => createGithubClient({ kind: "token", token: "ghp_test" }, { writeSpacingMs: 0 });
-const executionUrl = (id: string) => `https://console.aws.amazon.com/states/home#/v2/executions/details/${id}`;
+const executionUrl = (id: string) =>
+  `https://console.aws.amazon.com/states/home#/v2/executions/details/${id}`;
 const images = (tag: string) =>
   config.services.map((s, i) => ({
     service: s.name,
@@ -71,13 +84,22 @@ const deps = () => {
     reporter: new GithubPullRequestReporter(client, config.manifests.repo),
   };
 };
-const exec = (name: string) => `arn:aws:states:us-east-1:123456789012:execution:pourover-coffeeshop-release:${name}`;
+const exec = (name: string) =>
+  `arn:aws:states:us-east-1:123456789012:execution:pourover-coffeeshop-release:${name}`;
 const repoPath = `/repos/${OWNER}/${REPO}`;
 
 describe("GitHub call sequences (msw)", () => {
   it("release: read the files, compare the source tags (changelog), one commit and one PR: 7 calls", async () => {
     const d = deps();
-    const pr = await updateManifests({ app: "coffeeshop", tag: "v1.0.0", executionId: exec("coffeeshop-v1.0.0-1"), images: images("v1.0.0") }, d);
+    const pr = await updateManifests(
+      {
+        app: "coffeeshop",
+        tag: "v1.0.0",
+        executionId: exec("coffeeshop-v1.0.0-1"),
+        images: images("v1.0.0"),
+      },
+      d,
+    );
     expect(seen).toEqual([
       "POST /graphql",
       `GET /repos/${config.source.repo}/compare/v0.0.1...v1.0.0`,
@@ -96,14 +118,32 @@ describe("GitHub call sequences (msw)", () => {
 
   it("release: a failed compare leaves the changelog unavailable and the release goes on", async () => {
     failCompare = true;
-    await updateManifests({ app: "coffeeshop", tag: "v1.0.0", executionId: exec("coffeeshop-v1.0.0-1"), images: images("v1.0.0") }, deps());
+    await updateManifests(
+      {
+        app: "coffeeshop",
+        tag: "v1.0.0",
+        executionId: exec("coffeeshop-v1.0.0-1"),
+        images: images("v1.0.0"),
+      },
+      deps(),
+    );
     expect(seen).toHaveLength(7);
-    expect(fake.pulls[0]?.body).toContain("Changelog unavailable: GitHub compare v0.0.1...v1.0.0 failed (404)");
+    expect(fake.pulls[0]?.body).toContain(
+      "Changelog unavailable: GitHub compare v0.0.1...v1.0.0 failed (404)",
+    );
   });
 
   it("dev result: the PR body's dev section and the pourover/dev status on the release commit: 2 calls", async () => {
     const d = deps();
-    const pr = await updateManifests({ app: "coffeeshop", tag: "v1.0.0", executionId: exec("coffeeshop-v1.0.0-1"), images: images("v1.0.0") }, d);
+    const pr = await updateManifests(
+      {
+        app: "coffeeshop",
+        tag: "v1.0.0",
+        executionId: exec("coffeeshop-v1.0.0-1"),
+        images: images("v1.0.0"),
+      },
+      d,
+    );
     seen = [];
     const out = await reportDevResult(
       {
@@ -113,7 +153,10 @@ describe("GitHub call sequences (msw)", () => {
           trigger: { source: "cli", pusher: "t" },
           force: false,
           pullRequest: pr,
-          deploy: { commandId: "c", result: { instances: [{ instanceId: "i-1", status: "Success", summary: "ok" }], dryRun: false } },
+          deploy: {
+            commandId: "c",
+            result: { instances: [{ instanceId: "i-1", status: "Success", summary: "ok" }], dryRun: false },
+          },
         },
         executionId: exec("coffeeshop-v1.0.0-1"),
       },
@@ -136,7 +179,10 @@ describe("GitHub call sequences (msw)", () => {
 
   it("dev result of a rolled-back deploy: failure status with the host's reason", async () => {
     const d = deps();
-    const pr = await updateManifests({ app: "coffeeshop", tag: "v1.0.0", executionId: exec("x"), images: images("v1.0.0") }, d);
+    const pr = await updateManifests(
+      { app: "coffeeshop", tag: "v1.0.0", executionId: exec("x"), images: images("v1.0.0") },
+      d,
+    );
     await reportDevResult(
       {
         release: {
@@ -146,19 +192,27 @@ describe("GitHub call sequences (msw)", () => {
           force: false,
           pullRequest: pr,
           deploy: { commandId: "c" },
-          error: { Error: "DevDeployRolledBackError", Cause: JSON.stringify({ errorMessage: "web unhealthy; rolled back to v0.0.1" }) },
+          error: {
+            Error: "DevDeployRolledBackError",
+            Cause: JSON.stringify({ errorMessage: "web unhealthy; rolled back to v0.0.1" }),
+          },
         },
         executionId: exec("x"),
       },
       { reporter: d.reporter, executionUrl },
     );
     expect(fake.statuses[0]?.state).toBe("failure");
-    expect(fake.pulls[0]?.body).toContain("**Dev deploy:** rolled back: web unhealthy; rolled back to v0.0.1");
+    expect(fake.pulls[0]?.body).toContain(
+      "**Dev deploy:** rolled back: web unhealthy; rolled back to v0.0.1",
+    );
   });
 
   it("rollback: no compare, one commit on rollback/<app>/<tag> and its own PR, no release PR closed: 6 calls", async () => {
     const d = deps();
-    await updateManifests({ app: "coffeeshop", tag: "v1.1.0", executionId: exec("a"), images: images("v1.1.0") }, d);
+    await updateManifests(
+      { app: "coffeeshop", tag: "v1.1.0", executionId: exec("a"), images: images("v1.1.0") },
+      d,
+    );
     fake.refs.set("refs/heads/main", fake.refs.get("refs/heads/release/coffeeshop/v1.1.0") as string);
     seen = [];
     const pr = await updateManifests(
@@ -189,9 +243,16 @@ describe("GitHub call sequences (msw)", () => {
 
   it("prod feedback: one comment on the PR", async () => {
     const d = deps();
-    await updateManifests({ app: "coffeeshop", tag: "v1.0.0", executionId: exec("y"), images: images("v1.0.0") }, d);
+    await updateManifests(
+      { app: "coffeeshop", tag: "v1.0.0", executionId: exec("y"), images: images("v1.0.0") },
+      d,
+    );
     seen = [];
-    await d.reporter.comment({ number: 1, branch: "release/coffeeshop/v1.0.0", body: "In prod: Argo CD coffeeshop Synced and Healthy" });
+    await d.reporter.comment({
+      number: 1,
+      branch: "release/coffeeshop/v1.0.0",
+      body: "In prod: Argo CD coffeeshop Synced and Healthy",
+    });
     expect(seen).toEqual([`POST ${repoPath}/issues/1/comments`]);
     expect(fake.comments).toEqual([{ issue: 1, body: "In prod: Argo CD coffeeshop Synced and Healthy" }]);
   });

@@ -1,4 +1,6 @@
 import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { sep } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OutboxMailer, type SesLocal, startSesLocal } from "../../local/ses-local.js";
 import { tempDir } from "../helpers/local.js";
@@ -16,6 +18,32 @@ describe("SES through aws-ses-v2-local on 127.0.0.1 (real SDK calls)", () => {
 
   it("listens on loopback only", () => {
     expect(ses.endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+  });
+
+  it("runs in a thread of its own: the caller's thread never loads aws-ses-v2-local", () => {
+    const loaded = Object.keys(createRequire(import.meta.url).cache);
+    expect(loaded.filter((path) => path.includes(`${sep}aws-ses-v2-local${sep}`))).toEqual([]);
+  });
+
+  it("an outbox mailer made while the emulator is still starting sends once it listens", async () => {
+    let listening: (endpoint: string) => void = () => {};
+    const starting = new Promise<string>((resolve) => {
+      listening = resolve;
+    });
+    const mailer = new OutboxMailer(starting, dir.path, "us-east-1");
+    const sent = mailer.send({
+      from: "releases@example.com",
+      to: ["dev-team@example.com"],
+      subject: "[coffeeshop] v0.9.0 released to dev",
+      text: "plain",
+      html: "<p>html</p>",
+    });
+    listening(ses.endpoint);
+    const { messageId } = await sent;
+    const store = (await (await fetch(`${ses.endpoint}/store`)).json()) as {
+      emails: { messageId: string }[];
+    };
+    expect(store.emails.map((e) => e.messageId)).toContain(messageId);
   });
 
   it("the emulator receives the email; the outbox keeps its .eml and .html", async () => {

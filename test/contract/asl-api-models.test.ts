@@ -78,6 +78,20 @@ function integrations(): { sdk: Integration[]; lambdaTasks: string[] } {
       });
       continue;
     }
+    // Optimized DynamoDB integration: the DynamoDB API itself (its members are already PascalCase);
+    // errors are named DynamoDB.<Error> (Step Functions Developer Guide, "Call DynamoDB APIs").
+    const ddb = /^arn:aws:states:::dynamodb:(getItem|putItem|updateItem|deleteItem)$/.exec(resource);
+    if (ddb) {
+      sdk.push({
+        state,
+        task,
+        model: apiModel("dynamodb"),
+        operation: pascal(ddb[1] as string),
+        errorPrefix: "DynamoDB",
+        clientPackage: "@aws-sdk/client-dynamodb",
+      });
+      continue;
+    }
     const a = /^arn:aws:states:::aws-sdk:([a-z0-9]+):([a-zA-Z0-9]+)(\.[a-zA-Z]+)?$/.exec(resource);
     if (a) {
       const service = a[1] as string;

@@ -43,7 +43,7 @@ describe("contract layer 2: the deployed Lambda bundles, run against AWS wire fa
     for (const fn of synth.lambdas) {
       staged.set(fn.functionDir, {
         fn,
-        handler: stageBundle(synth.outdir, synth.template, fn),
+        handler: stageBundle(synth.outdir, fn),
         env: { ...lambdaEnvironment(synth.template, fn), ...fakes.endpointEnv() },
       });
     }
@@ -114,7 +114,9 @@ describe("contract layer 2: the deployed Lambda bundles, run against AWS wire fa
     });
   });
 
-  describe("acquire-dev-lock and release-dev-lock (DynamoDB conditional writes)", () => {
+  // Giving the dev lock back (ReleaseDevLock) is a dynamodb:updateItem integration of the workflow,
+  // not a Lambda: no bundle to run here.
+  describe("acquire-dev-lock (DynamoDB conditional writes)", () => {
     const acquire = { app: APP, tag: TAG, executionId: EXECUTION, force: false, timeoutSeconds: 900 };
 
     it("acquires a free lock: consistent read, then a conditional put of devlock#<app>", async () => {
@@ -131,16 +133,6 @@ describe("contract layer 2: the deployed Lambda bundles, run against AWS wire fa
       fakes.on("DynamoDB.GetItem", {}).on("DynamoDB.PutItem", conditionalCheckFailed());
       const run = await invoke("acquire-dev-lock", acquire);
       expect(run.error?.name).toBe("DevLockBusyError");
-    });
-
-    it("gives the lock back, and a lock held by someone else (conditional check failed) is not an error", async () => {
-      fakes.on("DynamoDB.UpdateItem", {});
-      const released = await invoke("release-dev-lock", { app: APP, executionId: EXECUTION });
-      expect(released.result).toEqual({ released: true });
-      fakes.reset();
-      fakes.on("DynamoDB.UpdateItem", conditionalCheckFailed());
-      const notHeld = await invoke("release-dev-lock", { app: APP, executionId: EXECUTION });
-      expect(notHeld.result).toEqual({ released: false });
     });
   });
 
@@ -224,6 +216,72 @@ describe("contract layer 2: the deployed Lambda bundles, run against AWS wire fa
       expect(pluginOutput(stdout, stderr).length).toBe(2500);
       const run = await invoke("verify-dev-deploy", event);
       expect(run.error?.name).toBe("DevDeployRolledBackError");
+    });
+  });
+
+  describe("describe-build-failure (CodeBuild, JSON 1.1)", () => {
+    const buildId = "PouroverBuildProject:7a1b2c3d-0000-4000-8000-000000000001";
+    // The `.sync` task's Cause is the Build as Step Functions last saw it, PascalCase.
+    const event = {
+      service: "web",
+      triggerSource: "github",
+      error: {
+        Error: "States.TaskFailed",
+        Cause: JSON.stringify({
+          Build: {
+            Id: buildId,
+            Arn: `arn:aws:codebuild:${FAKE_REGION}:${FAKE_ACCOUNT}:build/${buildId}`,
+            BuildStatus: "FAILED",
+            ProjectName: "PouroverBuildProject",
+          },
+        }),
+      },
+    };
+
+    it("reads the failed build (BatchGetBuilds) and names its failed phase: BuildFailedError", async () => {
+      fakes.on("CodeBuild.BatchGetBuilds", {
+        builds: [
+          {
+            id: buildId,
+            buildStatus: "FAILED",
+            projectName: "PouroverBuildProject",
+            startTime: 1_700_000_000,
+            phases: [
+              { phaseType: "INSTALL", phaseStatus: "SUCCEEDED" },
+              {
+                phaseType: "BUILD",
+                phaseStatus: "FAILED",
+                contexts: [
+                  {
+                    statusCode: "COMMAND_EXECUTION_ERROR",
+                    message:
+                      "Error while executing command: docker build -f Dockerfile .. Reason: exit status 1",
+                  },
+                ],
+              },
+            ],
+            logs: { deepLink: "https://console.aws.amazon.com/cloudwatch/home#logEvent:group=x" },
+          },
+        ],
+        buildsNotFound: [],
+      });
+      const run = await invoke("describe-build-failure", event);
+      expect(fakes.callsOf("CodeBuild.BatchGetBuilds")[0]?.input).toEqual({ ids: [buildId] });
+      expect(run.error?.name).toBe("BuildFailedError");
+      expect(run.error?.message).toContain("BUILD");
+    });
+
+    it("when BatchGetBuilds is refused (AccessDeniedException) it still reports from the Cause", async () => {
+      fakes.on(
+        "CodeBuild.BatchGetBuilds",
+        new FakeAwsError(
+          "AccessDeniedException",
+          "User is not authorized to perform: codebuild:BatchGetBuilds",
+        ),
+      );
+      const run = await invoke("describe-build-failure", event);
+      expect(run.error?.name).toBe("BuildFailedError");
+      expect(run.error?.message).toContain("AccessDeniedException");
     });
   });
 

@@ -60,6 +60,23 @@ const STATE_MACHINE_SERVICE_GRANTS: Record<string, string> = {
   "xray:GetSamplingTargets": "*",
 };
 
+const DESTINATION_GRANTS = ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"];
+
+/** ARNs of a function's DLQ and asynchronous-invocation destinations (resolved). */
+function lambdaDestinations(template: SynthesizedPipeline["template"], functionId: string): string[] {
+  const out: string[] = [];
+  const fn = template.Resources[functionId];
+  const dlq = fn?.Properties?.DeadLetterConfig?.TargetArn;
+  if (dlq) out.push(String(resolveValue(template, dlq)));
+  for (const r of Object.values(template.Resources)) {
+    if (r.Type !== "AWS::Lambda::EventInvokeConfig" || r.Properties?.FunctionName?.Ref !== functionId)
+      continue;
+    for (const d of [r.Properties.DestinationConfig?.OnFailure, r.Properties.DestinationConfig?.OnSuccess])
+      if (d?.Destination) out.push(String(resolveValue(template, d.Destination)));
+  }
+  return out;
+}
+
 const arn = (service: string, rest: string) =>
   `arn:${FAKE_PARTITION}:${service}:${FAKE_REGION}:${FAKE_ACCOUNT}:${rest}`;
 
@@ -148,7 +165,20 @@ describe("contract layer 1: IAM grants match the calls", () => {
         (calls.get(fn.functionDir)?.calls ?? []).map((c) => iamActionOf(c.clientPackage, c.operation)),
       );
       for (const action of Object.keys(LAMBDA_RUNTIME_GRANTS)) used.add(action);
-      problems.push(...unusedGrants(fn.functionDir, statements, used));
+      // Asynchronous-invocation failure destinations and DLQs are written by the Lambda service with
+      // the execution role (Lambda Developer Guide, "Capturing records of asynchronous invocations":
+      // an SQS destination needs sqs:SendMessage); CDK's grant to a queue adds GetQueueAttributes and
+      // GetQueueUrl with it. Allowed on those queues only.
+      const destinations = lambdaDestinations(synth.template, fn.logicalId);
+      const rest = statements.filter(
+        (st) =>
+          !(
+            st.actions.every((a) => DESTINATION_GRANTS.includes(a)) &&
+            st.resources.length > 0 &&
+            st.resources.every((r) => destinations.includes(r))
+          ),
+      );
+      problems.push(...unusedGrants(fn.functionDir, rest, used));
       // The runtime's log grants: only this function's own log group.
       const logGroupId = fn.properties.LoggingConfig?.LogGroup?.Ref;
       const ownLogGroup = logGroupId && resolveValue(synth.template, { "Fn::GetAtt": [logGroupId, "Arn"] });
@@ -184,6 +214,15 @@ describe("contract layer 1: IAM grants match the calls", () => {
         const rule = arn("events", "rule/StepFunctionsGetEventForCodeBuildStartBuildRule");
         for (const a of ["events:PutTargets", "events:PutRule", "events:DescribeRule"])
           needed.push([a, rule, name]);
+      } else if (/^arn:aws:states:::dynamodb:(getItem|putItem|updateItem|deleteItem)$/.test(resource)) {
+        // Step Functions Developer Guide, "IAM policies for calling DynamoDB": the optimized
+        // integration calls the DynamoDB action of the same name on the table.
+        const op = resource.split(":").at(-1) as string;
+        needed.push([
+          `dynamodb:${op[0]?.toUpperCase()}${op.slice(1)}`,
+          arn("dynamodb", `table/${params.TableName}`),
+          name,
+        ]);
       } else if (sdk) {
         // aws-sdk integrations call the API itself with the state machine's role.
         const action = `${sdk[1]}:${(sdk[2] as string)[0]?.toUpperCase()}${(sdk[2] as string).slice(1)}`;

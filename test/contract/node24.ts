@@ -1,6 +1,7 @@
 /**
- * `npm run test:node24`: the function cores' and adapters' tests, and the cold-import bench, under
- * Node 24 (the Lambdas' runtime). When this machine's Node is older, Node 24 comes from the npm
+ * `npm run test:node24`: the function cores' and adapters' tests, the deployed-bundle contract test
+ * (so each Lambda asset runs on the runtime's own Node), and the cold-import bench, under Node 24
+ * (the Lambdas' runtime). When this machine's Node is older, Node 24 comes from the npm
  * registry's `node-linux-<arch>` binary package, installed once into node_modules/.cache.
  *
  * Test files that open SQLite are left out, with the reason printed: better-sqlite3's native addon
@@ -18,6 +19,8 @@ import { REPO_ROOT } from "../infra/synth-helper.js";
 
 const NODE_PACKAGE_VERSION = "24.22.3";
 const TEST_DIRS = ["test/unit", "test/adapters"];
+/** The deployed bundles too: under Node 24 their handlers run on the Lambda runtime's Node. */
+const EXTRA_FILES = ["test/contract/deployed-bundles.test.ts"];
 
 function node24(): string {
   if (Number(process.versions.node.split(".")[0]) >= 24) return process.execPath;
@@ -71,6 +74,7 @@ for (const dir of TEST_DIRS) {
     else files.push(path);
   }
 }
+files.push(...EXTRA_FILES);
 console.log(`node24: ${files.length} test files under Node ${version} (${relative(REPO_ROOT, bin) || bin})`);
 mkdirSync(join(REPO_ROOT, "test-artifacts"), { recursive: true });
 const vitest = spawnSync(

@@ -3,10 +3,15 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { releasesCommand } from "../../local/releases.js";
 import { rollbackCommand } from "../../local/rollback.js";
-import { exampleConfig, EXAMPLE_DIR, startRuntime, tempDir } from "../helpers/local.js";
+import { EXAMPLE_DIR, exampleConfig, startRuntime, tempDir } from "../helpers/local.js";
 
 /** The local PR records, by head branch. */
-function pullRecords(stateDir: string): Record<string, { title: string; body: string; statuses?: { state: string; context: string; description: string }[] }> {
+function pullRecords(
+  stateDir: string,
+): Record<
+  string,
+  { title: string; body: string; statuses?: { state: string; context: string; description: string }[] }
+> {
   const dir = join(stateDir, "pulls");
   return Object.fromEntries(
     readdirSync(dir)
@@ -38,7 +43,14 @@ describe("rollback, locally end to end", () => {
     const lines: string[] = [];
     const errors: string[] = [];
     const code = await rollbackCommand(
-      { tag: "v1.0.0", config: exampleConfig(), configDir: EXAMPLE_DIR, stateDir, json: false, requestedBy: "alice" },
+      {
+        tag: "v1.0.0",
+        config: exampleConfig(),
+        configDir: EXAMPLE_DIR,
+        stateDir,
+        json: false,
+        requestedBy: "alice",
+      },
       { out: (l) => lines.push(l), err: (l) => errors.push(l), json: () => {} },
     );
     expect(errors).toEqual([]);
@@ -63,10 +75,18 @@ describe("rollback, locally end to end", () => {
     // The rollback pins v1's images: the compose file of the rollback branch names v1.0.0, not v2.
     const v1Images = (v1.output as { gate: { images: { digest?: string }[] } }).gate.images;
     const rollbackState = JSON.parse(
-      readFileSync(join(stateDir, "executions", readdirSync(join(stateDir, "executions")).find((f) => f.includes("rollback")) ?? ""), "utf8"),
+      readFileSync(
+        join(
+          stateDir,
+          "executions",
+          readdirSync(join(stateDir, "executions")).find((f) => f.includes("rollback")) ?? "",
+        ),
+        "utf8",
+      ),
     );
     expect(rollbackState.name).toMatch(/^coffeeshop-rollback-v1\.0\.0-\d{8}T\d{6}Z$/);
-    const pinned = (rollbackState.outcome.output as { gate: { images: { digest?: string; tag: string }[] } }).gate.images;
+    const pinned = (rollbackState.outcome.output as { gate: { images: { digest?: string; tag: string }[] } })
+      .gate.images;
     expect(pinned.map((i) => i.digest)).toEqual(v1Images.map((i) => i.digest));
     expect(pinned.every((i) => i.tag === "v1.0.0")).toBe(true);
     // Nothing was built or scanned: the Map went straight to the recalled scans.
@@ -137,6 +157,8 @@ describe("rollback, locally end to end", () => {
     });
     expect(out.status).toBe("FAILED");
     expect(out.error?.error).toBe("RollbackRefusedError");
-    expect(out.error?.cause).toMatch(/^cannot roll back coffeeshop to v1\.0\.0: its images are gone from the registry: /);
+    expect(out.error?.cause).toMatch(
+      /^cannot roll back coffeeshop to v1\.0\.0: its images are gone from the registry: /,
+    );
   });
 });

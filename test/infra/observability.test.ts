@@ -152,6 +152,7 @@ describe("alarms", () => {
         "ExecutionsTimedOutAlarm",
         "LostEventsRecoveredAlarm",
         "ScanRejectionsAlarm",
+        "StartReleaseDlqAlarm",
         "TagPushedRuleDlqAlarm",
         "Webhook4xxSpikeAlarm",
         "Webhook5xxAlarm",
@@ -329,7 +330,7 @@ describe("dashboard", () => {
   });
 
   it("shows every alarm's status", () => {
-    expect(widget("Pipeline alarms").alarms).toHaveLength(10);
+    expect(widget("Pipeline alarms").alarms).toHaveLength(11);
   });
 });
 

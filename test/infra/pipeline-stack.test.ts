@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { App } from "aws-cdk-lib";
 import { Template } from "aws-cdk-lib/assertions";
@@ -166,7 +166,10 @@ describe("event bus and rules", () => {
   });
 
   it("gives both targets their own encrypted, SSL-only DLQ and a retry policy", () => {
-    const [smId] = only("AWS::StepFunctions::StateMachine");
+    // Both rules invoke the release starter, which names the execution (<app>-<tag>-<attempt>).
+    const [starterId] = resourcesOf(template, "AWS::Lambda::Function").find(([id]) =>
+      id.startsWith("ReleaseStarterStartRelease"),
+    ) as [string, Json];
     // The trigger rules; the aws.states rule closing abandoned executions has its own test file.
     const rules = resourcesOf(template, "AWS::Events::Rule").filter(
       ([, r]) => r.Properties.EventPattern.source[0] !== "aws.states",
@@ -176,7 +179,7 @@ describe("event bus and rules", () => {
     for (const [, rule] of rules) {
       expect(rule.Properties.Targets).toHaveLength(1);
       const target = rule.Properties.Targets[0];
-      expect(target.Arn).toEqual({ Ref: smId });
+      expect(target.Arn).toEqual({ "Fn::GetAtt": [starterId, "Arn"] });
       expect(target.RetryPolicy).toEqual({ MaximumRetryAttempts: 8, MaximumEventAgeInSeconds: 7200 });
       const queueId = target.DeadLetterConfig.Arn["Fn::GetAtt"][0] as string;
       dlqs.add(queueId);
@@ -294,11 +297,12 @@ describe("Lambda functions", () => {
     "RecordOutcome",
     "AcquireDevLock",
     "WakeDevHost",
-    "ReleaseDevLock",
     "ReceiveGithubWebhook",
     "ReleaseReconcilerReconcileReleases",
     "DescribeBuildFailure",
     "AbandonedReleasesFinishAbandonedRelease",
+    "ReportDevResult",
+    "ReleaseStarterStartRelease",
   ];
 
   it("all run Node 24 on arm64 with X-Ray, JSON logs into their own log group with retention", () => {
@@ -320,23 +324,30 @@ describe("Lambda functions", () => {
     for (const name of names) logicalIdOfFunction(name);
   });
 
-  it("compiles POUROVER_CONFIG into the ESM bundles (minified, source-mapped) and keeps @aws-sdk external", () => {
-    const bundleOf = (name: string) => {
+  it("compiles POUROVER_CONFIG into the ESM bundles (minified, source-mapped, split) with the AWS SDK bundled in", () => {
+    const assetOf = (name: string) => {
       const fn = template.toJSON().Resources[logicalIdOfFunction(name)];
       const key = String(fn.Properties.Code.S3Key);
-      return join(outdir, `asset.${key.replace(/\.zip$/, "")}`, "index.mjs");
+      return join(outdir, `asset.${key.replace(/\.zip$/, "")}`);
     };
+    // The entry and the chunks it or its branches import: all of it is the function's code.
+    const codeOf = (name: string) =>
+      readdirSync(assetOf(name))
+        .filter((f) => f.endsWith(".mjs"))
+        .map((f) => readFileSync(join(assetOf(name), f), "utf8"))
+        .join("\n");
     for (const name of names) {
-      const code = readFileSync(bundleOf(name), "utf8");
+      expect(existsSync(join(assetOf(name), "index.mjs")), name).toBe(true);
       // Build-time define: no bundle reads the variable at run time.
-      expect(code, name).not.toMatch(/process\.env\.POUROVER_CONFIG/);
-      expect(readFileSync(`${bundleOf(name)}.map`, "utf8").length).toBeGreaterThan(0);
+      expect(codeOf(name), name).not.toMatch(/process\.env\.POUROVER_CONFIG/);
+      expect(readFileSync(join(assetOf(name), "index.mjs.map"), "utf8").length).toBeGreaterThan(0);
     }
-    const plan = readFileSync(bundleOf("PlanRelease"), "utf8");
+    const plan = codeOf("PlanRelease");
     expect(plan).toContain("go-coffeeshop/proxy");
     expect(plan).toContain("pourover-demo/coffeeshop-gitops");
-    // The SDK is imported from the runtime, not bundled.
-    expect(readFileSync(bundleOf("ClaimRelease"), "utf8")).toMatch(/from\s*"@aws-sdk\/client-dynamodb"/);
+    // The SDK commands used are bundled (tree-shaken ES modules), nothing is imported from the runtime's copy.
+    expect(codeOf("ClaimRelease")).not.toMatch(/from\s*"@aws-sdk\//);
+    expect(codeOf("ClaimRelease")).toContain("DynamoDB_20120810");
   });
 
   it("passes each function exactly the env it reads", () => {
@@ -352,7 +363,10 @@ describe("Lambda functions", () => {
         )
         .sort();
     expect(env("ClaimRelease")).toEqual(["LEDGER_TABLE_NAME"]);
-    expect(env("PlanRelease")).toEqual([]);
+    // A rollback reads the ledger record of the release it goes back to.
+    expect(env("PlanRelease")).toEqual(["LEDGER_TABLE_NAME"]);
+    expect(env("ReportDevResult")).toEqual(["GITHUB_CREDENTIALS_SECRET_ARN"]);
+    expect(env("ReleaseStarterStartRelease")).toEqual(["LEDGER_TABLE_NAME", "STATE_MACHINE_ARN"]);
     expect(env("EvaluateScan")).toEqual(["REPORTS_BUCKET_NAME"]);
     expect(env("GateOnScan")).toEqual([]);
     expect(env("UpdateManifests")).toEqual(["ARTIFACTS_BUCKET_NAME", "GITHUB_CREDENTIALS_SECRET_ARN"]);

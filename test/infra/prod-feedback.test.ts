@@ -8,7 +8,7 @@ import { AwsSolutionsChecks } from "cdk-nag";
 import { describe, expect, it } from "vitest";
 import { PipelineStack } from "../../infra/stacks/pipeline-stack.js";
 import { loadConfigFile } from "../../shared/config/load-config-file.js";
-import { FIXTURE_CONFIG, type Json, SYNTH_TIMEOUT_MS, synthPipeline } from "./synth-helper.js";
+import { FIXTURE_CONFIG, type Json, resourcesOf, SYNTH_TIMEOUT_MS, synthPipeline } from "./synth-helper.js";
 
 const config = loadConfigFile(FIXTURE_CONFIG);
 
@@ -105,8 +105,13 @@ describe("prod feedback enabled", () => {
     expect(byAction("events:PutEvents")).toEqual([
       { Action: "events:PutEvents", Effect: "Allow", Resource: { "Fn::GetAtt": [busId, "Arn"] } },
     ]);
+    // The bearer token, and the pipeline's GitHub credentials (the release PR's prod comment).
+    const githubSecretId = resourcesOf(template, "AWS::SecretsManager::Secret").find(([id]) =>
+      id.startsWith("GithubCredentials"),
+    )?.[0];
     expect(byAction("secretsmanager:GetSecretValue")).toEqual([
       { Action: "secretsmanager:GetSecretValue", Effect: "Allow", Resource: { Ref: secretId } },
+      { Action: "secretsmanager:GetSecretValue", Effect: "Allow", Resource: { Ref: githubSecretId } },
     ]);
     const ses = byAction("ses:SendEmail");
     expect(ses).toHaveLength(1);

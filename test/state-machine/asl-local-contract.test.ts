@@ -52,7 +52,9 @@ describe("ASL ↔ local engine contract", () => {
     const known = new Set<string>(NAMED_ERRORS);
     const unknown = names.filter(
       (n) =>
-        !known.has(n) && !n.startsWith("States.") && !/^(Lambda|CodeBuild|Ssm)\.[A-Za-z]+Exception$/.test(n),
+        !known.has(n) &&
+        !n.startsWith("States.") &&
+        !/^(Lambda|CodeBuild|Ssm|DynamoDB)\.[A-Za-z]+Exception$/.test(n),
     );
     expect(unknown).toEqual([]);
   });

@@ -370,6 +370,33 @@ describe("dev deploy paths (real ASL, local engine)", () => {
     expect((await env.runtime.devLock.read("coffeeshop"))?.holder).toBeNull();
   });
 
+  it("ReleaseDevLock's conditional UpdateItem: a lock taken over meanwhile is left to its new holder, and the release still succeeds", async () => {
+    let env: Awaited<ReturnType<typeof start>> | undefined;
+    // While this release deploys, its lease runs out and another execution takes the lock.
+    const runner: DeployRunner = {
+      mode: "custom",
+      run: async () => {
+        const lock = env?.runtime.devLock as DevLock;
+        const held = await lock.read("coffeeshop");
+        await lock.write(
+          { app: "coffeeshop", version: "v1.0.1", holder: OTHER, heldUntil: FUTURE },
+          held?.rev ?? null,
+        );
+        return { instanceId: "i-0123456789abcdef0", status: "Success", output: deployedLine("v1.0.0") };
+      },
+    };
+    env = await start(runner);
+    const out = await env.runtime.release({ tag: "v1.0.0" });
+    expect(out.status).toBe("SUCCEEDED");
+    const state = out.output as ReleaseState & { devLock: { release: { Error: string; Cause: string } } };
+    // What the dynamodb:updateItem integration fails with when its ConditionExpression does not hold.
+    expect(state.devLock.release).toMatchObject({ Error: "DynamoDB.ConditionalCheckFailedException" });
+    expect(visited(out.states)).toEqual(
+      expect.arrayContaining(["ReleaseDevLock", "NotifySuccess", "RecordOutcome"]),
+    );
+    expect(await env.runtime.devLock.read("coffeeshop")).toMatchObject({ holder: OTHER, version: "v1.0.1" });
+  });
+
   it("a holder whose lease ran out (a crashed execution) no longer blocks the next deploy", async () => {
     const runner = host("Success", deployedLine("v1.0.0"));
     const env = await start(runner);

@@ -9,7 +9,8 @@ import {
 const REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
 const OLD = `sha256:${"1".repeat(64)}`;
 const NEW = `sha256:${"a".repeat(64)}`;
-const URL = "https://us-east-1.console.aws.amazon.com/states/home?region=us-east-1#/v2/executions/details/arn:aws:states:us-east-1:123456789012:execution:pourover-coffeeshop-release:coffeeshop-v1.3.0-1";
+const URL =
+  "https://us-east-1.console.aws.amazon.com/states/home?region=us-east-1#/v2/executions/details/arn:aws:states:us-east-1:123456789012:execution:pourover-coffeeshop-release:coffeeshop-v1.3.0-1";
 
 function scan(service: string, counts: Record<string, number>, allowed: string[] = []): ScanResult {
   return {
@@ -35,7 +36,11 @@ const changelog: Changelog = {
   total: 23,
   url: "https://github.com/thangchung/go-coffeeshop/compare/v1.2.0...v1.3.0",
   commits: [
-    { sha: "0123456789abcdef0123456789abcdef01234567", title: "counter: retry order placement", author: "alice" },
+    {
+      sha: "0123456789abcdef0123456789abcdef01234567",
+      title: "counter: retry order placement",
+      author: "alice",
+    },
     { sha: "89abcdef0123456789abcdef0123456789abcdef", title: "web: show the queue length", author: "bob" },
   ],
 };
@@ -51,8 +56,13 @@ function body(): string {
       before: `${REGISTRY}/go-coffeeshop-${service}:v1.2.0@${OLD}`,
       after: `${REGISTRY}/go-coffeeshop-${service}:v1.3.0@${NEW}`,
     })),
-    scans: [scan("web", { HIGH: 0, MEDIUM: 3, LOW: 7 }, ["CVE-2024-24790"]), scan("counter", { CRITICAL: 0, LOW: 2 })],
-    allowList: [{ id: "CVE-2024-24790", reason: "net/netip: not reachable from our handlers", expires: "2027-01-31" }],
+    scans: [
+      scan("web", { HIGH: 0, MEDIUM: 3, LOW: 7 }, ["CVE-2024-24790"]),
+      scan("counter", { CRITICAL: 0, LOW: 2 }),
+    ],
+    allowList: [
+      { id: "CVE-2024-24790", reason: "net/netip: not reachable from our handlers", expires: "2027-01-31" },
+    ],
     changelog,
     executionUrl: URL,
   });
@@ -80,15 +90,21 @@ describe("the release PR body", () => {
       executionUrl: URL,
     });
     expect(opened).toContain("**Dev deploy:** pending");
-    expect(opened).toContain("Changelog unavailable: no source history here (locally: pass --source <checkout>).");
+    expect(opened).toContain(
+      "Changelog unavailable: no source history here (locally: pass --source <checkout>).",
+    );
     expect(withDevSection(opened, { kind: "superseded", by: "v1.4.0" }, URL)).toContain(
       "**Dev deploy:** superseded by v1.4.0, not deployed",
     );
-    expect(withDevSection(opened, { kind: "rolled-back", reason: "web unhealthy after 120 s" }, URL)).toContain(
-      "**Dev deploy:** rolled back: web unhealthy after 120 s",
-    );
     expect(
-      withDevSection(opened, { kind: "failed", error: "DevAgentOfflineError", reason: "i-0abc is offline" }, URL),
+      withDevSection(opened, { kind: "rolled-back", reason: "web unhealthy after 120 s" }, URL),
+    ).toContain("**Dev deploy:** rolled back: web unhealthy after 120 s");
+    expect(
+      withDevSection(
+        opened,
+        { kind: "failed", error: "DevAgentOfflineError", reason: "i-0abc is offline" },
+        URL,
+      ),
     ).toContain("**Dev deploy:** failed (DevAgentOfflineError): i-0abc is offline");
     // A body whose markers a person removed gets the section appended, the rest kept.
     const edited = opened.replace(/<!-- pourover:dev -->[\s\S]*<!-- \/pourover:dev -->/, "my notes");

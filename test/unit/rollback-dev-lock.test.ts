@@ -28,7 +28,10 @@ const base = { app: "coffeeshop", timeoutSeconds: 600 };
 describe("the dev lock and a rollback: newest by time of request, not by tag", () => {
   it("a release of a newer tag claimed before the rollback never moves dev off it; one claimed after does", async () => {
     const lock = memoryLock();
-    await acquireDevLock({ ...base, tag: "v2.0.0", executionId: "v2", claimedAt: "2026-12-01T11:00:00.000Z" }, { lock, clock });
+    await acquireDevLock(
+      { ...base, tag: "v2.0.0", executionId: "v2", claimedAt: "2026-12-01T11:00:00.000Z" },
+      { lock, clock },
+    );
     await lock.release("coffeeshop", "v2");
     const rollback = await acquireDevLock(
       {

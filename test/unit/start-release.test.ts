@@ -40,7 +40,12 @@ function fakeStepFunctions() {
         return { executionArn: existing.arn, startDate: existing.startDate };
       throw new ExecutionAlreadyExists({
         message: `Execution Already Exists: '${existing.arn}'`,
-        $metadata: { httpStatusCode: 400, requestId: "3f2f6c3e-0000-4000-8000-000000000000", attempts: 1, totalRetryDelay: 0 },
+        $metadata: {
+          httpStatusCode: 400,
+          requestId: "3f2f6c3e-0000-4000-8000-000000000000",
+          attempts: 1,
+          totalRetryDelay: 0,
+        },
       });
     }
     const arn = `${MACHINE.replace(":stateMachine:", ":execution:")}:${name}`;
@@ -106,10 +111,13 @@ describe("release executions are named after what they are, and a duplicate trig
 
     // The execution claims the release; a redelivered event and the reconciler then start nothing.
     const arn = [...fake.executions.values()][0]?.arn as string;
-    await claimRelease({ request: route(tagPush), executionId: arn }, {
-      ledger,
-      clock: { now: () => new Date() },
-    });
+    await claimRelease(
+      { request: route(tagPush), executionId: arn },
+      {
+        ledger,
+        clock: { now: () => new Date() },
+      },
+    );
     const callsBefore = fake.calls();
     expect(await startRelease(route(ecrPush("counter")), { ledger, starter })).toMatchObject({
       started: false,
@@ -167,16 +175,26 @@ describe("release executions are named after what they are, and a duplicate trig
     const first = await startRelease(request, { ledger, starter });
     // The same delivery again while the first is open (same name, same input): no new execution.
     const again = await startRelease(request, { ledger, starter });
-    expect(again).toMatchObject({ started: true, name: "coffeeshop-v1.4.0-1", executionId: (first as { executionId: string }).executionId });
+    expect(again).toMatchObject({
+      started: true,
+      name: "coffeeshop-v1.4.0-1",
+      executionId: (first as { executionId: string }).executionId,
+    });
     expect(fake.executions.size).toBe(1);
     const arn = (first as { executionId: string }).executionId;
     await claimRelease({ request, executionId: arn }, { ledger, clock: { now: () => new Date() } });
     await recordOutcome(
-      { release: { ...request, error: { Error: "BuildFailedError", Cause: "web: build failed" } }, executionId: arn },
+      {
+        release: { ...request, error: { Error: "BuildFailedError", Cause: "web: build failed" } },
+        executionId: arn,
+      },
       { ledger, events: { publish: async () => {} }, clock: { now: () => new Date() } },
     );
     (fake.executions.get("coffeeshop-v1.4.0-1") as { open: boolean }).open = false;
-    expect(await startRelease(request, { ledger, starter })).toMatchObject({ started: true, name: "coffeeshop-v1.4.0-2" });
+    expect(await startRelease(request, { ledger, starter })).toMatchObject({
+      started: true,
+      name: "coffeeshop-v1.4.0-2",
+    });
   });
 
   it("names stay within Step Functions' rules (1-80 characters, none of the forbidden ones) and distinct", () => {
@@ -185,7 +203,11 @@ describe("release executions are named after what they are, and a duplicate trig
       releaseExecutionName({ app: "coffeeshop", tag: long }, 1),
       releaseExecutionName({ app: "coffeeshop", tag: `${long.slice(0, -1)}e` }, 1),
       releaseExecutionName(
-        { app: "coffeeshop", tag: "v1.2.2", rollback: { requestedAt: "2026-12-01T12:03:04.567Z", requestedBy: "a", from: null } },
+        {
+          app: "coffeeshop",
+          tag: "v1.2.2",
+          rollback: { requestedAt: "2026-12-01T12:03:04.567Z", requestedBy: "a", from: null },
+        },
         1,
       ),
     ];

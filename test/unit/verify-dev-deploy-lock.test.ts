@@ -12,10 +12,41 @@ import {
   compareTags,
   LEASE_MARGIN_SECONDS,
 } from "../../functions/acquire-dev-lock/acquire-dev-lock.js";
-import { releaseDevLock } from "../../functions/release-dev-lock/release-dev-lock.js";
+import { localDevLockRelease } from "../../local/local-tasks.js";
+import { ASL_PATH, loadDefinition, localSubstitutions } from "../../local/runtime.js";
 import { DynamoDbDevLock } from "../../shared/adapters/aws/dynamodb-dev-lock.js";
 import { SqliteDevLock } from "../../shared/adapters/local/sqlite-dev-lock.js";
 import { tempDir } from "../helpers/local.js";
+
+/**
+ * ReleaseDevLock as the workflow runs it: the ASL's UpdateItem Parameters with `$.app` and
+ * `$$.Execution.Id` resolved, on the local stand-in. A failed condition is what the state catches.
+ */
+async function releaseDevLock(
+  input: { app?: string; executionId?: string },
+  deps: { lock: SqliteDevLock },
+): Promise<{ released: boolean }> {
+  const states = (
+    loadDefinition(localSubstitutions("us-east-1"), ASL_PATH) as {
+      States: Record<string, { Parameters: unknown }>;
+    }
+  ).States;
+  const params = JSON.parse(
+    JSON.stringify(states.ReleaseDevLock?.Parameters)
+      .replace(
+        `"S.$":"States.Format('devlock#{}', $.app)"`,
+        `"S":${JSON.stringify(`devlock#${input.app ?? ""}`)}`,
+      )
+      .replace(`"S.$":"$$.Execution.Id"`, `"S":${JSON.stringify(input.executionId ?? "")}`),
+  );
+  try {
+    expect(await localDevLockRelease(deps.lock)(params)).toEqual({});
+    return { released: true };
+  } catch (error) {
+    if ((error as Error).name === "DynamoDB.ConditionalCheckFailedException") return { released: false };
+    throw error;
+  }
+}
 
 /** The dev lock of VerifyDev's deploy: one deploy at a time, newest release wins (cores + both adapters). */
 const NOW = new Date("2025-06-01T12:00:00.000Z");
@@ -147,7 +178,10 @@ describe("acquireDevLock / releaseDevLock on SQLite", () => {
     await expect(acquireDevLock({ app: "coffeeshop" }, { lock, clock })).rejects.toMatchObject({
       name: "InvalidInputError",
     });
-    await expect(releaseDevLock({}, { lock })).rejects.toMatchObject({ name: "InvalidInputError" });
+    // An UpdateItem the stand-in does not model (no key, no holder) fails as DynamoDB would refuse it.
+    await expect(releaseDevLock({}, { lock })).rejects.toMatchObject({
+      name: "DynamoDB.ValidationException",
+    });
   });
 });
 

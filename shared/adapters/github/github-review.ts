@@ -40,7 +40,11 @@ export class GithubSourceHistory implements SourceHistory {
       const data = out.data as {
         html_url: string;
         total_commits: number;
-        commits: { sha: string; commit: { message: string; author: { name?: string } | null }; author: { login?: string } | null }[];
+        commits: {
+          sha: string;
+          commit: { message: string; author: { name?: string } | null };
+          author: { login?: string } | null;
+        }[];
       };
       return {
         available: true,

@@ -47,19 +47,29 @@ export class GitManifestRepository implements ManifestRepository {
     validatePublishInput(input);
     const branch = input.branch.replace(/^refs\/heads\//, "");
     const branchRef = `refs/heads/${branch}`;
-    if ((await this.git(["check-ref-format", branchRef], { allowFail: true })).code !== 0) {
+    // Three read-only questions to git, asked at once; answered in the order they were checked before.
+    const [refFormat, base, headRef] = await Promise.all([
+      this.git(["check-ref-format", branchRef], { allowFail: true }),
+      this.baseHead(input.baseBranch, true).then(
+        (oid) => ({ oid }),
+        (error: unknown) => ({ error }),
+      ),
+      this.git(["symbolic-ref", "-q", "HEAD"], { allowFail: true }),
+    ]);
+    if (refFormat.code !== 0) {
       throw new InvalidInputError(`Invalid branch name: ${branch}`);
     }
+    if ("error" in base) throw base.error;
+    const baseHead = base.oid;
     const files = input.files.map((f) => ({ path: normalisePath(f.path), content: f.content }));
 
     // The base must not have moved since readFiles.
-    const baseHead = await this.baseHead(input.baseBranch, true);
     if (baseHead !== input.baseCommit) {
       throw new ManifestConflictError(
         `Base branch ${input.baseBranch} moved from ${input.baseCommit} to ${baseHead}`,
       );
     }
-    if ((await this.git(["symbolic-ref", "-q", "HEAD"], { allowFail: true })).stdout.trim() === branchRef) {
+    if (headRef.stdout.trim() === branchRef) {
       throw new ManifestInvalidError(
         `Branch ${branch} is checked out in ${this.repoDir}; refusing to move it`,
       );
@@ -214,25 +224,32 @@ export class GitManifestRepository implements ManifestRepository {
     const tmp = await mkdtemp(join(tmpdir(), "pourover-git-"));
     try {
       const env = { GIT_INDEX_FILE: join(tmp, "index") };
-      await this.git(["read-tree", baseCommit], { env });
-      const blobPaths = await Promise.all(
-        files.map(async (f, i) => {
-          const p = join(tmp, `blob-${i}`);
-          await writeFile(p, f.content, "utf8");
-          return p;
-        }),
-      );
-      const shas = (
-        await this.git(["hash-object", "-w", "--no-filters", "--stdin-paths"], {
-          input: `${blobPaths.join("\n")}\n`,
-        })
-      ).stdout
-        .trim()
-        .split("\n");
-      const modes = await this.existingModes(
-        baseCommit,
-        files.map((f) => f.path),
-      );
+      // The temporary index, the new blobs and the existing modes do not depend on each other: three
+      // git processes at once rather than one after another.
+      const writeBlobs = async () => {
+        const blobPaths = await Promise.all(
+          files.map(async (f, i) => {
+            const p = join(tmp, `blob-${i}`);
+            await writeFile(p, f.content, "utf8");
+            return p;
+          }),
+        );
+        return (
+          await this.git(["hash-object", "-w", "--no-filters", "--stdin-paths"], {
+            input: `${blobPaths.join("\n")}\n`,
+          })
+        ).stdout
+          .trim()
+          .split("\n");
+      };
+      const [, shas, modes] = await Promise.all([
+        this.git(["read-tree", baseCommit], { env }),
+        writeBlobs(),
+        this.existingModes(
+          baseCommit,
+          files.map((f) => f.path),
+        ),
+      ]);
       const info = files
         .map((f, i) => `${modes.get(f.path) === "100755" ? "100755" : "100644"} ${shas[i]}\t${f.path}\0`)
         .join("");
@@ -429,6 +446,9 @@ export async function initManifestRepo(
       await runGit(tmp, [
         "-c",
         "commit.gpgsign=false",
+        // A fresh one-commit repository needs no housekeeping: no `git maintenance run --auto` child.
+        "-c",
+        "maintenance.auto=false",
         "commit",
         "--quiet",
         "--allow-empty",
@@ -454,12 +474,16 @@ export async function initManifestRepo(
 /** The head of `baseBranch` when `dir` is a repository of its own that has it; otherwise null. */
 async function seededHead(dir: string, baseBranch: string): Promise<string | null> {
   if (!(await exists(join(dir, ".git")))) return null;
-  const gitDir = await runGit(dir, ["rev-parse", "--absolute-git-dir"], { allowFail: true });
-  if (gitDir.code !== 0 || resolve(gitDir.stdout.trim()) !== join(dir, ".git")) return null;
-  const head = await runGit(dir, ["rev-parse", "--verify", "--quiet", `refs/heads/${baseBranch}^{commit}`], {
-    allowFail: true,
-  });
-  return head.code === 0 ? head.stdout.trim() : null;
+  // One git process for both questions: the git dir comes first, then the branch head; a missing
+  // branch exits 1 (after the git dir), no repository at all exits 128.
+  const out = await runGit(
+    dir,
+    ["rev-parse", "--absolute-git-dir", "--verify", "--quiet", `refs/heads/${baseBranch}^{commit}`],
+    { allowFail: true },
+  );
+  const [gitDir, head] = out.stdout.trim().split("\n");
+  if (out.code !== 0 || !gitDir || resolve(gitDir) !== join(dir, ".git") || !head) return null;
+  return head.trim();
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -56,7 +56,7 @@ export interface BundleRun {
 }
 
 /** Copies the function's asset dir out of cdk.out into the cache; returns the handler file. */
-export function stageBundle(outdir: string, template: TemplateJson, fn: LambdaInTemplate): string {
+export function stageBundle(outdir: string, fn: LambdaInTemplate): string {
   const key: string = fn.properties.Code?.S3Key;
   if (!key) throw new Error(`${fn.functionDir}: no S3Key in its Code (was the stack bundled?)`);
   let source: string | undefined;
@@ -72,7 +72,6 @@ export function stageBundle(outdir: string, template: TemplateJson, fn: LambdaIn
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   cpSync(join(outdir, source), dir, { recursive: true });
-  void template;
   const [file, exportName] = String(fn.properties.Handler).split(".") as [string, string];
   const handlerFile = readdirSync(dir).find((f) => f === `${file}.mjs` || f === `${file}.js`);
   if (!handlerFile) throw new Error(`${fn.functionDir}: ${file}.mjs not in the asset`);
