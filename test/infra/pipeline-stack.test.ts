@@ -632,11 +632,17 @@ describe("CodeBuild", () => {
 });
 
 describe("dev deploy document", () => {
-  it("has App, Tag, ComposeObject, HealthUrls, each with its allowedPattern", () => {
+  it("has App, Tag, ComposeObject, HealthUrls, ExecutionTimeout, each with its allowedPattern", () => {
     const [, doc] = only("AWS::SSM::Document");
     expect(doc.Properties.DocumentType).toBe("Command");
     const params = doc.Properties.Content.parameters as Record<string, Json>;
-    expect(Object.keys(params).sort()).toEqual(["App", "ComposeObject", "HealthUrls", "Tag"]);
+    expect(Object.keys(params).sort()).toEqual([
+      "App",
+      "ComposeObject",
+      "ExecutionTimeout",
+      "HealthUrls",
+      "Tag",
+    ]);
     for (const [name, pattern] of Object.entries(DEPLOY_PARAMETER_PATTERNS)) {
       expect(params[name].allowedPattern).toBe(pattern);
     }
