@@ -170,7 +170,7 @@ export function readBaseline(projectRoot: string): ColdBaseline | undefined {
   return JSON.parse(readFileSync(path, "utf8")) as ColdBaseline;
 }
 
-/** Budget of a cold import on Node 24 (DESIGN §5), and the goal. */
+/** Budget of a cold import on Node 24 (docs/architecture.md, Budgets), and the goal. */
 export const COLD_BUDGET_MS = 100;
 export const COLD_GOAL_MS = 50;
 

@@ -5,11 +5,11 @@
 
 /** One line of the bench table (and of bench/results.json). */
 export interface BenchRow {
-  /** Which part of DESIGN §5 (or which extra figure) this row is about. */
+  /** Which budget of docs/architecture.md (or which extra figure) this row is about. */
   what: string;
   /** The measured figure as printed; "n/a" when it could not be measured (see notes). */
   measured: string;
-  /** The budget as printed; "-" when DESIGN §5 sets none for this row. */
+  /** The budget as printed; "-" when docs/architecture.md sets none for this row. */
   budget: string;
   /** What the figure is compared with, as printed; "-" when there is none. */
   baseline: string;

@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: measures every budget of DESIGN §5 and prints one table (what | measured | budget |
+ * `npm run bench`: measures every budget of docs/architecture.md and prints one table (what | measured | budget |
  * baseline | ratio | within budget? | notes), then writes bench/results.json. Always exits 0: a missed
  * budget is a ✗ with its reason, never a failure. Tests never time anything; this does.
  */
@@ -417,7 +417,7 @@ const missed = rows.filter((r) => r.within === false);
 process.stdout.write(
   [
     "",
-    `Pourover bench — DESIGN §5 budgets (node ${process.version}, ${cpus().length} CPUs, ${new Date().toISOString()})`,
+    `Pourover bench — budgets of docs/architecture.md (node ${process.version}, ${cpus().length} CPUs, ${new Date().toISOString()})`,
     "",
     formatTable(rows),
     "",

@@ -4,6 +4,7 @@ import { readFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { loadConfigFile } from "../shared/config/load-config-file.js";
+import { localSettings, quietSdkNodeVersionWarning } from "../shared/config/local-env.js";
 import type { AppConfig } from "../shared/contracts/app-config.js";
 import { parseVersion, tagPolicyProblem } from "../shared/contracts/release.js";
 import { InvalidInputError } from "../shared/domain/errors.js";
@@ -31,6 +32,7 @@ const options = {
   port: { type: "string" },
   region: { type: "string" },
   "state-machine-arn": { type: "string" },
+  aws: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -63,6 +65,7 @@ const FLAG_HELP: Record<FlagName, string> = {
   port: "--port <n>                the loopback port (default 8787)",
   region: "--region <r>              the AWS region (default: the ARN's)",
   "state-machine-arn": "--state-machine-arn <arn>  the release state machine (or POUROVER_STATE_MACHINE_ARN)",
+  aws: "--aws                     start it in AWS (StartExecution) instead of running it here",
   help: "-h, --help                this help",
 };
 
@@ -112,6 +115,19 @@ const COMMANDS: Record<string, CommandSpec> = {
     args: { min: 0, max: 1, what: "at most one tag" },
     flags: ["app", "state-dir", "json", "help"],
     details: [],
+  },
+  rollback: {
+    summary: "pin an earlier successful release's images again and deploy dev (no build, no scan)",
+    synopsis: "rollback <tag> [flags]",
+    args: { min: 1, max: 1, what: "one tag" },
+    flags: ["app", "config", "manifests", "state-dir", "aws", "state-machine-arn", "region", "json", "help"],
+    details: [
+      "Locally: refused with one line (exit 2) unless the ledger in the state dir holds <tag> as SUCCEEDED.",
+      "With --aws: starts the execution <app>-rollback-<tag>-<time of request> on the deployed state",
+      "machine (--state-machine-arn or POUROVER_STATE_MACHINE_ARN); its PlanRelease refuses a target",
+      "that never succeeded or whose images are gone from ECR.",
+      "Exit code 0 when SUCCEEDED (or started in AWS), 1 when FAILED, 2 on bad usage or a refused target.",
+    ],
   },
   status: {
     summary: "the release's execution in AWS",
@@ -495,6 +511,41 @@ async function event(positionals: string[], flags: Flags): Promise<number> {
   }
 }
 
+/** `pourover rollback <tag>`: here through the local workflow, or in AWS with --aws. */
+async function rollback(positionals: string[], flags: Flags): Promise<number> {
+  const { rollbackCommand, rollbackTarget } = await import("./rollback.js");
+  const { config, configDir } = resolveConfig(flags);
+  const tag = positionals[0] ?? "";
+  if (tag.length > MAX_TAG_LENGTH)
+    throw new UsageError(`the tag is ${tag.length} characters; a release tag is at most ${MAX_TAG_LENGTH}`);
+  const problem = tagPolicyProblem(tag);
+  if (problem) throw new UsageError(problem);
+  const target = rollbackTarget(flags);
+  if (target.aws && (flags["state-dir"] !== undefined || flags.manifests !== undefined))
+    throw new UsageError("--aws rolls back in AWS: --state-dir and --manifests are for a local rollback");
+  if (flags.manifests && !existsSync(join(resolve(flags.manifests), ".git")))
+    throw new UsageError(`--manifests ${flags.manifests} is not a git repository`);
+  const stateDir = target.aws ? stateDirOf(flags) : writableStateDir(flags);
+  nodeNotice();
+  return await rollbackCommand(
+    {
+      tag,
+      config,
+      configDir,
+      stateDir,
+      json: flags.json ?? false,
+      requestedBy: target.user,
+      ...(flags.manifests ? { manifestsDir: flags.manifests } : {}),
+      ...(target.aws ? { aws: target.aws } : {}),
+    },
+    {
+      out: (line) => process.stdout.write(`${line}\n`),
+      err: (line) => process.stderr.write(`${line}\n`),
+      json: (value) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`),
+    },
+  );
+}
+
 async function config(flags: Flags): Promise<number> {
   const { config } = resolveConfig(flags);
   process.stdout.write(
@@ -511,7 +562,7 @@ const say = (line: string) => process.stderr.write(`pourover: ${line}\n`);
 let nodeNoticeShown = false;
 function nodeNotice(): void {
   const major = Number(process.versions.node.split(".")[0]);
-  if (major >= 22 || nodeNoticeShown || process.env.POUROVER_NO_NODE_NOTICE) return;
+  if (major >= 22 || nodeNoticeShown || localSettings().noNodeNotice) return;
   nodeNoticeShown = true;
   say(
     `note: Node ${process.version} still works, but Pourover supports Node 22 and 24 (24 is the Lambda runtime; AWS SDK releases after early January 2027 need Node 22)`,
@@ -557,7 +608,7 @@ function describeFailure(
   if (known) return { line: known, code: 1 };
   const message = e instanceof Error ? `${e.name}: ${e.message.split("\n")[0]}` : String(error);
   return {
-    line: `${command} failed: ${message} (POUROVER_DEBUG=1 shows the stack)${process.env.POUROVER_DEBUG ? `\n${(e as Error)?.stack}` : ""}`,
+    line: `${command} failed: ${message} (POUROVER_DEBUG=1 shows the stack)${localSettings().debug ? `\n${(e as Error)?.stack}` : ""}`,
     code: 1,
   };
 }
@@ -620,7 +671,7 @@ function asksForHelp(args: string[]): boolean {
 export async function main(argv: string[]): Promise<number> {
   // The AWS SDK reads this before its own multi-line warning (emitWarningIfUnsupportedVersion in
   // @aws-sdk/core); `nodeNotice` says the same in one line, once, where it matters.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+  quietSdkNodeVersionWarning();
   const [first, ...rest] = argv;
   if (first === undefined || first === "--help" || first === "-h") {
     process.stdout.write(`${USAGE}\n`);
@@ -684,11 +735,13 @@ export async function main(argv: string[]): Promise<number> {
       case "status":
         nodeNotice();
         return await (await import("./status.js")).statusCommand(positionals, flags);
+      case "rollback":
+        return await rollback(positionals, flags);
       default: {
         const resolved = resolveConfig(flags);
         if (flags.port !== undefined && !/^\d{1,5}$/.test(flags.port))
           throw new UsageError(`--port must be a port number, got "${shown(flags.port, 20)}"`);
-        if (!process.env.POUROVER_WEBHOOK_SECRET)
+        if (!localSettings().webhookSecret)
           throw new UsageError("serve needs the webhook secret in POUROVER_WEBHOOK_SECRET");
         const stateDir = writableStateDir(flags);
         nodeNotice();

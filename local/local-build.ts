@@ -2,6 +2,7 @@ import { execFile } from "node:child_process";
 import { mkdir, rm } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { promisify } from "node:util";
+import { inheritedEnv } from "../shared/config/local-env.js";
 import type { AppConfig } from "../shared/contracts/app-config.js";
 
 const run = promisify(execFile);
@@ -23,7 +24,7 @@ const succeeds = (cmd: string, args: string[], path: string | undefined) =>
   );
 
 function envWith(path: string | undefined): NodeJS.ProcessEnv {
-  return path === undefined ? process.env : { ...process.env, PATH: path };
+  return path === undefined ? inheritedEnv() : { ...inheritedEnv(), PATH: path };
 }
 
 /** Detects what is not given: a docker engine (`docker info`) and `trivy --version`. */
@@ -179,16 +180,19 @@ export async function buildAndScanLocally(input: {
     }
     scanExitCode = 1;
   }
-  let imageId: string | null = null;
+  return { ok: true, scanExitCode, imageId: await localImageId(input.image, env) };
+}
+
+/** The built image's id (`sha256:…`) as the local engine reports it; null when it cannot say. */
+async function localImageId(image: string, env: NodeJS.ProcessEnv): Promise<string | null> {
   try {
-    const { stdout } = await run("docker", ["image", "inspect", "--format", "{{.Id}}", input.image], {
+    const { stdout } = await run("docker", ["image", "inspect", "--format", "{{.Id}}", image], {
       env,
       timeout: 30_000,
     });
     const id = stdout.trim();
-    imageId = /^sha256:[a-f0-9]{64}$/.test(id) ? id : null;
+    return /^sha256:[a-f0-9]{64}$/.test(id) ? id : null;
   } catch {
-    imageId = null;
+    return null;
   }
-  return { ok: true, scanExitCode, imageId };
 }

@@ -12,6 +12,8 @@ import type {
   Clock,
   DeployCommandView,
   DeployStatusReader,
+  DevHost,
+  DevHosts,
   ImageRegistry,
   InstanceDeployStatus,
 } from "../shared/ports/index.js";
@@ -359,5 +361,107 @@ export function localDevLockRelease(lock: { release(app: string, executionId: st
       });
     }
     return {};
+  };
+}
+
+/** EC2's instance state codes, as DescribeInstances and StartInstances report them with the name. */
+const EC2_STATE_CODES: Record<DevHost["state"] | "terminated", number> = {
+  pending: 0,
+  running: 16,
+  "shutting-down": 32,
+  terminated: 48,
+  stopping: 64,
+  stopped: 80,
+};
+
+/** A DescribeInstances request's Filters; only the filter names the stand-in models. */
+function ec2Filters(params: unknown): { Name: string; Values: string[] }[] {
+  const filters = (params as { Filters?: { Name?: string; Values?: string[] }[] })?.Filters ?? [];
+  for (const f of filters)
+    if (!(f.Name?.startsWith("tag:") || f.Name === "instance-state-name") || !f.Values?.length)
+      throw sdkError(
+        "Ec2.InvalidParameterValueException",
+        `the local dev host stand-in models only tag:<key> and instance-state-name filters: ${JSON.stringify(params)}`,
+      );
+  return filters as { Name: string; Values: string[] }[];
+}
+
+const stateMatches = (filters: { Name: string; Values: string[] }[], state: DevHost["state"]): boolean =>
+  filters.filter((f) => f.Name === "instance-state-name").every((f) => f.Values.includes(state));
+
+/** DescribeInstances' response: one reservation per host here (EC2 groups by launch request). */
+const describeInstancesOutput = (hosts: DevHost[]) => ({
+  Reservations: hosts.map((h) => ({
+    ReservationId: `r-${h.instanceId.replace(/^i-/, "")}`,
+    Instances: [{ InstanceId: h.instanceId, State: { Code: EC2_STATE_CODES[h.state], Name: h.state } }],
+  })),
+});
+
+/** An error named as Step Functions names an AWS SDK integration's errors (ServiceName.ErrorName). */
+const sdkError = (name: string, message: string): Error => Object.assign(new Error(message), { name });
+
+/**
+ * Stands in for the `aws-sdk:ec2` and `aws-sdk:ssm` integrations of the wake loop (WakeDevHost,
+ * CheckDevHostAgents, FindStoppedDevHosts, StartDevHosts) over the DevHosts port: each takes the request the ASL builds
+ * and answers in the shape of the AWS API's response, so the same JSONPath selects from it. One
+ * WakeDevHost lists the hosts; the CheckDevHostAgents after it reads the agents of that same listing.
+ */
+export function localDevHostTasks(hosts: DevHosts) {
+  let listed: DevHost[] = [];
+  return {
+    /** EC2 DescribeInstances with `tag:<key>` and `instance-state-name` Filters. */
+    WakeDevHost: async (params: unknown) => {
+      const filters = ec2Filters(params);
+      const tags = filters.filter((f) => f.Name.startsWith("tag:"));
+      listed = (await hosts.list(tags.map((f) => ({ Key: f.Name, Values: f.Values })))).filter((h) =>
+        stateMatches(filters, h.state),
+      );
+      return describeInstancesOutput(listed);
+    },
+    /** EC2 DescribeInstances of the listed hosts' ids with an `instance-state-name` filter. */
+    FindStoppedDevHosts: async (params: unknown) => {
+      const ids = (params as { InstanceIds?: string[] })?.InstanceIds ?? [];
+      const filters = ec2Filters(params);
+      return describeInstancesOutput(
+        listed.filter((h) => ids.includes(h.instanceId) && stateMatches(filters, h.state)),
+      );
+    },
+    /** SSM DescribeInstanceInformation with InstanceIds and PingStatus filters. */
+    CheckDevHostAgents: async (params: unknown) => {
+      const filters = (params as { Filters?: { Key?: string; Values?: string[] }[] })?.Filters ?? [];
+      const values = (key: string) => filters.find((f) => f.Key === key)?.Values;
+      const ids = values("InstanceIds");
+      // InstanceInformationStringFilter.Values takes 1 to 100 values: no host matched, nothing to ask.
+      // Which error name SSM gives this is not documented; the ASL catches every error of this state.
+      if (!ids || ids.length === 0 || ids.length > 100)
+        throw sdkError(
+          "Ssm.InvalidInstanceInformationFilterValueException",
+          `the InstanceIds filter takes 1 to 100 values, not ${ids?.length ?? 0}`,
+        );
+      const ping = values("PingStatus");
+      return {
+        // Stopped or terminated nodes are not returned (DescribeInstanceInformation).
+        InstanceInformationList: listed
+          .filter((h) => ids.includes(h.instanceId) && h.agent !== null && h.state !== "stopped")
+          .filter((h) => !ping || ping.includes(h.agent as string))
+          .map((h) => ({
+            InstanceId: h.instanceId,
+            PingStatus: h.agent as NonNullable<DevHost["agent"]>,
+            ResourceType: "EC2Instance" as const,
+          })),
+      };
+    },
+    /** EC2 StartInstances. */
+    StartDevHosts: async (params: unknown) => {
+      const ids = (params as { InstanceIds?: string[] })?.InstanceIds ?? [];
+      await hosts.start(ids);
+      return {
+        StartingInstances: ids.map((id) => ({
+          InstanceId: id,
+          CurrentState: { Code: EC2_STATE_CODES.pending, Name: "pending" as const },
+          PreviousState: { Code: EC2_STATE_CODES.stopped, Name: "stopped" as const },
+        })),
+      };
+    },
   };
 }

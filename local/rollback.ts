@@ -3,6 +3,7 @@ import type { SFNClient } from "@aws-sdk/client-sfn";
 import { SfnReleaseStarter } from "../shared/adapters/aws/sfn-release-starter.js";
 import { stateDirLayout } from "../shared/adapters/local/file-stores.js";
 import { SqliteLedger } from "../shared/adapters/local/sqlite-ledger.js";
+import { inheritedEnv } from "../shared/config/local-env.js";
 import type { AppConfig } from "../shared/contracts/app-config.js";
 import { parseReleaseRequest, type ReleaseRequest } from "../shared/contracts/release.js";
 import { executionConsoleUrl } from "../shared/domain/console-url.js";
@@ -10,6 +11,47 @@ import { InvalidInputError } from "../shared/domain/errors.js";
 import { parseLedgerTag, releaseExecutionName } from "../shared/domain/release-naming.js";
 import { rollbackProblem } from "../shared/domain/rollback.js";
 import { LocalRuntime, type ReleaseOutcome } from "./runtime.js";
+
+/** A Step Functions state machine ARN (the stack output StateMachineArn). */
+const STATE_MACHINE_ARN = /^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]{1,80}$/;
+
+export interface RollbackTarget {
+  /** Set with --aws: where to start the rollback execution. */
+  aws: { stateMachineArn: string; region?: string } | null;
+  /** Who asks: recorded in the request, the ledger and the email. */
+  user: string;
+}
+
+/**
+ * Where `pourover rollback` reads its environment (a copy, once): POUROVER_STATE_MACHINE_ARN (when
+ * --state-machine-arn is not given) and USER. Bad combinations are refused before anything runs.
+ */
+export function rollbackTarget(
+  flags: { aws?: boolean; "state-machine-arn"?: string; region?: string },
+  env: NodeJS.ProcessEnv = inheritedEnv(),
+): RollbackTarget {
+  const user = env.USER || env.LOGNAME || "local";
+  if (!flags.aws) {
+    const stray = (["state-machine-arn", "region"] as const).filter((f) => flags[f] !== undefined);
+    if (stray.length > 0)
+      throw new InvalidInputError(
+        `${stray.map((f) => `--${f}`).join(" and ")} ${stray.length > 1 ? "go" : "goes"} with --aws (a rollback in AWS); without --aws the rollback runs here`,
+      );
+    return { aws: null, user };
+  }
+  const arn = flags["state-machine-arn"] ?? env.POUROVER_STATE_MACHINE_ARN;
+  if (!arn)
+    throw new InvalidInputError(
+      "rollback --aws needs --state-machine-arn <arn> (or POUROVER_STATE_MACHINE_ARN): the stack output StateMachineArn",
+    );
+  if (!STATE_MACHINE_ARN.test(arn))
+    throw new InvalidInputError(
+      `--state-machine-arn: "${arn.slice(0, 200)}" is not a Step Functions state machine ARN`,
+    );
+  if (flags.region !== undefined && !/^[a-z]{2}(-[a-z]+)+-\d$/.test(flags.region))
+    throw new InvalidInputError(`--region: "${flags.region.slice(0, 40)}" is not an AWS region`);
+  return { aws: { stateMachineArn: arn, ...(flags.region ? { region: flags.region } : {}) }, user };
+}
 
 export interface RollbackOptions {
   tag: string;
@@ -20,7 +62,7 @@ export interface RollbackOptions {
   json: boolean;
   /** Start the rollback in AWS (StartExecution) instead of running it here. */
   aws?: { stateMachineArn: string; region?: string; client?: SFNClient };
-  /** Who asks (default $USER). */
+  /** Who asks (the CLI passes $USER; default "local"). */
   requestedBy?: string;
   now?: () => Date;
 }
@@ -56,7 +98,7 @@ export async function rollbackCommand(
   io: { out: (line: string) => void; err: (line: string) => void; json: (value: unknown) => void },
 ): Promise<number> {
   const { config, tag } = opts;
-  const requestedBy = opts.requestedBy ?? process.env.USER ?? "local";
+  const requestedBy = opts.requestedBy ?? "local";
   const now = (opts.now ?? (() => new Date()))();
 
   if (opts.aws) {
@@ -67,13 +109,31 @@ export async function rollbackCommand(
     const region = opts.aws.region ?? opts.aws.stateMachineArn.split(":")[3];
     const client =
       opts.aws.client ?? new (await import("@aws-sdk/client-sfn")).SFNClient(region ? { region } : {});
-    const started = await new SfnReleaseStarter(client, opts.aws.stateMachineArn).start(name, request);
+    let started: { started: boolean; executionId: string | null };
+    try {
+      started = await new SfnReleaseStarter(client, opts.aws.stateMachineArn).start(name, request);
+    } catch (error) {
+      // Credentials, access, a deleted state machine, the network: one line, no stack.
+      const e = error as Error;
+      io.err(`pourover: rollback --aws: Step Functions said ${e.name}: ${(e.message ?? "").split("\n")[0]}`);
+      return 1;
+    }
     const executionArn =
       started.executionId ?? `${opts.aws.stateMachineArn.replace(":stateMachine:", ":execution:")}:${name}`;
-    if (opts.json) io.json({ started: started.started, name, executionArn, request });
+    if (!started.started) {
+      // ExecutionAlreadyExists: the name is taken by a closed execution, or by an open one with other
+      // input (same name and input is idempotent and answers 200). The name carries the second of the
+      // request, so this is another rollback to the same tag asked for in the same second.
+      io.err(
+        `pourover: a rollback execution named ${name} already exists (Step Functions refuses a repeated name); nothing was started: ${executionConsoleUrl(executionArn)}`,
+      );
+      return 1;
+    }
+    if (opts.json)
+      io.json({ started: true, name, executionArn, consoleUrl: executionConsoleUrl(executionArn), request });
     else
       io.out(
-        `${started.started ? "started" : "already started"}: rollback of ${config.app} to ${tag}, execution ${name}\n  ${executionConsoleUrl(executionArn)}`,
+        `started: rollback of ${config.app} to ${tag}, execution ${name}\n  ${executionConsoleUrl(executionArn)}`,
       );
     return 0;
   }
@@ -122,9 +182,10 @@ export async function rollbackCommand(
   if (opts.json) {
     const { output: _output, ...rest } = outcome;
     io.json({ ...rest, rollback: { to: tag, from } });
-  } else if (refused) {
+  }
+  if (refused) {
     io.err(`pourover: ${outcome.error?.cause ?? `cannot roll back ${config.app} to ${tag}`}`);
-  } else {
+  } else if (!opts.json) {
     io.out(
       [
         `${outcome.status}  rolled back ${config.app} to ${tag}${from ? ` from ${from}` : ""}  ${outcome.transitions} transitions  ${outcome.durationMs} ms`,

@@ -15,7 +15,6 @@ import { reportDevResult } from "../functions/report-dev-result/report-dev-resul
 import { sendNotification } from "../functions/send-notification/send-notification.js";
 import { updateManifests } from "../functions/update-manifests/update-manifests.js";
 import { verifyDevDeploy } from "../functions/verify-dev-deploy/verify-dev-deploy.js";
-import { wakeDevHost } from "../functions/wake-dev-host/wake-dev-host.js";
 import { refuseSymlink, writeFileAtomic } from "../shared/adapters/local/atomic-file.js";
 import { DirectoryFindingsStore } from "../shared/adapters/local/directory-findings-store.js";
 import {
@@ -28,6 +27,7 @@ import { GitManifestRepository, initManifestRepo } from "../shared/adapters/loca
 import { currentProcessOwner, isOwnerAlive } from "../shared/adapters/local/process-owner.js";
 import { SqliteDevLock } from "../shared/adapters/local/sqlite-dev-lock.js";
 import { describeClaim, SqliteLedger } from "../shared/adapters/local/sqlite-ledger.js";
+import { localSettings } from "../shared/config/local-env.js";
 import type { AppConfig } from "../shared/contracts/app-config.js";
 import type { Trigger } from "../shared/contracts/release.js";
 import type { ReleaseState } from "../shared/contracts/release-state.js";
@@ -43,6 +43,7 @@ import {
   LocalDeployCommands,
   LocalImageRegistry,
   localBuildAndScan,
+  localDevHostTasks,
   localDevLockRelease,
   scriptDeployRunner,
 } from "./local-tasks.js";
@@ -66,7 +67,6 @@ export function localSubstitutions(region: string): Record<string, string> {
     UpdateManifestsFunctionArn: fn("update-manifests"),
     VerifyDevFunctionArn: fn("verify-dev-deploy"),
     AcquireDevLockFunctionArn: fn("acquire-dev-lock"),
-    WakeDevHostFunctionArn: fn("wake-dev-host"),
     LedgerTableName: "pourover-local-ledger",
     SendNotificationFunctionArn: fn("send-notification"),
     RecordOutcomeFunctionArn: fn("record-outcome"),
@@ -476,10 +476,13 @@ export class LocalRuntime {
       ScanImage: (input) => build(input as never),
       // Findings go next to the local reports, as they go next to the reports in S3.
       EvaluateScan: (input) => evaluateScan(input, { reports: new FileReportStore(), findings, clock }),
+      // The same function for an ECR push's scan (the ScanPushedImages Map).
+      EvaluatePushedScan: (input) => evaluateScan(input, { reports: new FileReportStore(), findings, clock }),
       GateOnScan: async (input) => gateOnScan(input as never),
       // No CodeBuild here: the caught Cause (the stand-in's Build JSON) is all there is to describe.
       DescribeBuildFailure: (input) =>
         describeBuildFailure(input, { builds: { describe: async () => null } }),
+      DescribeScanFailure: (input) => describeBuildFailure(input, { builds: { describe: async () => null } }),
       UpdateManifests: (input) =>
         updateManifests(input, {
           config,
@@ -508,7 +511,9 @@ export class LocalRuntime {
       },
       VerifyDev: (input) => verifyDevDeploy(input as never, { reader: deploys, clock }),
       AcquireDevLock: (input) => acquireDevLock(input, { lock: this.devLock, clock }),
-      WakeDevHost: (input) => wakeDevHost(input, { hosts: this.options.devHosts ?? THIS_MACHINE }),
+      // aws-sdk:ec2 / aws-sdk:ssm integrations in AWS (the wake loop): the same requests and
+      // responses over the dev host stand-in (this machine unless a test gives one).
+      ...localDevHostTasks(this.options.devHosts ?? THIS_MACHINE),
       // dynamodb:updateItem integrations in AWS: the same conditional release on the SQLite lock.
       ReleaseDevLock: (input) => localDevLockRelease(this.devLock)(input),
       ReleaseDevLockAfterFailure: (input) => localDevLockRelease(this.devLock)(input),
@@ -528,7 +533,7 @@ export class LocalRuntime {
     const input = {
       app: config.app,
       tag: opts.tag,
-      trigger: opts.trigger ?? { source: "cli" as const, pusher: process.env.USER ?? "local" },
+      trigger: opts.trigger ?? { source: "cli" as const, pusher: localSettings().user ?? "local" },
       // A rollback deploys an older version on purpose: the dev lock's newest-wins does not refuse it.
       force: (opts.force ?? false) || opts.rollback !== undefined,
       ...(opts.rollback ? { rollback: opts.rollback } : {}),
@@ -545,9 +550,11 @@ export class LocalRuntime {
     const machine = this.stateMachine();
     // Retries keep their order and count; only the pauses shrink, so a local run stays fast.
     const retryIntervalOverrides = Object.fromEntries(Object.keys(handlers).map((k) => [k, 5]));
+    // Likewise the wake loop's 15 s pause between polls of the dev hosts.
+    const waitTimeOverrides = { WaitForDevHosts: 5 };
     const startedAt = new Date();
     const execution = machine.run(input, {
-      overrides: { taskResourceLocalHandlers: handlers as never, retryIntervalOverrides },
+      overrides: { taskResourceLocalHandlers: handlers as never, retryIntervalOverrides, waitTimeOverrides },
       context: {
         Execution: { Id: executionId, Name: name, StartTime: startedAt.toISOString(), Input: input },
       },

@@ -1,11 +1,13 @@
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import {
   DEFAULT_MAX_BODY_BYTES,
   type ReleaseTagPushedDetail,
   receiveGithubWebhook,
+  type WebhookDeps,
 } from "../functions/receive-github-webhook/receive-github-webhook.js";
 import { MemoryDeliveryDedupe } from "../shared/adapters/local/memory-delivery-dedupe.js";
+import { localSettings } from "../shared/config/local-env.js";
 import type { AppConfig } from "../shared/contracts/app-config.js";
 import { LocalRuntime, type ReleaseOutcome } from "./runtime.js";
 
@@ -54,60 +56,13 @@ export async function startWebhookServer(opts: {
   // The port is taken first: a busy --port fails before the state dir is touched.
   let runtime: LocalRuntime | undefined = opts.runtime;
   const log = opts.log ?? (() => {});
-  const inFlight = new Set<Promise<ReleaseOutcome>>();
-  let started = 0;
   const deliveries = new MemoryDeliveryDedupe({ capacity: opts.dedupeCapacity ?? 10_000 });
-  const publisher = {
-    async publish(event: { source: string; detailType: string; detail: Record<string, unknown> }) {
-      const d = event.detail as unknown as ReleaseTagPushedDetail;
-      if (!runtime) throw new Error("the local runtime is not started yet");
-      const release = runtime.release({
-        tag: d.tag,
-        trigger: {
-          source: "github",
-          repository: d.repository,
-          commit: d.commit,
-          pusher: d.pusher,
-          deliveryId: d.deliveryId,
-        },
-      });
-      started++;
-      inFlight.add(release);
-      opts.onRelease?.(release);
-      release.then(
-        (o) =>
-          log(
-            `release ${d.tag} (delivery ${d.deliveryId}): ${o.status} in ${o.durationMs} ms — pourover show ${o.executionId.split(":").pop()}`,
-          ),
-        (e) => log(`release ${d.tag} crashed: ${(e as Error).message}`),
-      );
-      release.finally(() => inFlight.delete(release)).catch(() => {});
-    },
-  };
+  const { publisher, inFlight, started } = releasingPublisher(() => runtime, log, opts.onRelease);
   const maxBody = DEFAULT_MAX_BODY_BYTES;
-  const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    // An announced Content-Length over the cap is answered before any of the body is read.
-    if (declaredLength(req) > maxBody) {
-      tooLarge(req, res);
-      return;
-    }
-    // A client that hangs up mid-body rejects the read; left unhandled, that ended the whole server.
-    const body = await readCapped(req, maxBody).catch(() => undefined);
-    if (body === undefined) {
-      req.destroy();
-      return;
-    }
-    if (body === null) {
-      tooLarge(req, res);
-      return;
-    }
-    const response = await receiveGithubWebhook(
-      { method: req.method ?? "GET", headers: req.headers as Record<string, string | undefined>, body },
-      { config: opts.config, secrets: async () => [opts.secret], publisher, deliveries },
-    );
-    res.writeHead(response.statusCode, response.headers ?? {});
-    res.end(response.body);
-  };
+  const handle = answerWith(
+    { config: opts.config, secrets: async () => [opts.secret], publisher, deliveries },
+    maxBody,
+  );
   const timeouts = opts.timeouts ?? {};
   const server = createServer(
     {
@@ -125,23 +80,7 @@ export async function startWebhookServer(opts: {
       void handle(req, res);
     }
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.port ?? 0, "127.0.0.1", () => {
-      server.off("error", reject);
-      resolve();
-    });
-  }).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === "EADDRINUSE")
-      throw new PortBusyError(
-        `port ${opts.port} on 127.0.0.1 is already in use: stop what listens there or pass another --port`,
-      );
-    if (error.code === "EACCES")
-      throw new PortBusyError(
-        `port ${opts.port} on 127.0.0.1 needs privileges this user lacks: pass a --port above 1023`,
-      );
-    throw error;
-  });
+  await listenOnLoopback(server, opts.port);
   try {
     runtime ??= await LocalRuntime.start({
       config: opts.config,
@@ -158,7 +97,7 @@ export async function startWebhookServer(opts: {
   return {
     url: `http://127.0.0.1:${port}/`,
     inFlight: () => inFlight.size,
-    started: () => started,
+    started,
     remembered: () => deliveries.size,
     async close() {
       await new Promise<void>((resolve) => {
@@ -169,6 +108,93 @@ export async function startWebhookServer(opts: {
       if (!opts.runtime) await ready.close();
     },
   };
+}
+
+/** Reads the body (capped) and answers with the Function URL's core, as the Lambda does. */
+function answerWith(deps: WebhookDeps, maxBody: number) {
+  return async (req: IncomingMessage, res: ServerResponse) => {
+    // An announced Content-Length over the cap is answered before any of the body is read.
+    if (declaredLength(req) > maxBody) {
+      tooLarge(req, res);
+      return;
+    }
+    // A client that hangs up mid-body rejects the read; left unhandled, that ended the whole server.
+    const body = await readCapped(req, maxBody).catch(() => undefined);
+    if (body === undefined) {
+      req.destroy();
+      return;
+    }
+    if (body === null) {
+      tooLarge(req, res);
+      return;
+    }
+    const response = await receiveGithubWebhook(
+      { method: req.method ?? "GET", headers: req.headers as Record<string, string | undefined>, body },
+      deps,
+    );
+    res.writeHead(response.statusCode, response.headers ?? {});
+    res.end(response.body);
+  };
+}
+
+/** The bus of `pourover serve`: each Release Tag Pushed event the core publishes starts a local release. */
+function releasingPublisher(
+  currentRuntime: () => LocalRuntime | undefined,
+  log: (line: string) => void,
+  onRelease: ((release: Promise<ReleaseOutcome>) => void) | undefined,
+) {
+  const inFlight = new Set<Promise<ReleaseOutcome>>();
+  let started = 0;
+  const publisher = {
+    async publish(event: { source: string; detailType: string; detail: Record<string, unknown> }) {
+      const d = event.detail as unknown as ReleaseTagPushedDetail;
+      const runtime = currentRuntime();
+      if (!runtime) throw new Error("the local runtime is not started yet");
+      const release = runtime.release({
+        tag: d.tag,
+        trigger: {
+          source: "github",
+          repository: d.repository,
+          commit: d.commit,
+          pusher: d.pusher,
+          deliveryId: d.deliveryId,
+        },
+      });
+      started++;
+      inFlight.add(release);
+      onRelease?.(release);
+      release.then(
+        (o) =>
+          log(
+            `release ${d.tag} (delivery ${d.deliveryId}): ${o.status} in ${o.durationMs} ms — pourover show ${o.executionId.split(":").pop()}`,
+          ),
+        (e) => log(`release ${d.tag} crashed: ${(e as Error).message}`),
+      );
+      release.finally(() => inFlight.delete(release)).catch(() => {});
+    },
+  };
+  return { publisher, inFlight, started: () => started };
+}
+
+/** Listens on 127.0.0.1 only; a busy or privileged port is a PortBusyError saying what to do. */
+async function listenOnLoopback(server: Server, port: number | undefined): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port ?? 0, "127.0.0.1", () => {
+      server.off("error", reject);
+      resolve();
+    });
+  }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === "EADDRINUSE")
+      throw new PortBusyError(
+        `port ${port} on 127.0.0.1 is already in use: stop what listens there or pass another --port`,
+      );
+    if (error.code === "EACCES")
+      throw new PortBusyError(
+        `port ${port} on 127.0.0.1 needs privileges this user lacks: pass a --port above 1023`,
+      );
+    throw error;
+  });
 }
 
 /** How much of an over-cap body is read and dropped before the connection is cut. */
@@ -240,7 +266,7 @@ export async function serveWebhook(opts: {
   stateDir: string;
   port?: string | undefined;
 }): Promise<number> {
-  const secret = process.env.POUROVER_WEBHOOK_SECRET;
+  const secret = localSettings().webhookSecret;
   if (!secret) {
     process.stderr.write("pourover: serve needs the webhook secret in POUROVER_WEBHOOK_SECRET\n");
     return 2;

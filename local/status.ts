@@ -6,6 +6,7 @@ import {
   ListExecutionsCommand,
   type SFNClient,
 } from "@aws-sdk/client-sfn";
+import { inheritedEnv } from "../shared/config/local-env.js";
 import { executionConsoleUrl } from "../shared/domain/console-url.js";
 import { InvalidInputError } from "../shared/domain/errors.js";
 import { formatDuration } from "../shared/domain/release-email.js";
@@ -268,7 +269,7 @@ export async function statusCommand(
 ): Promise<number> {
   const tag = positionals[0];
   if (!tag) throw new InvalidInputError("status needs a tag, e.g. pourover status v1.4.0");
-  const env = deps.env ?? process.env;
+  const env = deps.env ?? inheritedEnv();
   const arn = flags["state-machine-arn"] ?? env.POUROVER_STATE_MACHINE_ARN;
   if (!arn) {
     throw new InvalidInputError(

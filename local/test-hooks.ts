@@ -3,6 +3,8 @@
  * end-to-end tests can stop a real `pourover release` process at an exact point (to interrupt it
  * there) without timing guesses.
  */
+import { inheritedEnv } from "../shared/config/local-env.js";
+
 export interface TestPause {
   /** Pause before the state's handler runs, or after it returned. */
   when: "before" | "after";
@@ -13,7 +15,7 @@ export interface TestPause {
  * `POUROVER_TEST_PAUSE=after:ClaimRelease` (or `before:NotifySuccess`): the local engine prints
  * `pourover: test pause ...` on stderr there and waits until the release is interrupted.
  */
-export function loadTestPause(env: NodeJS.ProcessEnv = process.env): TestPause | null {
+export function loadTestPause(env: NodeJS.ProcessEnv = inheritedEnv()): TestPause | null {
   const raw = env.POUROVER_TEST_PAUSE;
   if (!raw) return null;
   const m = /^(before|after):([A-Za-z?]+)$/.exec(raw);

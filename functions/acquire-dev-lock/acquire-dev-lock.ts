@@ -6,8 +6,9 @@ import { compareReleaseTags } from "../../shared/domain/release-version.js";
 import type { Clock, DevLock } from "../../shared/ports/index.js";
 
 /**
- * What a dev deploy may take beyond the deploy timeout itself: WakeDevHost waiting for a stopped host
- * (24 x 15 s = 360 s), then VerifyDev's delivery window and grace around the execution timeout
+ * What a dev deploy may take beyond the deploy timeout itself: the workflow's wake loop waiting for a
+ * stopped host (24 polls, a 15 s Wait before each: 360 s, plus a second or so of EC2/SSM calls per
+ * poll, inside the margin), then VerifyDev's delivery window and grace around the execution timeout
  * (120 s + 120 s) before it cancels the command, plus a margin. A holder that never releases (a crashed
  * or stopped execution) blocks the next deploy for at most the deploy timeout plus this.
  */

@@ -1,6 +1,8 @@
 import * as z from "zod";
 import { zodProblems } from "../../shared/contracts/zod-problems.js";
+import { normaliseBuild } from "../../shared/domain/codebuild-build.js";
 import { BuildFailedError, InvalidInputError, ScanFailedError } from "../../shared/domain/errors.js";
+import type { BuildInfo, BuildReader } from "../../shared/ports/build-reader.js";
 
 /**
  * The exit code the buildspecs use for "the scanner itself failed" (EX_TEMPFAIL: worth a retry). The
@@ -8,27 +10,6 @@ import { BuildFailedError, InvalidInputError, ScanFailedError } from "../../shar
  * a failed docker build in the same phase.
  */
 export const SCANNER_ERROR_EXIT_CODE = 75;
-
-/** A build phase as CodeBuild reports it (BatchGetBuilds, or the Build JSON in a `.sync` Cause). */
-export interface BuildPhaseInfo {
-  type: string;
-  status?: string;
-  contexts: string[];
-}
-
-/** What a person needs from a failed build. */
-export interface BuildInfo {
-  id: string;
-  projectName?: string;
-  status?: string;
-  phases: BuildPhaseInfo[];
-  logsUrl?: string;
-}
-
-/** Reads a build by id; null when CodeBuild does not know it. */
-export interface BuildReader {
-  describe(buildId: string): Promise<BuildInfo | null>;
-}
 
 const InputSchema = z.object({
   service: z.string().min(1),
@@ -113,32 +94,6 @@ export function buildFromCause(cause: string): BuildInfo | null {
   }
   const arn = /arn:aws[a-z-]*:codebuild:[^:\s"]+:\d{12}:build\/([A-Za-z0-9._-]+:[A-Za-z0-9-]+)/.exec(cause);
   return arn?.[1] ? { id: arn[1], phases: [] } : null;
-}
-
-/** Normalises a Build object with PascalCase (Step Functions) or camelCase (SDK) keys. */
-export function normaliseBuild(b: Record<string, unknown>, id: string): BuildInfo {
-  const pick = (o: Record<string, unknown>, key: string): unknown =>
-    o[key] ?? o[key.charAt(0).toLowerCase() + key.slice(1)];
-  const phases = (
-    Array.isArray(pick(b, "Phases")) ? (pick(b, "Phases") as Record<string, unknown>[]) : []
-  ).map((p) => ({
-    type: str(pick(p, "PhaseType")) ?? "UNKNOWN",
-    ...(str(pick(p, "PhaseStatus")) ? { status: str(pick(p, "PhaseStatus")) } : {}),
-    contexts: (Array.isArray(pick(p, "Contexts")) ? (pick(p, "Contexts") as Record<string, unknown>[]) : [])
-      .map((c) => [str(pick(c, "StatusCode")), str(pick(c, "Message"))].filter(Boolean).join(": "))
-      .filter(Boolean),
-  }));
-  const logs = pick(b, "Logs") as Record<string, unknown> | undefined;
-  const logsUrl = logs && typeof logs === "object" ? str(pick(logs, "DeepLink")) : undefined;
-  const projectName = str(pick(b, "ProjectName"));
-  const status = str(pick(b, "BuildStatus"));
-  return {
-    id,
-    phases,
-    ...(projectName ? { projectName } : {}),
-    ...(status ? { status } : {}),
-    ...(logsUrl ? { logsUrl } : {}),
-  };
 }
 
 function str(v: unknown): string | undefined {

@@ -84,6 +84,18 @@ export async function planRelease(
         Key: `tag:${key}`,
         Values: [value],
       })),
+      // The same selection as EC2 DescribeInstances filters (Name, not Key) for WakeDevHost, with
+      // every instance state but terminated: recently terminated instances may still be listed.
+      instanceFilters: [
+        ...Object.entries(config.dev.instanceTags).map(([key, value]) => ({
+          Name: `tag:${key}`,
+          Values: [value],
+        })),
+        {
+          Name: "instance-state-name",
+          Values: ["pending", "running", "stopping", "stopped", "shutting-down"],
+        },
+      ],
       composeFile: config.dev.composeFile,
       healthUrls: config.dev.healthUrls.join(" "),
       timeoutSeconds: config.dev.timeoutSeconds,

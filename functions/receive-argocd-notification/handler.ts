@@ -7,10 +7,9 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { SESv2Client } from "@aws-sdk/client-sesv2";
-import middy from "@middy/core";
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import { DynamoDbLedger } from "../../shared/adapters/aws/dynamodb-ledger.js";
 import { EventBridgePublisher } from "../../shared/adapters/aws/eventbridge-publisher.js";
+import { functionUrlHandler, lazyHandler, powertoolsLog } from "../../shared/adapters/aws/function-url.js";
 import {
   cachedSecretVersions,
   type SecretsCacheOptions,
@@ -18,15 +17,12 @@ import {
 import { SesMailer } from "../../shared/adapters/aws/ses-mailer.js";
 import { createGithubClient } from "../../shared/adapters/github/github-client.js";
 import { GithubPullRequestReporter } from "../../shared/adapters/github/github-review.js";
-import { bundledAppConfig, requireEnv } from "../../shared/config/lambda-env.js";
+import { bundledAppConfig, optionalEnv, requireEnv } from "../../shared/config/lambda-env.js";
+import { inLambda } from "../../shared/config/runtime-env.js";
 import { githubCredentialsFromSecret, parseSecretJson } from "../../shared/contracts/secret-value.js";
 import { executionConsoleUrl } from "../../shared/domain/console-url.js";
 import { loggerFor, loggerMiddleware } from "../../shared/observability/logger.js";
-import {
-  type NotificationDeps,
-  type NotificationRequest,
-  receiveArgocdNotification,
-} from "./receive-argocd-notification.js";
+import { type NotificationDeps, receiveArgocdNotification } from "./receive-argocd-notification.js";
 
 /**
  * The token in a secret value: `{"token": "..."}` (what the stack generates and what the Argo CD
@@ -54,39 +50,23 @@ export function cachedTokens(
   return cachedSecretVersions(client, secretId, { ...options, decode: tokenFromSecret });
 }
 
-export function toNotificationRequest(event: APIGatewayProxyEventV2): NotificationRequest {
-  return {
-    method: event.requestContext?.http?.method ?? "",
-    headers: event.headers ?? {},
-    body: event.body ?? "",
-    isBase64Encoded: event.isBase64Encoded === true,
-  };
-}
+export { toEndpointRequest as toNotificationRequest } from "../../shared/adapters/aws/function-url.js";
 
 /** Builds the Lambda handler from its dependencies (tests pass mocked clients). */
 export function createHandler(deps: NotificationDeps) {
-  return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>().handler(async (event) => {
-    const res = await receiveArgocdNotification(toNotificationRequest(event), deps);
-    return { statusCode: res.statusCode, headers: res.headers ?? {}, body: res.body };
-  });
+  return functionUrlHandler(receiveArgocdNotification, deps);
 }
 
 const logger = loggerFor("pourover-receive-argocd-notification");
-/** The core's entries as Powertools JSON lines; the core never passes a body or a token. */
-const logLine = ({ msg, ...fields }: Record<string, unknown>): void => {
-  const message = typeof msg === "string" ? msg : "argocd notification";
-  if (fields.status === 500 || "error" in fields) logger.error(message, fields);
-  else logger.info(message, fields);
-};
-
-let handlerInstance: ReturnType<typeof createHandler> | undefined;
 
 /**
  * The release PR's comment, through the pipeline's GitHub credentials when the stack passes them
  * (GITHUB_CREDENTIALS_SECRET_ARN); the secret is read on first use.
  */
-function pullRequestComments(secrets: SecretsManagerClient): NotificationDeps["pullRequests"] {
-  const secretArn = process.env.GITHUB_CREDENTIALS_SECRET_ARN;
+function pullRequestComments(
+  secrets: SecretsManagerClient,
+  secretArn: string | undefined,
+): NotificationDeps["pullRequests"] {
   if (!secretArn) return undefined;
   let reporter: GithubPullRequestReporter | undefined;
   return {
@@ -105,10 +85,10 @@ function pullRequestComments(secrets: SecretsManagerClient): NotificationDeps["p
   };
 }
 
-function fromEnvironment(): ReturnType<typeof createHandler> {
+function fromEnvironment() {
   const env = requireEnv("TOKEN_SECRET_ARN", "LEDGER_TABLE_NAME", "EVENT_BUS_NAME");
   const secrets = new SecretsManagerClient({});
-  const pullRequests = pullRequestComments(secrets);
+  const pullRequests = pullRequestComments(secrets, optionalEnv("GITHUB_CREDENTIALS_SECRET_ARN"));
   return createHandler({
     config: bundledAppConfig(),
     tokens: cachedTokens(secrets, env.TOKEN_SECRET_ARN),
@@ -116,20 +96,11 @@ function fromEnvironment(): ReturnType<typeof createHandler> {
     publisher: new EventBridgePublisher(new EventBridgeClient({}), env.EVENT_BUS_NAME),
     mailer: new SesMailer(new SESv2Client({})),
     executionUrl: executionConsoleUrl,
-    log: logLine,
+    // The core never passes a body or a token.
+    log: powertoolsLog(logger, "argocd notification", (f) => f.status === 500 || "error" in f),
     ...(pullRequests ? { pullRequests } : {}),
   }).use(loggerMiddleware(logger));
 }
 
-if (process.env.AWS_LAMBDA_FUNCTION_NAME !== undefined) {
-  // Cold start in Lambda: fail fast on a bad environment.
-  handlerInstance = fromEnvironment();
-}
-
-export const handler = (
-  event: APIGatewayProxyEventV2,
-  context: Parameters<ReturnType<typeof createHandler>>[1],
-) => {
-  handlerInstance ??= fromEnvironment();
-  return handlerInstance(event, context);
-};
+/** Built at cold start in Lambda (a bad environment fails fast), else on first use. */
+export const handler = lazyHandler(inLambda(), fromEnvironment);

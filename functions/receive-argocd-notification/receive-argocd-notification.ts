@@ -18,20 +18,23 @@
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import * as z from "zod";
-import { type AppConfig, imageRepository } from "../../shared/contracts/app-config.js";
-import { parseVersion } from "../../shared/contracts/release.js";
+import type { AppConfig } from "../../shared/contracts/app-config.js";
 import { zodProblems } from "../../shared/contracts/zod-problems.js";
-import { imageName, parseImageReference } from "../../shared/domain/image-reference.js";
+import * as http from "../../shared/domain/http-endpoint.js";
 import { renderProdEmail } from "../../shared/domain/release-email.js";
+import { releaseFromImages } from "../../shared/domain/release-from-images.js";
 import type {
   Clock,
   EventPublisher,
+  LedgerRecord,
   Mailer,
   ProdEntry,
   ProdLedger,
   ReleaseLedger,
 } from "../../shared/ports/index.js";
 import type { PullRequestReporter } from "../../shared/ports/release-review.js";
+
+export { newestFirst, releaseFromImages } from "../../shared/domain/release-from-images.js";
 
 /** EventBridge `source` of the events this function emits. */
 export const PROD_EVENT_SOURCE = "pourover.argocd";
@@ -73,22 +76,9 @@ export const ArgoNotificationSchema = z.object({
 });
 export type ArgoNotification = z.infer<typeof ArgoNotificationSchema>;
 
-export interface NotificationRequest {
-  method: string;
-  /** Header names in any case (a Function URL lowercases them). */
-  headers: Record<string, string | undefined>;
-  body: string;
-  isBase64Encoded?: boolean;
-}
-
-export interface NotificationResponse {
-  statusCode: number;
-  /** JSON: `{"message": "...", ...}`. */
-  body: string;
-  headers?: Record<string, string>;
-}
-
-export type NotificationLog = (entry: Record<string, unknown>) => void;
+export type NotificationRequest = http.EndpointRequest;
+export type NotificationResponse = http.EndpointResponse;
+export type NotificationLog = http.EndpointLog;
 
 export interface NotificationDeps {
   config: Pick<AppConfig, "app" | "registry" | "services" | "notify">;
@@ -118,25 +108,8 @@ export function pullNumberOf(url: string | null | undefined): number | null {
   return m ? Number(m[1]) : null;
 }
 
-const JSON_HEADERS = { "content-type": "application/json" } as const;
 const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
-
-function respond(statusCode: number, message: string, extra?: Record<string, unknown>): NotificationResponse {
-  return { statusCode, headers: { ...JSON_HEADERS }, body: JSON.stringify({ message, ...extra }) };
-}
-
-function header(
-  headers: Record<string, string | undefined> | undefined,
-  lowerName: string,
-): string | undefined {
-  if (headers === undefined || headers === null) return undefined;
-  const direct = headers[lowerName];
-  if (direct !== undefined) return direct;
-  for (const key of Object.keys(headers)) {
-    if (key.toLowerCase() === lowerName && headers[key] !== undefined) return headers[key];
-  }
-  return undefined;
-}
+const BEARER_CHALLENGE = { "www-authenticate": "Bearer" } as const;
 
 /**
  * Constant-time check against every token: both sides are hashed first, so the comparison is of
@@ -153,148 +126,168 @@ function tokenMatches(presented: string, tokens: readonly string[]): boolean {
   return ok;
 }
 
-function errorSummary(error: unknown): { error: string; errorMessage?: string } {
-  if (error instanceof Error) return { error: error.name, errorMessage: error.message.slice(0, 300) };
-  return { error: typeof error };
+/** The unauthenticated part: method, size (before decoding or parsing), then the bearer token. */
+async function authenticate(
+  req: NotificationRequest,
+  deps: NotificationDeps,
+): Promise<{ raw: Buffer } | http.Rejection> {
+  const notPost = http.requirePost(req);
+  if (notPost) return http.reject(notPost);
+  const body = http.readBody(req, deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
+  if ("response" in body) return http.reject(body.response);
+  const { raw } = body;
+
+  const bearer = BEARER.exec(http.header(req.headers, "authorization") ?? "");
+  if (bearer === null) {
+    return http.reject(
+      http.respond(
+        401,
+        "missing or malformed Authorization header: expected Bearer <token>",
+        undefined,
+        BEARER_CHALLENGE,
+      ),
+      { reason: "missing or malformed" },
+    );
+  }
+  const presented = bearer[1] as string;
+  const verdict = await http.matchSecrets(deps.tokens, (tokens) => tokenMatches(presented, tokens));
+  if (verdict === "none")
+    return http.reject(http.respond(500, "internal error"), { reason: "no token configured" });
+  if (verdict === "mismatch") {
+    return http.reject(http.respond(401, "invalid token", undefined, BEARER_CHALLENGE), {
+      reason: "mismatch",
+    });
+  }
+  return { raw };
 }
 
-/**
- * Semver precedence of two tags, newest first when sorting with it; non-semver tags sort last. Not
- * the manifest editor's comparator: importing it would bundle the YAML parser into this Lambda.
- */
-export function newestFirst(a: string, b: string): number {
-  const va = parseVersion(a);
-  const vb = parseVersion(b);
-  if (!va || !vb) return va ? -1 : vb ? 1 : a.localeCompare(b);
-  for (const key of ["major", "minor", "patch"] as const) {
-    if (va[key] !== vb[key]) return vb[key] - va[key];
+/** The authenticated body: JSON, then the notification schema (each problem named). */
+function parseNotification(raw: Buffer): ArgoNotification | http.Rejection {
+  let json: unknown;
+  try {
+    json = JSON.parse(raw.toString("utf8"));
+  } catch {
+    return http.reject(http.respond(400, "payload is not valid JSON"));
   }
-  if (va.pre === vb.pre) return 0;
-  if (va.pre === "" || vb.pre === "") return va.pre === "" ? -1 : 1;
-  const pa = va.pre.split(".");
-  const pb = vb.pre.split(".");
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const x = pa[i];
-    const y = pb[i];
-    if (x === y) continue;
-    if (x === undefined || y === undefined) return x === undefined ? 1 : -1;
-    const xn = /^\d+$/.test(x);
-    const yn = /^\d+$/.test(y);
-    if (xn && yn) return Number(y) - Number(x);
-    if (xn !== yn) return xn ? 1 : -1;
-    return x < y ? 1 : -1;
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    return http.reject(http.respond(400, "payload is not a JSON object"));
   }
-  return 0;
+  const parsed = ArgoNotificationSchema.safeParse(json);
+  if (!parsed.success) {
+    const problems = zodProblems(parsed.error);
+    return http.reject(http.respond(400, `invalid payload: ${problems.join("; ")}`, { problems }));
+  }
+  return parsed.data;
 }
 
-/** Which release the images are: the tag of the app's service images, newest when they disagree. */
-export function releaseFromImages(
-  images: readonly string[],
-  config: Pick<AppConfig, "registry" | "services">,
-): { tag: string; services: string[]; note?: string } | { tag: null; reason: string } {
-  const byName = new Map(
-    config.services.map((s) => [imageRepository(config as AppConfig, s), s.name] as const),
-  );
-  const tags = new Map<string, string[]>();
-  for (const image of images) {
-    const ref = parseImageReference(image);
-    const service = ref ? byName.get(imageName(ref)) : undefined;
-    if (!ref?.tag || service === undefined) continue;
-    tags.set(ref.tag, [...(tags.get(ref.tag) ?? []), service]);
+/** What a recorded change is told with: the event, the email and the PR comment. */
+interface Recorded {
+  app: string;
+  tag: string;
+  n: ArgoNotification;
+  entry: ProdEntry;
+  record: LedgerRecord;
+  note: string | undefined;
+  context: Record<string, unknown>;
+}
+
+/** Best effort each: a failure is logged and reported in the answer, the record stays. */
+async function tell(
+  { app, tag, n, entry, record, note, context }: Recorded,
+  deps: NotificationDeps,
+  log: NotificationLog,
+): Promise<{ published: boolean; emailed: boolean; commented?: boolean }> {
+  const { status, at } = entry;
+  let published = true;
+  try {
+    await deps.publisher.publish({
+      source: PROD_EVENT_SOURCE,
+      detailType: status === "DEPLOYED" ? RELEASE_DEPLOYED_TO_PROD : RELEASE_DEGRADED_IN_PROD,
+      detail: {
+        app,
+        tag,
+        ...entry,
+        executionId: record.executionId,
+        images: n.images ?? [],
+        ...(note ? { note } : {}),
+      },
+    });
+  } catch (error) {
+    published = false;
+    log({ msg: "argocd notification: event not published", ...context, tag, ...http.errorSummary(error) });
   }
-  if (tags.size === 0)
-    return { tag: null, reason: "no tagged image of the app's services in the notification" };
-  const sorted = [...tags.keys()].sort(newestFirst);
-  const tag = sorted[0] as string;
-  const services = tags.get(tag) ?? [];
-  if (tags.size === 1) return { tag, services };
-  const others = sorted
-    .slice(1)
-    .map((t) => `${t} (${(tags.get(t) ?? []).join(", ")})`)
-    .join("; ");
-  return {
-    tag,
-    services,
-    note: `the app's images do not share one tag: recorded the newest, ${tag} (${services.join(", ")}); also running ${others}`,
-  };
+
+  let emailed = true;
+  try {
+    const summary = (record.summary ?? {}) as { pullRequest?: { url?: string | null } | null };
+    const email = renderProdEmail({
+      app,
+      tag,
+      ...entry,
+      images: n.images ?? [],
+      ...(note ? { note } : {}),
+      pullRequestUrl: summary.pullRequest?.url ?? null,
+      executionUrl:
+        deps.executionUrl && record.executionId.startsWith("arn:")
+          ? deps.executionUrl(record.executionId)
+          : null,
+      finishedAt: record.finishedAt ?? null,
+    });
+    const to = [
+      ...new Set([...deps.config.notify.to, ...(status === "DEGRADED" ? deps.config.notify.onFailure : [])]),
+    ];
+    await deps.mailer.send({ from: deps.config.notify.from, to, ...email });
+  } catch (error) {
+    emailed = false;
+    log({ msg: "argocd notification: email not sent", ...context, tag, ...http.errorSummary(error) });
+  }
+
+  // The PR that took the release to prod closes its record with one comment (best effort).
+  let commented: boolean | undefined;
+  const pr = ((record.summary ?? {}) as { pullRequest?: { url?: string | null; branch?: string } | null })
+    .pullRequest;
+  if (deps.pullRequests && pr?.url && pullNumberOf(pr.url) !== null) {
+    try {
+      await deps.pullRequests.comment({
+        number: pullNumberOf(pr.url),
+        branch: pr.branch ?? "",
+        body:
+          status === "DEPLOYED"
+            ? `In prod: Argo CD ${n.app} reports ${app} ${tag} Synced and ${n.health} at revision ${n.revision.slice(0, 12)} (${at}). Recorded by Pourover.`
+            : `Degraded in prod: Argo CD ${n.app} reports ${app} ${tag} ${n.health} at revision ${n.revision.slice(0, 12)} (${at}).`,
+      });
+      commented = true;
+    } catch (error) {
+      commented = false;
+      log({
+        msg: "argocd notification: PR comment not left",
+        ...context,
+        tag,
+        ...http.errorSummary(error),
+      });
+    }
+  }
+  return { published, emailed, ...(commented !== undefined ? { commented } : {}) };
 }
 
 export async function receiveArgocdNotification(
   req: NotificationRequest,
   deps: NotificationDeps,
 ): Promise<NotificationResponse> {
-  const log: NotificationLog = (entry) => {
-    try {
-      deps.log?.(entry);
-    } catch {
-      // A broken logger must not change the answer.
-    }
-  };
-  const done = (res: NotificationResponse, fields: Record<string, unknown> = {}): NotificationResponse => {
-    log({ msg: "argocd notification", status: res.statusCode, ...fields });
-    return res;
-  };
+  const { log, done } = http.endpointLog(deps.log, "argocd notification");
   try {
-    if (String(req.method ?? "").toUpperCase() !== "POST") {
-      return done({ ...respond(405, "method not allowed"), headers: { ...JSON_HEADERS, allow: "POST" } });
-    }
-    const maxBytes = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-    const body = typeof req.body === "string" ? req.body : "";
-    const base64 = req.isBase64Encoded === true;
-    // Every UTF-16 unit is at least one byte; a base64 text decodes to at most 3/4 of its length.
-    if (base64 ? Math.floor((body.length * 3) / 4) > maxBytes + 2 : body.length > maxBytes) {
-      return done(respond(413, "payload too large", { maxBytes }));
-    }
-    const raw = base64 ? Buffer.from(body, "base64") : Buffer.from(body, "utf8");
-    if (raw.length > maxBytes) return done(respond(413, "payload too large", { maxBytes }));
-
-    const bearer = BEARER.exec(header(req.headers, "authorization") ?? "");
-    if (bearer === null) {
-      return done(
-        {
-          ...respond(401, "missing or malformed Authorization header: expected Bearer <token>"),
-          headers: { ...JSON_HEADERS, "www-authenticate": "Bearer" },
-        },
-        { reason: "missing or malformed" },
-      );
-    }
-    const presented = bearer[1] as string;
-    const tokens = (await deps.tokens()).filter((t) => typeof t === "string" && t.length > 0);
-    if (tokens.length === 0) return done(respond(500, "internal error"), { reason: "no token configured" });
-    if (!tokenMatches(presented, tokens)) {
-      const refreshed = (await deps.tokens({ refresh: true })).filter(
-        (t) => typeof t === "string" && t.length > 0 && !tokens.includes(t),
-      );
-      if (!tokenMatches(presented, refreshed)) {
-        return done(
-          { ...respond(401, "invalid token"), headers: { ...JSON_HEADERS, "www-authenticate": "Bearer" } },
-          { reason: "mismatch" },
-        );
-      }
-    }
-
+    const authenticated = await authenticate(req, deps);
+    if ("response" in authenticated) return done(authenticated.response, authenticated.fields);
     // Authenticated from here on.
-    let json: unknown;
-    try {
-      json = JSON.parse(raw.toString("utf8"));
-    } catch {
-      return done(respond(400, "payload is not valid JSON"));
-    }
-    if (typeof json !== "object" || json === null || Array.isArray(json)) {
-      return done(respond(400, "payload is not a JSON object"));
-    }
-    const parsed = ArgoNotificationSchema.safeParse(json);
-    if (!parsed.success) {
-      const problems = zodProblems(parsed.error);
-      return done(respond(400, `invalid payload: ${problems.join("; ")}`, { problems }));
-    }
-    const n = parsed.data;
+    const parsed = parseNotification(authenticated.raw);
+    if ("response" in parsed) return done(parsed.response, parsed.fields);
+    const n = parsed;
     const { app } = deps.config;
     const context = { event: n.event, argoApp: n.app, revision: n.revision, health: n.health };
 
     const release = releaseFromImages(n.images ?? [], deps.config);
     if (release.tag === null) {
-      return done(respond(202, "ignored", { reason: release.reason }), {
+      return done(http.respond(202, "ignored", { reason: release.reason }), {
         ...context,
         reason: release.reason,
       });
@@ -304,7 +297,7 @@ export async function receiveArgocdNotification(
     if (record === null) {
       // Argo CD may run something Pourover did not release (a hand edit, a revert to an old pin).
       const reason = `no release recorded for ${tag}`;
-      return done(respond(202, "ignored", { reason }), { ...context, tag, reason });
+      return done(http.respond(202, "ignored", { reason }), { ...context, tag, reason });
     }
 
     const status: ProdEntry["status"] = n.event === "on-deployed" ? "DEPLOYED" : "DEGRADED";
@@ -313,83 +306,21 @@ export async function receiveArgocdNotification(
     const written = await deps.ledger.recordProd(app, tag, entry);
     if (written === "missing") {
       const reason = `no release recorded for ${tag}`;
-      return done(respond(202, "ignored", { reason }), { ...context, tag, reason });
+      return done(http.respond(202, "ignored", { reason }), { ...context, tag, reason });
     }
     if (written === "unchanged") {
-      return done(respond(202, "duplicate notification", { app, tag, status }), { ...context, tag });
+      return done(http.respond(202, "duplicate notification", { app, tag, status }), { ...context, tag });
     }
 
     const note = release.note;
-    let published = true;
-    try {
-      await deps.publisher.publish({
-        source: PROD_EVENT_SOURCE,
-        detailType: status === "DEPLOYED" ? RELEASE_DEPLOYED_TO_PROD : RELEASE_DEGRADED_IN_PROD,
-        detail: {
-          app,
-          tag,
-          ...entry,
-          executionId: record.executionId,
-          images: n.images ?? [],
-          ...(note ? { note } : {}),
-        },
-      });
-    } catch (error) {
-      published = false;
-      log({ msg: "argocd notification: event not published", ...context, tag, ...errorSummary(error) });
-    }
-
-    let emailed = true;
-    try {
-      const summary = (record.summary ?? {}) as { pullRequest?: { url?: string | null } | null };
-      const email = renderProdEmail({
-        app,
-        tag,
-        ...entry,
-        images: n.images ?? [],
-        ...(note ? { note } : {}),
-        pullRequestUrl: summary.pullRequest?.url ?? null,
-        executionUrl:
-          deps.executionUrl && record.executionId.startsWith("arn:")
-            ? deps.executionUrl(record.executionId)
-            : null,
-        finishedAt: record.finishedAt ?? null,
-      });
-      const to = [
-        ...new Set([
-          ...deps.config.notify.to,
-          ...(status === "DEGRADED" ? deps.config.notify.onFailure : []),
-        ]),
-      ];
-      await deps.mailer.send({ from: deps.config.notify.from, to, ...email });
-    } catch (error) {
-      emailed = false;
-      log({ msg: "argocd notification: email not sent", ...context, tag, ...errorSummary(error) });
-    }
-
-    // The PR that took the release to prod closes its record with one comment (best effort).
-    let commented: boolean | undefined;
-    const pr = ((record.summary ?? {}) as { pullRequest?: { url?: string | null; branch?: string } | null })
-      .pullRequest;
-    if (deps.pullRequests && pr?.url && pullNumberOf(pr.url) !== null) {
-      try {
-        await deps.pullRequests.comment({
-          number: pullNumberOf(pr.url),
-          branch: pr.branch ?? "",
-          body:
-            status === "DEPLOYED"
-              ? `In prod: Argo CD ${n.app} reports ${app} ${tag} Synced and ${n.health} at revision ${n.revision.slice(0, 12)} (${at}). Recorded by Pourover.`
-              : `Degraded in prod: Argo CD ${n.app} reports ${app} ${tag} ${n.health} at revision ${n.revision.slice(0, 12)} (${at}).`,
-        });
-        commented = true;
-      } catch (error) {
-        commented = false;
-        log({ msg: "argocd notification: PR comment not left", ...context, tag, ...errorSummary(error) });
-      }
-    }
+    const { published, emailed, commented } = await tell(
+      { app, tag, n, entry, record, note, context },
+      deps,
+      log,
+    );
 
     return done(
-      respond(202, "recorded", {
+      http.respond(202, "recorded", {
         app,
         tag,
         status,
@@ -408,6 +339,6 @@ export async function receiveArgocdNotification(
     );
   } catch (error) {
     // Token or ledger unreachable: a generic 5xx; details only in the log.
-    return done(respond(500, "internal error"), errorSummary(error));
+    return done(http.respond(500, "internal error"), http.errorSummary(error));
   }
 }

@@ -5,32 +5,25 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import middy from "@middy/core";
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import { DynamoDeliveryDedupe } from "../../shared/adapters/aws/delivery-dedupe.js";
 import { EventBridgePublisher } from "../../shared/adapters/aws/eventbridge-publisher.js";
+import { functionUrlHandler, lazyHandler, powertoolsLog } from "../../shared/adapters/aws/function-url.js";
 import {
   cachedSecretVersions,
   type SecretsCacheOptions,
 } from "../../shared/adapters/aws/secret-versions-cache.js";
+import { inLambda, lambdaEnvironment } from "../../shared/config/runtime-env.js";
 import { loggerFor, loggerMiddleware } from "../../shared/observability/logger.js";
-import {
-  receiveGithubWebhook,
-  type WebhookConfig,
-  type WebhookDeps,
-  type WebhookRequest,
-} from "./receive-github-webhook.js";
+import { receiveGithubWebhook, type WebhookConfig, type WebhookDeps } from "./receive-github-webhook.js";
 
 export interface WebhookEnv {
   webhookSecretArn: string;
   eventBusName: string;
   ledgerTableName: string;
   config: WebhookConfig;
-  /** Optional `MAX_BODY_BYTES` override of the core's 1 MiB default. */
-  maxBodyBytes?: number;
 }
 
-/** The one place this function reads `process.env`. Throws one error naming every problem. */
+/** Validates this function's environment (read by the config loader). Throws one error naming every problem. */
 export function loadWebhookEnv(env: Record<string, string | undefined>): WebhookEnv {
   const problems: string[] = [];
   const need = (name: string): string => {
@@ -50,17 +43,10 @@ export function loadWebhookEnv(env: Record<string, string | undefined>): Webhook
       problems.push("POUROVER_CONFIG is not valid JSON");
     }
   }
-  let maxBodyBytes: number | undefined;
-  if (env.MAX_BODY_BYTES) {
-    maxBodyBytes = Number(env.MAX_BODY_BYTES);
-    if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 1024 || maxBodyBytes > 6 * 1024 * 1024) {
-      problems.push("MAX_BODY_BYTES must be an integer between 1024 and 6291456");
-    }
-  }
   if (problems.length > 0 || config === undefined) {
     throw new Error(`receive-github-webhook: invalid environment:\n- ${problems.join("\n- ")}`);
   }
-  return { webhookSecretArn, eventBusName, ledgerTableName, config, maxBodyBytes };
+  return { webhookSecretArn, eventBusName, ledgerTableName, config };
 }
 
 /**
@@ -112,55 +98,26 @@ export function cachedWebhookSecrets(
 }
 
 /** Maps a Function URL (payload format 2.0) event to the core's request. */
-export function toWebhookRequest(event: APIGatewayProxyEventV2): WebhookRequest {
-  return {
-    method: event.requestContext?.http?.method ?? "",
-    headers: event.headers ?? {},
-    body: event.body ?? "",
-    isBase64Encoded: event.isBase64Encoded === true,
-  };
-}
+export { toEndpointRequest as toWebhookRequest } from "../../shared/adapters/aws/function-url.js";
 
 /** Builds the Lambda handler from its dependencies (tests pass mocked clients). */
 export function createHandler(deps: WebhookDeps) {
-  return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>().handler(async (event) => {
-    const res = await receiveGithubWebhook(toWebhookRequest(event), deps);
-    return { statusCode: res.statusCode, headers: res.headers ?? {}, body: res.body };
-  });
+  return functionUrlHandler(receiveGithubWebhook, deps);
 }
 
 const logger = loggerFor("pourover-receive-github-webhook");
-/** The core's entries as Powertools JSON lines; the core never passes a body, secret or signature. */
-const logLine = ({ msg, ...fields }: Record<string, unknown>): void => {
-  const message = typeof msg === "string" ? msg : "webhook";
-  if (fields.status === 500) logger.error(message, fields);
-  else logger.info(message, fields);
-};
 
-let handlerInstance: ReturnType<typeof createHandler> | undefined;
-if (process.env.AWS_LAMBDA_FUNCTION_NAME !== undefined) {
-  // Cold start in Lambda: fail fast on a bad environment.
-  handlerInstance = fromEnvironment();
-}
-
-function fromEnvironment(): ReturnType<typeof createHandler> {
-  // POUROVER_CONFIG is written out literally: esbuild's `define` inlines the bundled config only
-  // where the exact expression `process.env.POUROVER_CONFIG` appears (see PouroverFunction).
-  const env = loadWebhookEnv({ ...process.env, POUROVER_CONFIG: process.env.POUROVER_CONFIG });
+function fromEnvironment() {
+  const env = loadWebhookEnv(lambdaEnvironment());
   return createHandler({
     config: env.config,
     secrets: cachedWebhookSecrets(new SecretsManagerClient({}), env.webhookSecretArn),
     publisher: new EventBridgePublisher(new EventBridgeClient({}), env.eventBusName),
     deliveries: new DynamoDeliveryDedupe(new DynamoDBClient({}), env.ledgerTableName),
-    maxBodyBytes: env.maxBodyBytes,
-    log: logLine,
+    // The core never passes a body, secret or signature.
+    log: powertoolsLog(logger, "webhook", (fields) => fields.status === 500),
   }).use(loggerMiddleware(logger));
 }
 
-export const handler = (
-  event: APIGatewayProxyEventV2,
-  context: Parameters<ReturnType<typeof createHandler>>[1],
-) => {
-  handlerInstance ??= fromEnvironment();
-  return handlerInstance(event, context);
-};
+/** Built at cold start in Lambda (a bad environment fails fast), else on first use. */
+export const handler = lazyHandler(inLambda(), fromEnvironment);

@@ -16,6 +16,8 @@
  */
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import type { AppConfig } from "../../shared/contracts/app-config.js";
+import * as http from "../../shared/domain/http-endpoint.js";
+import type { DedupeKey, DeliveryDedupe } from "../../shared/ports/delivery-dedupe.js";
 import type { EventPublisher } from "../../shared/ports/index.js";
 
 /**
@@ -67,37 +69,9 @@ export interface ReleaseTagPushedDetail {
   deliveryId: string;
 }
 
-export interface WebhookRequest {
-  method: string;
-  /** Header names in any case (a Function URL lowercases them). */
-  headers: Record<string, string | undefined>;
-  body: string;
-  isBase64Encoded?: boolean;
-}
-
-export interface WebhookResponse {
-  statusCode: number;
-  /** JSON: `{"message": "...", ...}`. */
-  body: string;
-  headers?: Record<string, string>;
-}
-
-/**
- * What is deduplicated. `X-GitHub-Delivery` is not covered by the signature, so anyone who saw one
- * signed body can replay it under fresh ids: the SHA-256 of the signed body is remembered as well,
- * for the same window, and a body seen before starts nothing whatever its delivery id.
- */
-export type DedupeKey = { kind: "delivery"; id: string } | { kind: "body"; sha256: string };
-
-export interface DeliveryDedupe {
-  /** Atomically records `key`; true the first time it is seen within the window, false afterwards. */
-  firstTime(key: DedupeKey): Promise<boolean>;
-  /** Removes the record, so that a redelivery after a failed publish is not taken for a duplicate. */
-  forget(key: DedupeKey): Promise<void>;
-}
-
-/** One structured log line. The core never passes the body, a secret or a signature. */
-export type WebhookLog = (entry: Record<string, unknown>) => void;
+export type WebhookRequest = http.EndpointRequest;
+export type WebhookResponse = http.EndpointResponse;
+export type WebhookLog = http.EndpointLog;
 
 export interface WebhookDeps {
   config: WebhookConfig;
@@ -118,37 +92,11 @@ export interface WebhookDeps {
   log?: WebhookLog;
 }
 
-const JSON_HEADERS = { "content-type": "application/json" } as const;
 const SIGNATURE_PATTERN = /^sha256=([0-9a-f]{64})$/i;
 const SHA_PATTERN = /^[0-9a-f]{40}$/;
 const TAG_REF_PREFIX = "refs/tags/";
 /** Longest delivery id / event name we copy into events and logs (GitHub sends a GUID). */
 const MAX_HEADER_ECHO = 128;
-
-function respond(statusCode: number, message: string, extra?: Record<string, unknown>): WebhookResponse {
-  return { statusCode, headers: { ...JSON_HEADERS }, body: JSON.stringify({ message, ...extra }) };
-}
-
-/** The lowercase name when set, else the first name equal to it ignoring case that has a value. */
-function header(
-  headers: Record<string, string | undefined> | undefined,
-  lowerName: string,
-): string | undefined {
-  if (headers === undefined || headers === null) return undefined;
-  const direct = headers[lowerName];
-  if (direct !== undefined) return direct;
-  for (const key of Object.keys(headers)) {
-    if (key.length !== lowerName.length || key.toLowerCase() !== lowerName) continue;
-    const value = headers[key];
-    if (value !== undefined) return value;
-  }
-  return undefined;
-}
-
-/** Upper bound of the decoded size of a base64 string, computed without decoding it. */
-function base64DecodedLength(text: string): number {
-  return Math.floor((text.length * 3) / 4);
-}
 
 type MediaType = "json" | "form" | "other";
 
@@ -178,11 +126,6 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 function str(value: unknown): string | undefined {
   return typeof value === "string" ? value : undefined;
-}
-
-function errorSummary(error: unknown): { error: string; errorMessage?: string } {
-  if (error instanceof Error) return { error: error.name, errorMessage: error.message.slice(0, 300) };
-  return { error: typeof error };
 }
 
 type Candidate =
@@ -242,130 +185,151 @@ export function classifyDelivery(
   return { kind: "release", repository, tag, commit, pusher: pusher ?? "unknown" };
 }
 
-export async function receiveGithubWebhook(req: WebhookRequest, deps: WebhookDeps): Promise<WebhookResponse> {
-  const log: WebhookLog = (entry) => {
-    try {
-      deps.log?.(entry);
-    } catch {
-      // A broken logger must not change the answer.
-    }
-  };
-  const done = (res: WebhookResponse, fields: Record<string, unknown> = {}): WebhookResponse => {
-    log({ msg: "webhook", status: res.statusCode, ...fields });
-    return res;
-  };
+type Reply = (res: WebhookResponse, fields?: Record<string, unknown>) => WebhookResponse;
+
+/** The unauthenticated part, cheapest check first: method, size, media type, then the HMAC. */
+async function verifyDelivery(
+  req: WebhookRequest,
+  deps: WebhookDeps,
+): Promise<{ raw: Buffer; media: MediaType } | http.Rejection> {
+  const notPost = http.requirePost(req);
+  if (notPost) return http.reject(notPost);
+
+  // 413 before anything else touches the body.
+  const maxBytes = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const body = http.readBody(req, maxBytes);
+  if ("response" in body) return http.reject(body.response);
+  const { raw } = body;
+
+  const media = mediaType(http.header(req.headers, "content-type"));
+  if (media === "other") {
+    return http.reject(http.respond(415, "unsupported media type: use application/json"));
+  }
+
+  const signature = SIGNATURE_PATTERN.exec(http.header(req.headers, "x-hub-signature-256")?.trim() ?? "");
+  if (signature === null)
+    return http.reject(http.respond(401, "invalid signature"), { reason: "missing or malformed" });
+  const expected = Buffer.from((signature[1] as string).toLowerCase(), "hex");
+  const verdict = await http.matchSecrets(deps.secrets, (secrets) =>
+    signatureMatches(raw, expected, secrets),
+  );
+  if (verdict === "none") {
+    return http.reject(http.respond(500, "internal error"), { reason: "no webhook secret configured" });
+  }
+  if (verdict === "mismatch")
+    return http.reject(http.respond(401, "invalid signature"), { reason: "mismatch" });
+  return { raw, media };
+}
+
+/**
+ * Publishes the release candidate; when that fails, forgets the dedupe keys so that GitHub's
+ * redelivery goes through (the delivery was not acted upon) and returns what was thrown.
+ */
+async function publishOrForget(
+  detail: ReleaseTagPushedDetail,
+  keys: readonly DedupeKey[],
+  deps: WebhookDeps,
+  log: WebhookLog,
+): Promise<{ error: unknown } | undefined> {
   try {
-    if (String(req.method ?? "").toUpperCase() !== "POST") {
-      return done({ ...respond(405, "method not allowed"), headers: { ...JSON_HEADERS, allow: "POST" } });
-    }
-
-    // 413 before anything else touches the body. Every UTF-16 unit is at least one byte, so a
-    // string longer than the cap is over it without counting.
-    const maxBytes = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-    const body = typeof req.body === "string" ? req.body : "";
-    const base64 = req.isBase64Encoded === true;
-    if (base64 ? base64DecodedLength(body) > maxBytes + 2 : body.length > maxBytes) {
-      return done(respond(413, "payload too large", { maxBytes }));
-    }
-    const raw = base64 ? Buffer.from(body, "base64") : Buffer.from(body, "utf8");
-    if (raw.length > maxBytes) return done(respond(413, "payload too large", { maxBytes }));
-
-    const media = mediaType(header(req.headers, "content-type"));
-    if (media === "other") {
-      return done(respond(415, "unsupported media type: use application/json"));
-    }
-
-    const signature = SIGNATURE_PATTERN.exec(header(req.headers, "x-hub-signature-256")?.trim() ?? "");
-    if (signature === null)
-      return done(respond(401, "invalid signature"), { reason: "missing or malformed" });
-    const expected = Buffer.from((signature[1] as string).toLowerCase(), "hex");
-    const secrets = (await deps.secrets()).filter((s) => typeof s === "string" && s.length > 0);
-    if (secrets.length === 0) {
-      return done(respond(500, "internal error"), { reason: "no webhook secret configured" });
-    }
-    if (!signatureMatches(raw, expected, secrets)) {
-      const refreshed = (await deps.secrets({ refresh: true })).filter(
-        (s) => typeof s === "string" && s.length > 0 && !secrets.includes(s),
-      );
-      if (!signatureMatches(raw, expected, refreshed)) {
-        return done(respond(401, "invalid signature"), { reason: "mismatch" });
-      }
-    }
-
-    // Verified from here on: the headers and the payload come from GitHub.
-    const event = header(req.headers, "x-github-event")?.trim();
-    const deliveryId = header(req.headers, "x-github-delivery")?.trim();
-    if (!event) return done(respond(400, "missing X-GitHub-Event header"));
-    if (!deliveryId || deliveryId.length > MAX_HEADER_ECHO) {
-      return done(respond(400, "missing or invalid X-GitHub-Delivery header"));
-    }
-    const context = { event: event.slice(0, MAX_HEADER_ECHO), deliveryId };
-
-    const text = raw.toString("utf8");
-    let json: string | null = text;
-    if (media === "form") json = new URLSearchParams(text).get("payload");
-    if (json === null) return done(respond(400, "form body without a payload field"), context);
-    let payload: unknown;
-    try {
-      payload = JSON.parse(json);
-    } catch {
-      return done(respond(400, "payload is not valid JSON"), context);
-    }
-    if (!isRecord(payload)) return done(respond(400, "payload is not a JSON object"), context);
-
-    if (event === "ping") return done(respond(200, "pong"), context);
-
-    const candidate = classifyDelivery(event, payload, deps.config);
-    if (candidate.kind === "ignored") {
-      return done(respond(202, "ignored", { reason: candidate.reason }), {
-        ...context,
-        reason: candidate.reason,
-      });
-    }
-
-    const { app } = deps.config;
-    const { tag } = candidate;
-    const deliveryKey: DedupeKey = { kind: "delivery", id: deliveryId };
-    if (!(await deps.deliveries.firstTime(deliveryKey))) {
-      return done(respond(202, "duplicate delivery"), { ...context, tag });
-    }
-    const bodyKey: DedupeKey = { kind: "body", sha256: createHash("sha256").update(raw).digest("hex") };
-    if (!(await deps.deliveries.firstTime(bodyKey))) {
-      const reason = "this signed body was already received under another delivery id";
-      return done(respond(202, "duplicate delivery", { reason }), { ...context, tag, reason });
-    }
-    const detail: ReleaseTagPushedDetail = {
-      app,
-      repository: candidate.repository,
-      tag,
-      commit: candidate.commit,
-      pusher: candidate.pusher,
-      deliveryId,
-    };
-    try {
-      await deps.publisher.publish({
-        source: deps.eventBusSource ?? WEBHOOK_EVENT_SOURCE,
-        detailType: RELEASE_TAG_PUSHED,
-        detail: { ...detail },
-      });
-    } catch (error) {
-      // Let GitHub's redelivery through: the delivery was not acted upon.
-      for (const key of [deliveryKey, bodyKey]) {
-        try {
-          await deps.deliveries.forget(key);
-        } catch (forgetError) {
-          log({ msg: "webhook dedupe forget failed", ...context, ...errorSummary(forgetError) });
-        }
-      }
-      return done(respond(500, "internal error"), { ...context, tag, ...errorSummary(error) });
-    }
-    return done(respond(202, "release requested", { app, tag }), {
-      ...context,
-      tag,
-      commit: candidate.commit,
+    await deps.publisher.publish({
+      source: deps.eventBusSource ?? WEBHOOK_EVENT_SOURCE,
+      detailType: RELEASE_TAG_PUSHED,
+      detail: { ...detail },
     });
+    return undefined;
+  } catch (error) {
+    for (const key of keys) {
+      try {
+        await deps.deliveries.forget(key);
+      } catch (forgetError) {
+        log({ msg: "webhook dedupe forget failed", ...http.errorSummary(forgetError) });
+      }
+    }
+    return { error };
+  }
+}
+
+/** The authenticated part: headers, payload, classification, dedupe, publish. */
+async function acceptDelivery(
+  req: WebhookRequest,
+  raw: Buffer,
+  media: MediaType,
+  deps: WebhookDeps,
+  log: WebhookLog,
+  done: Reply,
+): Promise<WebhookResponse> {
+  // Verified from here on: the headers and the payload come from GitHub.
+  const event = http.header(req.headers, "x-github-event")?.trim();
+  const deliveryId = http.header(req.headers, "x-github-delivery")?.trim();
+  if (!event) return done(http.respond(400, "missing X-GitHub-Event header"));
+  if (!deliveryId || deliveryId.length > MAX_HEADER_ECHO) {
+    return done(http.respond(400, "missing or invalid X-GitHub-Delivery header"));
+  }
+  const context = { event: event.slice(0, MAX_HEADER_ECHO), deliveryId };
+
+  const text = raw.toString("utf8");
+  let json: string | null = text;
+  if (media === "form") json = new URLSearchParams(text).get("payload");
+  if (json === null) return done(http.respond(400, "form body without a payload field"), context);
+  let payload: unknown;
+  try {
+    payload = JSON.parse(json);
+  } catch {
+    return done(http.respond(400, "payload is not valid JSON"), context);
+  }
+  if (!isRecord(payload)) return done(http.respond(400, "payload is not a JSON object"), context);
+
+  if (event === "ping") return done(http.respond(200, "pong"), context);
+
+  const candidate = classifyDelivery(event, payload, deps.config);
+  if (candidate.kind === "ignored") {
+    return done(http.respond(202, "ignored", { reason: candidate.reason }), {
+      ...context,
+      reason: candidate.reason,
+    });
+  }
+
+  const { app } = deps.config;
+  const { tag } = candidate;
+  const deliveryKey: DedupeKey = { kind: "delivery", id: deliveryId };
+  if (!(await deps.deliveries.firstTime(deliveryKey))) {
+    return done(http.respond(202, "duplicate delivery"), { ...context, tag });
+  }
+  const bodyKey: DedupeKey = { kind: "body", sha256: createHash("sha256").update(raw).digest("hex") };
+  if (!(await deps.deliveries.firstTime(bodyKey))) {
+    const reason = "this signed body was already received under another delivery id";
+    return done(http.respond(202, "duplicate delivery", { reason }), { ...context, tag, reason });
+  }
+  const detail: ReleaseTagPushedDetail = {
+    app,
+    repository: candidate.repository,
+    tag,
+    commit: candidate.commit,
+    pusher: candidate.pusher,
+    deliveryId,
+  };
+  const failed = await publishOrForget(detail, [deliveryKey, bodyKey], deps, (e) =>
+    log({ ...context, ...e }),
+  );
+  if (failed) {
+    return done(http.respond(500, "internal error"), { ...context, tag, ...http.errorSummary(failed.error) });
+  }
+  return done(http.respond(202, "release requested", { app, tag }), {
+    ...context,
+    tag,
+    commit: candidate.commit,
+  });
+}
+
+export async function receiveGithubWebhook(req: WebhookRequest, deps: WebhookDeps): Promise<WebhookResponse> {
+  const { log, done } = http.endpointLog(deps.log, "webhook");
+  try {
+    const verified = await verifyDelivery(req, deps);
+    if ("response" in verified) return done(verified.response, verified.fields);
+    return await acceptDelivery(req, verified.raw, verified.media, deps, log, done);
   } catch (error) {
     // Secrets or dedupe unreachable: a generic 5xx; details only in the log.
-    return done(respond(500, "internal error"), errorSummary(error));
+    return done(http.respond(500, "internal error"), http.errorSummary(error));
   }
 }

@@ -1,8 +1,14 @@
 import type { AppConfig } from "../../shared/contracts/app-config.js";
 import { DIGEST_PATTERN, parseReleaseRequest, parseVersion } from "../../shared/contracts/release.js";
-import { releaseExecutionName } from "../../shared/domain/release-naming.js";
+import { parseLedgerTag, releaseExecutionName } from "../../shared/domain/release-naming.js";
 import { APP_DIMENSION, METRIC_NAMES, METRICS_NAMESPACE } from "../../shared/observability/metric-names.js";
-import type { Clock, ImageLister, ReleaseLedger, ReleaseStarter } from "../../shared/ports/index.js";
+import type {
+  Clock,
+  ImageLister,
+  LedgerRecord,
+  ReleaseLedger,
+  ReleaseStarter,
+} from "../../shared/ports/index.js";
 
 export type ReconcileConfig = Pick<AppConfig, "app" | "services" | "tagPolicy">;
 
@@ -20,7 +26,8 @@ export interface ReconcileOptions {
 
 export interface ReconcileDeps {
   images: ImageLister;
-  ledger: Pick<ReleaseLedger, "get">;
+  /** `latestSucceeded`: what dev runs now (both ledgers have it); a rollback there holds lost tags. */
+  ledger: Pick<ReleaseLedger, "get"> & { latestSucceeded?(app: string): Promise<LedgerRecord | null> };
   starter: ReleaseStarter;
   clock: Clock;
 }
@@ -46,6 +53,11 @@ export interface ReconcileResult {
   started: StartedRelease[];
   /** An execution of that name already existed (an earlier run started it; it has not claimed yet). */
   alreadyStarted: string[];
+  /**
+   * Lost tags pushed before the rollback dev runs now was asked for: late triggers, never started, so
+   * a rollback sticks (a person releases one by hand if it is wanted).
+   */
+  heldByRollback: string[];
   /** Lost but over `maxStarts`: the next run starts them. */
   deferred: string[];
   /** Repositories or tags that could not be checked or started; the rest of the run went on. */
@@ -139,6 +151,31 @@ export async function reconcileReleases(
     }
   }
 
+  // A rollback on dev outranks every trigger older than it, however new its tag: a lost event
+  // recovered now is such a trigger (its images were pushed before the rollback was asked for).
+  const heldByRollback: string[] = [];
+  const unchecked: string[] = [];
+  if (lost.length > 0 && deps.ledger.latestSucceeded) {
+    try {
+      const onDev = await deps.ledger.latestSucceeded(config.app);
+      const rollback = onDev && parseLedgerTag(onDev.tag).rollback ? onDev : null;
+      const askedAt = rollback
+        ? Date.parse(
+            ((rollback.summary ?? {}) as { rollback?: { requestedAt?: string } }).rollback?.requestedAt ??
+              rollback.claimedAt,
+          )
+        : Number.NaN;
+      if (Number.isFinite(askedAt))
+        for (let i = lost.length - 1; i >= 0; i--)
+          if ((lost[i] as TagCandidate).firstPushedAt.getTime() < askedAt)
+            heldByRollback.unshift(...lost.splice(i, 1).map((c) => c.tag));
+    } catch (error) {
+      // Fail closed: without knowing what dev runs, no lost tag is started; the next run tries again.
+      failures.push({ error: oneLine(error) });
+      unchecked.push(...lost.splice(0).map((c) => c.tag));
+    }
+  }
+
   const started: StartedRelease[] = [];
   const alreadyStarted: string[] = [];
   for (const candidate of lost.slice(0, Math.max(0, options.maxStarts))) {
@@ -171,10 +208,11 @@ export async function reconcileReleases(
     repositories: repositories.length,
     tagsSeen: candidates.size,
     alreadyClaimed,
-    lostEventsFound: lost.length,
+    lostEventsFound: lost.length + heldByRollback.length + unchecked.length,
     started,
     alreadyStarted,
-    deferred: lost.slice(Math.max(0, options.maxStarts)).map((c) => c.tag),
+    heldByRollback,
+    deferred: [...lost.slice(Math.max(0, options.maxStarts)).map((c) => c.tag), ...unchecked],
     failures,
   };
 }

@@ -22,7 +22,6 @@ export const RELEASE_PLACEHOLDERS = [
   "UpdateManifestsFunctionArn",
   "VerifyDevFunctionArn",
   "AcquireDevLockFunctionArn",
-  "WakeDevHostFunctionArn",
   "LedgerTableName",
   "SendNotificationFunctionArn",
   "RecordOutcomeFunctionArn",
@@ -58,8 +57,6 @@ export interface ReleaseStateMachineProps {
     readonly updateManifests: lambda.IFunction;
     readonly verifyDev: lambda.IFunction;
     readonly acquireDevLock: lambda.IFunction;
-    /** Starts stopped dev hosts and waits (by retries) until their SSM agent is Online. */
-    readonly wakeDevHost: lambda.IFunction;
     readonly sendNotification: lambda.IFunction;
     readonly recordOutcome: lambda.IFunction;
     /** Writes the dev result onto the release PR and the pourover/dev commit status. */
@@ -77,7 +74,10 @@ export interface ReleaseStateMachineProps {
   readonly deployDocument: ssm.CfnDocument;
   /** Where SSM Run Command sends the deploy output (`CloudWatchOutputConfig`). */
   readonly deployLogGroup: logs.ILogGroup;
-  /** EC2 tags selecting the dev hosts: SendCommand is allowed only on instances carrying them. */
+  /**
+   * EC2 tags selecting the dev hosts: SendCommand (DeployDev) and StartInstances (StartDevHosts) are
+   * allowed only on instances carrying them.
+   */
   readonly devInstanceTags: Readonly<Record<string, string>>;
   /** @default logs.RetentionDays.THREE_MONTHS */
   readonly logRetention?: logs.RetentionDays;
@@ -111,7 +111,6 @@ export class ReleaseStateMachine extends Construct {
       UpdateManifestsFunctionArn: fns.updateManifests.functionArn,
       VerifyDevFunctionArn: fns.verifyDev.functionArn,
       AcquireDevLockFunctionArn: fns.acquireDevLock.functionArn,
-      WakeDevHostFunctionArn: fns.wakeDevHost.functionArn,
       LedgerTableName: props.ledger.tableName,
       SendNotificationFunctionArn: fns.sendNotification.functionArn,
       RecordOutcomeFunctionArn: fns.recordOutcome.functionArn,
@@ -205,16 +204,40 @@ export class ReleaseStateMachine extends Construct {
       }),
     );
 
+    // The wake loop (WakeDevHost, CheckDevHostAgents, StartDevHosts) calls EC2 and SSM itself
+    // (aws-sdk integrations run with the state machine's role). DescribeInstances and
+    // DescribeInstanceInformation are read-only and support no resource-level permissions, so they take
+    // "*"; StartInstances takes instance ARNs and the aws:ResourceTag condition key, so it is limited to
+    // instances carrying every configured dev tag.
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: "DescribeDevHosts",
+        actions: ["ec2:DescribeInstances", "ssm:DescribeInstanceInformation"],
+        resources: ["*"],
+      }),
+    );
+    const startConditions: Record<string, string> = {};
+    for (const key of tagKeys)
+      startConditions[`aws:ResourceTag/${key}`] = props.devInstanceTags[key] as string;
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: "StartTaggedDevHosts",
+        actions: ["ec2:StartInstances"],
+        resources: [stack.formatArn({ service: "ec2", resource: "instance", resourceName: "*" })],
+        conditions: { StringEquals: startConditions },
+      }),
+    );
+
     Validations.of(role).acknowledge(
       {
         id: "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]",
         reason:
-          "DeployDev targets dev hosts by EC2 tag, so instance ids are unknown at deploy time; SendCommand is conditioned on ssm:resourceTag matching every configured dev instance tag.",
+          "DeployDev and StartDevHosts select dev hosts by EC2 tag, so instance ids are unknown at deploy time; SendCommand is conditioned on ssm:resourceTag and StartInstances on aws:ResourceTag matching every configured dev instance tag.",
       },
       {
         id: "AwsSolutions-IAM5[Resource::*]",
         reason:
-          "CloudWatch Logs delivery actions for Step Functions execution logging and the X-Ray trace actions support no resource-level permissions, so the API requires the wildcard resource.",
+          "ec2:DescribeInstances and ssm:DescribeInstanceInformation (the wake loop, read-only), the CloudWatch Logs delivery actions for Step Functions execution logging and the X-Ray trace actions support no resource-level permissions, so the API requires the wildcard resource.",
       },
     );
   }

@@ -441,35 +441,9 @@ export class PipelineStack extends Stack {
     });
     acquireDevLock.allow(["dynamodb:GetItem", "dynamodb:PutItem"], [this.ledger.tableArn], devLockKey);
 
-    // WakeDevHost: may start only instances carrying every configured dev tag.
-    const wakeDevHost = fn("wake-dev-host", {
-      description: "Starts stopped dev hosts (by tag) and reports when their SSM agent is Online",
-    });
-    wakeDevHost.allow(["ec2:DescribeInstances", "ssm:DescribeInstanceInformation"], ["*"]);
-    const devTagConditions: Record<string, string> = {};
-    for (const [key, value] of Object.entries(config.dev.instanceTags))
-      devTagConditions[`aws:ResourceTag/${key}`] = value;
-    wakeDevHost.allow(
-      ["ec2:StartInstances"],
-      [this.formatArn({ service: "ec2", resource: "instance", resourceName: "*" })],
-      { StringEquals: devTagConditions },
-    );
-    Validations.of(wakeDevHost.role).acknowledge(
-      {
-        id: "AwsSolutions-IAM5[Resource::*]",
-        reason:
-          "ec2:DescribeInstances and ssm:DescribeInstanceInformation support no resource-level permissions, so the API requires the wildcard resource; both are read-only, and X-Ray tracing needs the same wildcard.",
-      },
-      {
-        id: "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]",
-        reason:
-          "Dev hosts are selected by EC2 tag, so instance ids are unknown at deploy time; StartInstances is conditioned on aws:ResourceTag matching every configured dev instance tag.",
-      },
-    );
-
     const sendNotification = fn("send-notification", {
+      // The sender is read from the bundled app config (notify.from), not from the environment.
       description: "Emails the release outcome through SES",
-      environment: { SES_FROM: config.notify.from },
     });
     sendNotification.role.addToPolicy(sesSendStatement(this, config.notify));
     Validations.of(sendNotification.role).acknowledge({
@@ -517,7 +491,6 @@ export class PipelineStack extends Stack {
       updateManifests,
       verifyDev,
       acquireDevLock,
-      wakeDevHost,
       sendNotification,
       recordOutcome,
       reportDevResult,
@@ -842,7 +815,6 @@ export class PipelineStack extends Stack {
         updateManifests: updateManifests.function,
         verifyDev: verifyDev.function,
         acquireDevLock: acquireDevLock.function,
-        wakeDevHost: wakeDevHost.function,
         sendNotification: sendNotification.function,
         recordOutcome: recordOutcome.function,
         reportDevResult: reportDevResult.function,
@@ -980,7 +952,6 @@ export class PipelineStack extends Stack {
         EvaluateScan: evaluateScan.function,
         GateOnScan: gateOnScan.function,
         UpdateManifests: updateManifests.function,
-        WakeDevHost: wakeDevHost.function,
         VerifyDev: verifyDev.function,
         "NotifySuccess/Failure": sendNotification.function,
         RecordOutcome: recordOutcome.function,

@@ -16,6 +16,12 @@ export function requireEnv<const K extends string>(...names: K[]): Record<K, str
   return values;
 }
 
+/** An optional variable: undefined when unset or empty. */
+export function optionalEnv(name: string): string | undefined {
+  const value = process.env[name];
+  return value === undefined || value === "" ? undefined : value;
+}
+
 /**
  * The app config. In Lambda it is inlined at bundle time (esbuild `define`), so it is not subject to
  * the 4 KB environment limit; locally and in tests the same variable may be set at run time.

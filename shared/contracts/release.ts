@@ -103,6 +103,8 @@ export interface ReleasePlan {
   scanEnv: { severity: string; ignoreUnfixed: string; allowIds: string };
   dev: {
     targets: { Key: string; Values: string[] }[];
+    /** The same tag selection as EC2 DescribeInstances `Filters`, terminated instances left out (WakeDevHost). */
+    instanceFilters: { Name: string; Values: string[] }[];
     composeFile: string;
     healthUrls: string;
     timeoutSeconds: number;

@@ -90,6 +90,15 @@ const vitest = spawnSync(
   { cwd: REPO_ROOT, stdio: "inherit" },
 );
 
+// The tests' result in one line (vitest's own summary is above it), before the bench's table.
+try {
+  const report = JSON.parse(readFileSync(join(REPO_ROOT, "test-artifacts", "vitest-node24.json"), "utf8"));
+  console.log(
+    `node24: tests under Node ${version}: ${report.numPassedTests} passed, ${report.numFailedTests} failed, ${report.numPendingTests} skipped`,
+  );
+} catch {
+  console.log(`node24: tests under Node ${version}: no JSON report (vitest exited ${vitest.status})`);
+}
 console.log(`node24: cold imports, Node ${version} and Node ${process.version}`);
 // The bench finds Node 24 itself; it is given the same binary the tests ran on.
 spawnSync(

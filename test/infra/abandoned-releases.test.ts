@@ -101,7 +101,8 @@ describe("abandoned releases (aborted, timed out, failed outside a Catch)", () =
       waits(inner.BuildScanPush, "States.TaskFailed") +
       waits(inner.BuildScanPush, "CodeBuild.ThrottlingException") +
       waits(states.AcquireDevLock, "DevLockBusyError") +
-      waits(states.WakeDevHost, "DevHostStartingError") +
+      // The wake loop: 24 polls of the dev hosts, a WaitForDevHosts pause before each.
+      24 * states.WaitForDevHosts.Seconds +
       Math.max(devTimeoutMax, waits(states.VerifyDev, "DevDeployInProgressError"));
     expect(longest).toBeGreaterThan(4 * 3600);
     expect(asl.TimeoutSeconds).toBeGreaterThan(longest);

@@ -267,12 +267,22 @@ describe("build, scan and gate: template", () => {
     expect(map.Type).toBe("Map");
     expect(map.MaxConcurrency).toBe(6);
     const inner = map.ItemProcessor.States;
-    for (const name of ["BuildScanPush", "ScanImage"]) {
-      expect(inner[name].Catch).toEqual([
-        { ErrorEquals: ["States.TaskFailed"], ResultPath: "$.buildError", Next: "DescribeBuildFailure" },
-      ]);
-    }
+    expect(inner.BuildScanPush.Catch).toEqual([
+      { ErrorEquals: ["States.TaskFailed"], ResultPath: "$.buildError", Next: "DescribeBuildFailure" },
+    ]);
     expect(inner.DescribeBuildFailure).toMatchObject({
+      Type: "Task",
+      Resource: `\${DescribeBuildFailureFunctionArn}`,
+      End: true,
+    });
+    // An ECR push is scanned by digest in its own Map (the trigger is chosen once per release), whose
+    // failed scan is described by the same function.
+    const pushed = definition.States.ScanPushedImages;
+    expect(pushed.MaxConcurrency).toBe(6);
+    expect(pushed.ItemProcessor.States.ScanImage.Catch).toEqual([
+      { ErrorEquals: ["States.TaskFailed"], ResultPath: "$.buildError", Next: "DescribeScanFailure" },
+    ]);
+    expect(pushed.ItemProcessor.States.DescribeScanFailure).toMatchObject({
       Type: "Task",
       Resource: `\${DescribeBuildFailureFunctionArn}`,
       End: true,

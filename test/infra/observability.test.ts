@@ -321,7 +321,6 @@ describe("dashboard", () => {
       "EvaluateScan",
       "GateOnScan",
       "UpdateManifests",
-      "WakeDevHost",
       "VerifyDev",
       "NotifySuccess/Failure",
       "RecordOutcome",

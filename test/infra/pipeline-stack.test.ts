@@ -233,7 +233,7 @@ describe("state machine", () => {
     expect(shipped).toBe(readFileSync(join(REPO_ROOT, "state-machines", "release.asl.json"), "utf8"));
   });
 
-  it("grants each state ARN-scoped permissions; the only '*' resources are the log-delivery and X-Ray APIs", () => {
+  it("grants each state ARN-scoped permissions; the only '*' resources are the log-delivery, X-Ray and EC2/SSM describe APIs", () => {
     const statements = statementsOfRole("ReleaseStateMachineRole");
     const wildcardOk = new Set([
       "logs:CreateLogDelivery",
@@ -248,6 +248,9 @@ describe("state machine", () => {
       "xray:PutTelemetryRecords",
       "xray:GetSamplingRules",
       "xray:GetSamplingTargets",
+      // The wake loop (WakeDevHost, CheckDevHostAgents): read-only, no resource-level permissions.
+      "ec2:DescribeInstances",
+      "ssm:DescribeInstanceInformation",
     ]);
     for (const s of statements) {
       for (const action of asArray(s.Action as string | string[])) expect(action).not.toMatch(/\*/);
@@ -277,6 +280,13 @@ describe("state machine", () => {
     expect(doc.Action).toBe("ssm:SendCommand");
     expect(JSON.stringify(doc.Resource)).toContain(":document/");
 
+    const start = bySid("StartTaggedDevHosts");
+    expect(start.Action).toBe("ec2:StartInstances");
+    expect(JSON.stringify(start.Resource)).toContain(":instance/*");
+    expect(start.Condition).toEqual({
+      StringEquals: { "aws:ResourceTag/pourover:env": "dev", "aws:ResourceTag/app": "coffeeshop" },
+    });
+
     const instances = bySid("SendDeployToTaggedDevInstances");
     expect(JSON.stringify(instances.Resource)).toContain(":instance/*");
     expect(instances.Condition).toEqual({
@@ -296,7 +306,6 @@ describe("Lambda functions", () => {
     "SendNotification",
     "RecordOutcome",
     "AcquireDevLock",
-    "WakeDevHost",
     "ReceiveGithubWebhook",
     "ReleaseReconcilerReconcileReleases",
     "DescribeBuildFailure",
@@ -370,7 +379,8 @@ describe("Lambda functions", () => {
     expect(env("EvaluateScan")).toEqual(["REPORTS_BUCKET_NAME"]);
     expect(env("GateOnScan")).toEqual([]);
     expect(env("UpdateManifests")).toEqual(["ARTIFACTS_BUCKET_NAME", "GITHUB_CREDENTIALS_SECRET_ARN"]);
-    expect(env("SendNotification")).toEqual(["SES_FROM"]);
+    // The sender comes from the bundled app config; no SES_FROM (it was set and never read).
+    expect(env("SendNotification")).toEqual([]);
     expect(env("RecordOutcome")).toEqual(["EVENT_BUS_NAME", "LEDGER_TABLE_NAME"]);
     expect(env("ReceiveGithubWebhook")).toEqual([
       "EVENT_BUS_NAME",

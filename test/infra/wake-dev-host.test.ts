@@ -4,15 +4,15 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { type Json, resourcesOf, SYNTH_TIMEOUT_MS, synthPipeline } from "./synth-helper.js";
 
 /**
- * WakeDevHost in the synthesized stack: its function may describe instances and agents (no
- * resource-level support: '*'), and start only instances carrying every configured dev tag; the state
- * machine invokes it from the WakeDevHost state, between the dev lock and DeployDev.
+ * The wake loop in the synthesized stack: no Lambda any more; the state machine calls EC2 and SSM
+ * itself (aws-sdk integrations run with its role), so its role may describe instances and agents
+ * ('*': no resource-level support) and start only instances carrying every configured dev tag.
  */
-describe("WakeDevHost in the pipeline stack", () => {
+describe("the wake loop in the pipeline stack", () => {
   let template: ReturnType<typeof synthPipeline>["template"];
   let outdir: string;
   beforeAll(() => {
-    // nag: an unacknowledged cdk-nag finding (e.g. on the new role's wildcards) makes synth throw.
+    // nag: an unacknowledged cdk-nag finding (e.g. on the role's wildcards) makes synth throw.
     ({ template, outdir } = synthPipeline({ nag: true, bundle: false }));
   }, SYNTH_TIMEOUT_MS);
 
@@ -27,66 +27,57 @@ describe("WakeDevHost in the pipeline stack", () => {
       .filter(([, p]) => JSON.stringify(p.Properties.Roles).includes(`"${roleId}"`))
       .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as Json[]);
 
-  it("the function's role: Describe* on '*', StartInstances on instances with every dev tag, nothing else", () => {
-    const [roleId] = only(resourcesOf(template, "AWS::IAM::Role"), "WakeDevHostRole");
-    // Besides the construct's own log and X-Ray statements.
-    const statements = statementsOf(roleId).filter(
-      (s) =>
-        !asArray(s.Action as string | string[]).every((a) => a.startsWith("xray:") || a.startsWith("logs:")),
-    );
-    expect(statements).toHaveLength(2);
-    const describe = statements.find((s) => asArray(s.Action).includes("ec2:DescribeInstances"));
-    expect(asArray(describe.Action).sort()).toEqual([
+  it("no wake-dev-host function and no role of its own", () => {
+    expect(resourcesOf(template, "AWS::Lambda::Function").filter(([id]) => /wake/i.test(id))).toEqual([]);
+    expect(resourcesOf(template, "AWS::IAM::Role").filter(([id]) => /wake/i.test(id))).toEqual([]);
+  });
+
+  it("the state machine's role: Describe* on '*', StartInstances only on instances with every dev tag", () => {
+    const [roleId] = only(resourcesOf(template, "AWS::IAM::Role"), "ReleaseStateMachine");
+    const statements = statementsOf(roleId);
+    const describe = statements.filter((s) => asArray(s.Action).includes("ec2:DescribeInstances"));
+    expect(describe).toHaveLength(1);
+    expect(asArray(describe[0].Action).sort()).toEqual([
       "ec2:DescribeInstances",
       "ssm:DescribeInstanceInformation",
     ]);
-    expect(describe.Resource).toBe("*");
-    expect(describe.Effect).toBe("Allow");
-    const start = statements.find((s) => s.Action === "ec2:StartInstances");
-    expect(JSON.stringify(start.Resource)).toMatch(
+    expect(describe[0].Resource).toBe("*");
+    const start = statements.filter((s) => asArray(s.Action).includes("ec2:StartInstances"));
+    expect(start).toHaveLength(1);
+    expect(start[0].Action).toBe("ec2:StartInstances");
+    expect(JSON.stringify(start[0].Resource)).toMatch(
       /:ec2:",\{"Ref":"AWS::Region"\},":",\{"Ref":"AWS::AccountId"\},":instance\/\*"/,
     );
-    expect(start.Condition).toEqual({
+    expect(start[0].Condition).toEqual({
       StringEquals: { "aws:ResourceTag/pourover:env": "dev", "aws:ResourceTag/app": "coffeeshop" },
     });
   });
 
-  it("the state machine invokes it from WakeDevHost, between DevLockAcquired? and DeployDev", () => {
+  it("the deployed definition: WakeDevHost → CheckDevHostAgents → DevHostsReady? → DeployDev, integrations only", () => {
     const [, machine] = only(
       resourcesOf(template, "AWS::StepFunctions::StateMachine"),
       "ReleaseStateMachine",
     );
-    // The definition ships as a file asset; the placeholders are filled by DefinitionSubstitutions.
     const key = String(machine.Properties.DefinitionS3Location.Key);
     const asset = join(outdir, `asset.${key}`);
     expect(existsSync(asset), `${asset} in ${readdirSync(outdir).join(", ")}`).toBe(true);
-    const definition = JSON.parse(readFileSync(asset, "utf8")) as { States: Record<string, Json> };
-    const wake = definition.States.WakeDevHost;
-    expect(definition.States["DevLockAcquired?"].Default).toBe("WakeDevHost");
-    expect(wake.Next).toBe("DeployDev");
-    expect(wake.Parameters).toEqual({
-      "app.$": "$.app",
-      "tag.$": "$.tag",
-      "targets.$": "$.plan.dev.targets",
-    });
-    expect(wake.ResultPath).toBe("$.wake");
-    expect(wake.Resource).toBe(`\${WakeDevHostFunctionArn}`);
-    const token = machine.Properties.DefinitionSubstitutions.WakeDevHostFunctionArn as Json;
-    expect(token["Fn::GetAtt"][0]).toMatch(/^WakeDevHost/);
-    expect(wake.Retry).toContainEqual({
-      ErrorEquals: ["DevHostStartingError"],
-      IntervalSeconds: 15,
-      MaxAttempts: 24,
-      BackoffRate: 1,
-      MaxDelaySeconds: 15,
-      JitterStrategy: "NONE",
-    });
-    expect(wake.Catch).toEqual([
-      { ErrorEquals: ["States.ALL"], ResultPath: "$.error", Next: "NotifyFailure" },
+    const states = (JSON.parse(readFileSync(asset, "utf8")) as { States: Record<string, Json> }).States;
+    expect(states.AcquireDevLock.Next).toBe("WakeDevHost");
+    expect(states.WakeDevHost.Resource).toBe("arn:aws:states:::aws-sdk:ec2:describeInstances");
+    expect(states.WakeDevHost.Parameters).toEqual({ "Filters.$": "$.plan.dev.instanceFilters" });
+    expect(states.WakeDevHost.Next).toBe("CheckDevHostAgents");
+    expect(states.CheckDevHostAgents.Resource).toBe(
+      "arn:aws:states:::aws-sdk:ssm:describeInstanceInformation",
+    );
+    expect(states.CheckDevHostAgents.Next).toBe("DevHostsReady?");
+    expect((states["DevHostsReady?"].Choices as Json[]).map((c) => c.Next)).toEqual([
+      "Superseded",
+      "NoDevInstances",
+      "DeployDev",
     ]);
-
-    const [roleId] = only(resourcesOf(template, "AWS::IAM::Role"), "ReleaseStateMachineRole");
-    const invoke = statementsOf(roleId).find((s) => asArray(s.Action).includes("lambda:InvokeFunction"));
-    expect(JSON.stringify(invoke.Resource)).toContain(`"Fn::GetAtt":["${token["Fn::GetAtt"][0]}","Arn"]`);
+    expect(states.StartDevHosts.Resource).toBe("arn:aws:states:::aws-sdk:ec2:startInstances");
+    expect(states.FindStoppedDevHosts.Resource).toBe("arn:aws:states:::aws-sdk:ec2:describeInstances");
+    expect(JSON.stringify(states)).not.toContain("WakeDevHostFunction");
+    expect(Object.keys(machine.Properties.DefinitionSubstitutions)).not.toContain("WakeDevHostFunctionArn");
   });
 });

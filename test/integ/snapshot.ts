@@ -31,7 +31,13 @@ export function synthIntegTemplates(): Map<string, string> {
   const outdir = mkdtempSync(join(tmpdir(), "pourover-integ-"));
   try {
     const env: NodeJS.ProcessEnv = { ...process.env, CDK_OUTDIR: outdir };
-    for (const key of Object.keys(env)) if (key.startsWith("POUROVER_INTEG_")) delete env[key];
+    // The snapshot is always of the defaults, whatever account the shell (or run-real.sh) points at.
+    for (const key of Object.keys(env))
+      if (
+        key.startsWith("POUROVER_INTEG_") ||
+        ["CDK_DEFAULT_ACCOUNT", "CDK_DEFAULT_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"].includes(key)
+      )
+        delete env[key];
     // Skip esbuild for every stack: the snapshot masks asset hashes anyway.
     env.CDK_CONTEXT_JSON = JSON.stringify({ "aws:cdk:bundling-stacks": [] });
     const r = spawnSync(process.execPath, ["--import", "tsx", join(HERE, "integ.release.ts")], {

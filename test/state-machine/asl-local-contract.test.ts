@@ -54,7 +54,7 @@ describe("ASL ↔ local engine contract", () => {
       (n) =>
         !known.has(n) &&
         !n.startsWith("States.") &&
-        !/^(Lambda|CodeBuild|Ssm|DynamoDB)\.[A-Za-z]+Exception$/.test(n),
+        !/^(Lambda|CodeBuild|Ssm|Ec2|DynamoDB)\.[A-Za-z]+Exception$/.test(n),
     );
     expect(unknown).toEqual([]);
   });
@@ -83,6 +83,8 @@ describe("ASL ↔ local engine contract", () => {
           "ReleaseDevLockAfterFailure",
           // Reports the outcome onto the PR after it is decided: its failure is caught to RecordOutcome.
           "ReportDevResult",
+          // No answer from SSM is "not online yet" on this poll; the wake loop's poll budget decides.
+          "CheckDevHostAgents",
         ].includes(name)
       )
         continue;
@@ -91,6 +93,14 @@ describe("ASL ↔ local engine contract", () => {
         | undefined;
       expect(catchAll?.Next, name).toBe("NotifyFailure");
     }
+  });
+
+  it("CheckDevHostAgents: any failure counts as no agent Online on that poll, and the loop goes on", () => {
+    const check = asl.States.CheckDevHostAgents as State & { Catch: { Next: string }[] };
+    expect(check.Catch).toEqual([
+      { ErrorEquals: ["States.ALL"], ResultPath: "$.wake.agentsError", Next: "NoAgentAnswer" },
+    ]);
+    expect((asl.States.NoAgentAnswer as unknown as { Next: string }).Next).toBe("DevHostsReady?");
   });
 
   it("the ASL uses JSONPath only", () => {

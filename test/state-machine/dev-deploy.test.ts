@@ -75,7 +75,9 @@ describe("dev deploy paths (real ASL, local engine)", () => {
     expect(visited(out.states)).toEqual(
       expect.arrayContaining([
         "AcquireDevLock",
-        "DevLockAcquired?",
+        "WakeDevHost",
+        "CheckDevHostAgents",
+        "DevHostsReady?",
         "DeployDev",
         "VerifyDev",
         "ReleaseDevLock",

@@ -7,7 +7,7 @@ import type { ReleaseState } from "../../shared/contracts/release-state.js";
 import type { EmailMessage, Mailer } from "../../shared/ports/index.js";
 import { CRITICAL_REPORT, manifestsSeedAt, startRuntime } from "../helpers/local.js";
 
-/** Every path of DESIGN §4 through the real ASL in aws-local-stepfunctions, with local adapters. */
+/** Every release path (happy, duplicate, each failure) through the real ASL in aws-local-stepfunctions, with local adapters. */
 describe("release workflow paths (real ASL, local engine)", () => {
   let stop: (() => Promise<void>) | undefined;
   afterEach(async () => {

@@ -42,6 +42,12 @@ describe("PlanRelease", () => {
       { Key: "tag:Environment", Values: ["dev"] },
       { Key: "tag:App", Values: ["coffeeshop"] },
     ]);
+    // The same selection as EC2 DescribeInstances filters, for WakeDevHost's Filters.
+    expect(plan.dev.instanceFilters).toEqual([
+      { Name: "tag:Environment", Values: ["dev"] },
+      { Name: "tag:App", Values: ["coffeeshop"] },
+      { Name: "instance-state-name", Values: ["pending", "running", "stopping", "stopped", "shutting-down"] },
+    ]);
     expect(plan.scanEnv).toEqual({ severity: "CRITICAL,HIGH", ignoreUnfixed: "false", allowIds: "" });
     expect(plan.sourceVersion).toBe("v1.2.3");
   });

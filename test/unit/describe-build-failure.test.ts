@@ -7,11 +7,11 @@ import {
 } from "@aws-sdk/client-codebuild";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterEach, describe, expect, it } from "vitest";
-import { CodeBuildBuildReader } from "../../functions/describe-build-failure/codebuild-build-reader.js";
 import {
   buildFromCause,
   describeBuildFailure,
 } from "../../functions/describe-build-failure/describe-build-failure.js";
+import { CodeBuildBuildReader } from "../../shared/adapters/aws/codebuild-build-reader.js";
 
 const BUILD_ID = "pourover-build-scan-push:0f4c1f0e-2b1a-4a57-9c58-0a1b2c3d4e5f";
 const ARN = `arn:aws:codebuild:eu-west-1:123456789012:build/${BUILD_ID}`;

@@ -4,10 +4,7 @@ import {
   type DynamoDBClient,
   PutItemCommand,
 } from "@aws-sdk/client-dynamodb";
-import type {
-  DedupeKey,
-  DeliveryDedupe,
-} from "../../../functions/receive-github-webhook/receive-github-webhook.js";
+import type { DedupeKey, DeliveryDedupe } from "../../ports/delivery-dedupe.js";
 
 export interface DynamoDeliveryDedupeOptions {
   /** Partition key attribute of the ledger table. @default "pk" */

@@ -1,4 +1,5 @@
 import { InvalidInputError, ManifestConflictError, ManifestInvalidError } from "../../domain/errors.js";
+import { validatePublishInput } from "../../domain/publish-input.js";
 import type { ManifestRepository, PublishInput, PublishResult } from "../../ports/index.js";
 import type { GithubClient } from "./github-client.js";
 
@@ -482,24 +483,4 @@ function normalisePath(path: string): string {
 /** Keeps an executable bit; anything else is written as a regular file. */
 function fileMode(mode: number | undefined): "100644" | "100755" {
   return mode === 0o100755 ? "100755" : "100644";
-}
-
-function validatePublishInput(input: PublishInput): void {
-  const problems: string[] = [];
-  if (!/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(input.baseCommit))
-    problems.push("baseCommit must be a full commit id");
-  if (!input.branch || input.branch.replace(/^refs\/heads\//, "") === input.baseBranch) {
-    problems.push("branch must be set and differ from baseBranch");
-  }
-  if (!input.baseBranch) problems.push("baseBranch must be set");
-  if (input.files.length === 0) problems.push("files must not be empty");
-  const seen = new Set<string>();
-  for (const f of input.files) {
-    const p = f.path.replace(/^\.\//, "").replace(/^\/+/, "");
-    if (seen.has(p)) problems.push(`duplicate path ${f.path}`);
-    seen.add(p);
-  }
-  if (!input.message.trim()) problems.push("message must not be empty");
-  if (problems.length > 0)
-    throw new InvalidInputError(`Invalid publish input: ${problems.join("; ")}`, problems);
 }

@@ -1,13 +1,15 @@
-import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { cp, lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { basename, dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { InvalidInputError, ManifestConflictError, ManifestInvalidError } from "../../domain/errors.js";
+import { localManifestPath, validatePublishInput } from "../../domain/publish-input.js";
 import type { ManifestRepository, PublishInput, PublishResult, SupersedeInput } from "../../ports/index.js";
-import { writeFileAtomic } from "./atomic-file.js";
-import { currentProcessOwner, isOwnerAlive, parseProcessOwner } from "./process-owner.js";
+import { type GitResult, runGit } from "./git-cli.js";
+import { type PullRecord, readJson, writeAtomic } from "./pull-records.js";
+
+export { initManifestRepo } from "./manifest-seed.js";
+export type { PullRecord } from "./pull-records.js";
 
 /**
  * The GitOps manifests repository as a real local git repository, driven through git plumbing.
@@ -35,7 +37,7 @@ export class GitManifestRepository implements ManifestRepository {
     baseCommit: string;
     files: Record<string, string | null>;
   }> {
-    const paths = input.paths.map(normalisePath);
+    const paths = input.paths.map(localManifestPath);
     const baseCommit = await this.baseHead(input.baseBranch, true);
     const blobs = await this.catFiles(paths.map((p) => `${baseCommit}:${p}`));
     const files: Record<string, string | null> = {};
@@ -61,7 +63,7 @@ export class GitManifestRepository implements ManifestRepository {
     }
     if ("error" in base) throw base.error;
     const baseHead = base.oid;
-    const files = input.files.map((f) => ({ path: normalisePath(f.path), content: f.content }));
+    const files = input.files.map((f) => ({ path: localManifestPath(f.path), content: f.content }));
 
     // The base must not have moved since readFiles.
     if (baseHead !== input.baseCommit) {
@@ -391,242 +393,4 @@ export class GitManifestRepository implements ManifestRepository {
     }
     throw new ManifestConflictError(`Pull request record ${file} keeps changing`);
   }
-}
-
-export interface PullRecord {
-  number: number;
-  title: string;
-  body: string;
-  head: string;
-  base: string;
-  commit: string;
-  files: string[];
-  url: string;
-  state: "open" | "closed";
-  createdAt: string;
-  updatedAt: string;
-  /** Set when a newer release of the same app superseded this one. */
-  closedAt?: string;
-  closedBy?: { number: number; url: string; head: string };
-  comments?: { body: string; createdAt: string }[];
-}
-
-/**
- * Creates a git repository at repoDir (when there is none) holding one commit of seedDir's files
- * on baseBranch. Works on a machine without a git identity. Returns the base branch head.
- */
-export async function initManifestRepo(
-  repoDir: string,
-  seedDir: string,
-  baseBranch: string,
-): Promise<string> {
-  const dir = resolve(repoDir);
-  const ready = await seededHead(dir, baseBranch);
-  if (ready) return ready;
-  // Many first runs may start at once: one seeds, the others wait for it and use its result.
-  const release = await acquireSeedLock(`${dir}.seed-lock`);
-  try {
-    const again = await seededHead(dir, baseBranch);
-    if (again) return again;
-    // Temp dirs of seeds killed midway: nobody else seeds while this lock is held.
-    const prefix = `${basename(dir)}.seeding-`;
-    for (const name of await readdir(dirname(dir)).catch(() => [] as string[]))
-      if (name.startsWith(prefix)) await rm(join(dirname(dir), name), { recursive: true, force: true });
-    // Built aside and renamed into place: an interrupted seed leaves only a temp dir, never a
-    // half-made repository that every later release would trip on.
-    const tmp = `${dir}.seeding-${process.pid}-${randomBytes(4).toString("hex")}`;
-    await mkdir(tmp, { recursive: true, mode: 0o700 });
-    try {
-      await runGit(tmp, ["init", "--quiet", "-b", baseBranch]);
-      await cp(resolve(seedDir), tmp, {
-        recursive: true,
-        filter: (src) => !src.split(/[\\/]/).includes(".git"),
-      });
-      await runGit(tmp, ["add", "--all"]);
-      await runGit(tmp, [
-        "-c",
-        "commit.gpgsign=false",
-        // A fresh one-commit repository needs no housekeeping: no `git maintenance run --auto` child.
-        "-c",
-        "maintenance.auto=false",
-        "commit",
-        "--quiet",
-        "--allow-empty",
-        "--no-verify",
-        "-m",
-        "Seed manifests",
-      ]);
-      // A leftover from an interrupted seed of an older version: keep it aside, never delete data.
-      if (await exists(dir)) await rename(dir, `${dir}.broken-${Date.now()}`);
-      await mkdir(dirname(dir), { recursive: true });
-      await rename(tmp, dir);
-    } finally {
-      await rm(tmp, { recursive: true, force: true });
-    }
-    const head = await seededHead(dir, baseBranch);
-    if (!head) throw new ManifestInvalidError(`Branch ${baseBranch} not found in ${dir}`);
-    return head;
-  } finally {
-    await release();
-  }
-}
-
-/** The head of `baseBranch` when `dir` is a repository of its own that has it; otherwise null. */
-async function seededHead(dir: string, baseBranch: string): Promise<string | null> {
-  if (!(await exists(join(dir, ".git")))) return null;
-  // One git process for both questions: the git dir comes first, then the branch head; a missing
-  // branch exits 1 (after the git dir), no repository at all exits 128.
-  const out = await runGit(
-    dir,
-    ["rev-parse", "--absolute-git-dir", "--verify", "--quiet", `refs/heads/${baseBranch}^{commit}`],
-    { allowFail: true },
-  );
-  const [gitDir, head] = out.stdout.trim().split("\n");
-  if (out.code !== 0 || !gitDir || resolve(gitDir) !== join(dir, ".git") || !head) return null;
-  return head.trim();
-}
-
-async function exists(path: string): Promise<boolean> {
-  return (await lstat(path).catch(() => null)) !== null;
-}
-
-/**
- * A lock directory (mkdir is atomic) holding its owner; a lock whose owner process is gone (kill -9,
- * reboot) is taken over. Waits up to two minutes: seeding takes well under a second.
- */
-async function acquireSeedLock(lockDir: string): Promise<() => Promise<void>> {
-  await mkdir(dirname(lockDir), { recursive: true });
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    try {
-      await mkdir(lockDir, { mode: 0o700 });
-      await writeFile(join(lockDir, "owner.json"), JSON.stringify(currentProcessOwner()), { mode: 0o600 });
-      return () => rm(lockDir, { recursive: true, force: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-    }
-    const ownerText = await readFile(join(lockDir, "owner.json"), "utf8").catch(() => null);
-    const owner = parseProcessOwner(ownerText);
-    const age = Date.now() - ((await lstat(lockDir).catch(() => null))?.mtimeMs ?? Date.now());
-    // No owner yet: its creator is between mkdir and writing it, unless that was long ago.
-    if ((owner && !isOwnerAlive(owner)) || (!owner && age > 10_000)) {
-      // Renamed first so that only one waiter takes it over; the others see it gone and retry.
-      const aside = `${lockDir}.stale-${process.pid}-${randomBytes(4).toString("hex")}`;
-      if (
-        await rename(lockDir, aside).then(
-          () => true,
-          () => false,
-        )
-      )
-        await rm(aside, { recursive: true, force: true });
-      continue;
-    }
-    if (Date.now() > deadline)
-      throw new ManifestInvalidError(
-        `timed out waiting for ${lockDir} (held by pid ${owner?.pid ?? "unknown"}) to seed the local manifests repo`,
-      );
-    await new Promise((r) => setTimeout(r, 25 + Math.random() * 50));
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-
-interface GitResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-  raw: Buffer;
-}
-
-const IDENTITY = {
-  GIT_AUTHOR_NAME: "Pourover",
-  GIT_AUTHOR_EMAIL: "pourover@localhost",
-  GIT_COMMITTER_NAME: "Pourover",
-  GIT_COMMITTER_EMAIL: "pourover@localhost",
-};
-
-function runGit(
-  cwd: string,
-  args: string[],
-  options: { input?: string; env?: Record<string, string>; allowFail?: boolean } = {},
-): Promise<GitResult> {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  // Never let an inherited repository or index (e.g. from a git hook) redirect our commands.
-  for (const key of ["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_PREFIX"])
-    delete env[key];
-  Object.assign(env, IDENTITY, { GIT_TERMINAL_PROMPT: "0", LC_ALL: "C" }, options.env);
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn("git", args, { cwd, env, stdio: ["pipe", "pipe", "pipe"] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on("data", (d: Buffer) => out.push(d));
-    child.stderr.on("data", (d: Buffer) => err.push(d));
-    child.on("error", reject);
-    child.on("close", (code) => {
-      const raw = Buffer.concat(out);
-      const result = {
-        code: code ?? 1,
-        raw,
-        stdout: raw.toString("utf8"),
-        stderr: Buffer.concat(err).toString("utf8"),
-      };
-      if (result.code !== 0 && !options.allowFail) {
-        reject(
-          new ManifestInvalidError(
-            `git ${args[0]} failed in ${cwd}: ${result.stderr.trim() || `exit ${result.code}`}`,
-          ),
-        );
-        return;
-      }
-      resolvePromise(result);
-    });
-    child.stdin.on("error", () => {}); // git may exit before reading everything; the exit code tells
-    child.stdin.end(options.input ?? "");
-  });
-}
-
-async function writeAtomic(file: string, value: unknown): Promise<void> {
-  await writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`);
-}
-
-async function readJson<T>(file: string): Promise<T | null> {
-  try {
-    return JSON.parse(await readFile(file, "utf8")) as T;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw error;
-  }
-}
-
-function normalisePath(path: string): string {
-  const p = path.replace(/^\.\//, "").replace(/^\/+/, "");
-  if (
-    !p ||
-    p.includes("\n") ||
-    p.includes("\0") ||
-    p.split("/").some((s) => s === "" || s === "." || s === ".." || s === ".git")
-  ) {
-    throw new InvalidInputError(`Invalid manifest path: ${JSON.stringify(path)}`);
-  }
-  return p;
-}
-
-function validatePublishInput(input: PublishInput): void {
-  const problems: string[] = [];
-  if (!/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(input.baseCommit))
-    problems.push("baseCommit must be a full commit id");
-  if (!input.baseBranch) problems.push("baseBranch must be set");
-  if (!input.branch || input.branch.replace(/^refs\/heads\//, "") === input.baseBranch) {
-    problems.push("branch must be set and differ from baseBranch");
-  }
-  if (input.files.length === 0) problems.push("files must not be empty");
-  const seen = new Set<string>();
-  for (const f of input.files) {
-    const p = f.path.replace(/^\.\//, "").replace(/^\/+/, "");
-    if (seen.has(p)) problems.push(`duplicate path ${f.path}`);
-    seen.add(p);
-  }
-  if (!input.message.trim()) problems.push("message must not be empty");
-  if (problems.length > 0)
-    throw new InvalidInputError(`Invalid publish input: ${problems.join("; ")}`, problems);
 }

@@ -1,7 +1,4 @@
-import type {
-  DedupeKey,
-  DeliveryDedupe,
-} from "../../../functions/receive-github-webhook/receive-github-webhook.js";
+import type { DedupeKey, DeliveryDedupe } from "../../ports/delivery-dedupe.js";
 
 export interface MemoryDeliveryDedupeOptions {
   /** Most keys remembered (delivery ids and body digests together); the oldest go first. @default 10,000 */

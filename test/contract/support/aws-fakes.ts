@@ -101,9 +101,12 @@ export class AwsFakes {
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
 
-  /** The environment that points every SDK client at this server. */
+  /** The environment that points every SDK client (and the GitHub client, see run-bundle.ts) here. */
   endpointEnv(): Record<string, string> {
-    return Object.fromEntries(ENDPOINT_VARIABLES.map((s) => [`AWS_ENDPOINT_URL_${s}`, this.url]));
+    return {
+      ...Object.fromEntries(ENDPOINT_VARIABLES.map((s) => [`AWS_ENDPOINT_URL_${s}`, this.url])),
+      CONTRACT_GITHUB_API_URL: `${this.url}/github`,
+    };
   }
 
   private async reply(service: string, operation: string, input: Json): Promise<Reply> {
@@ -120,6 +123,20 @@ export class AwsFakes {
     const body = Buffer.concat(chunks).toString("utf8");
     const url = new URL(req.url ?? "/", this.url);
     const target = req.headers["x-amz-target"];
+
+    // GitHub's REST API (the bundle's requests to api.github.com are routed here, run-bundle.ts).
+    if (url.pathname.startsWith("/github/")) {
+      const route = `${req.method} ${url.pathname.slice("/github".length)}`;
+      const out = await this.reply("GitHub", route, body ? JSON.parse(body) : {});
+      if (out instanceof FakeAwsError) {
+        res.writeHead(out.status, { "content-type": "application/json; charset=utf-8" });
+        res.end(JSON.stringify({ message: out.message, documentation_url: "https://docs.github.com/rest" }));
+      } else {
+        res.writeHead(200, { "content-type": "application/json; charset=utf-8" });
+        res.end(JSON.stringify(out ?? {}));
+      }
+      return;
+    }
 
     if (typeof target === "string") {
       const [prefix = "", operation = ""] = target.split(".");
@@ -210,11 +227,127 @@ export const sesAccessDenied = (identityArn: string) =>
   );
 
 /**
- * `CommandPlugins[].Output` of ListCommandInvocations (Details true): stdout, then stderr after the
- * agent's separator, cut at 2,500 characters (SSM API Reference, CommandPlugin: Output "Maximum
- * length of 2500"). GetCommandInvocation's `StandardOutputContent` holds stdout alone.
+ * `CommandPlugins[].Output` of ListCommandInvocations (Details true), built as amazon-ssm-agent builds
+ * it (`TruncateOutput` in agent/framework/processor/executer/iohandler/iohandler.go): stdout, then
+ * `"\n----------ERROR-------\n"` and stderr, cut to `capacity` characters with
+ * `"\n---Output truncated---"` / `"\n---Error truncated----"` markers. The current agent's capacity
+ * (MaximumPluginOutputSize) is 2,500, the SSM API Reference's CommandPlugin Output maximum; older
+ * agents (agent/contracts) used 2,400. GetCommandInvocation's `StandardOutputContent` holds stdout
+ * alone (up to 24,000 characters).
  */
-export function pluginOutput(stdout: string, stderr: string): string {
-  const joined = stderr ? `${stdout}\n----------ERROR-------\n${stderr}` : stdout;
-  return joined.slice(0, 2500);
+export function pluginOutput(stdout: string, stderr: string, capacity = 2500): string {
+  const truncOut = "\n---Output truncated---";
+  const truncErr = "\n---Error truncated----";
+  const title = stderr.length > 0 ? "\n----------ERROR-------\n" : "";
+  const available = capacity - title.length;
+  if (stdout.length + stderr.length < available) return `${stdout}${title}${stderr}`;
+  if (stdout.length > available / 2 && stderr.length > available / 2) {
+    const half = Math.trunc((available - truncErr.length - truncOut.length) / 2);
+    return `${stdout.slice(0, half)}${truncOut}${title}${stderr.slice(0, half)}${truncErr}`;
+  }
+  if (stdout.length < available / 2)
+    return `${stdout}${title}${stderr.slice(0, available - truncErr.length - stdout.length)}${truncErr}`;
+  return `${stdout.slice(0, available - truncOut.length - stderr.length)}${truncOut}${title}${stderr}`;
+}
+
+/** An IAM statement as the fakes evaluate it (resolved from the template). */
+export interface FakePolicyStatement {
+  readonly actions: string[];
+  readonly resources: string[];
+  readonly conditions?: Json;
+}
+
+const globMatch = (pattern: string, value: string) =>
+  new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+      .replace(/\*/g, ".*")
+      .replace(/\?/g, ".")}$`,
+  ).test(value);
+
+/**
+ * IAM evaluation of an Allow statement's Condition block, for the operators Pourover's SES statement
+ * uses (IAM User Guide, "IAM JSON policy elements: Condition operators" and "Multivalued context
+ * keys": ForAllValues is true when every request value matches one of the policy values). Any other
+ * operator throws, so the fake never allows what it does not understand.
+ */
+function conditionsHold(conditions: Json, context: Record<string, string[]>): boolean {
+  for (const [operator, block] of Object.entries(conditions ?? {})) {
+    for (const [key, raw] of Object.entries(block as Record<string, Json>)) {
+      const policyValues: string[] = Array.isArray(raw) ? raw : [raw];
+      const requestValues = context[key] ?? [];
+      const [qualifier, op] = operator.includes(":") ? operator.split(":") : [undefined, operator];
+      const test =
+        op === "StringEquals"
+          ? (v: string) => policyValues.includes(v)
+          : op === "StringLike"
+            ? (v: string) => policyValues.some((p) => globMatch(p, v))
+            : undefined;
+      if (!test) throw new Error(`fake IAM: condition operator ${operator} is not modelled`);
+      if (qualifier === "ForAllValues") {
+        if (!requestValues.every(test)) return false;
+      } else if (qualifier === "ForAnyValue" || qualifier === undefined) {
+        if (!requestValues.some(test)) return false;
+      } else throw new Error(`fake IAM: qualifier ${qualifier} is not modelled`);
+    }
+  }
+  return true;
+}
+
+/**
+ * SES API v2 SendEmail as an account sees it, with the sending role's own IAM statements:
+ * - The From address must be a verified identity, as an address or through its domain; otherwise
+ *   SES rejects the message ("Email address is not verified. The following identities failed the
+ *   check in region ..."), a 400 MessageRejected.
+ * - In the sandbox every recipient must be verified too (SES Developer Guide, "Request production
+ *   access": in the sandbox you can send only to verified addresses and domains).
+ * - IAM authorizes `ses:SendEmail` on the identity ARN used: the From address's own identity when
+ *   that address is verified, else its domain's, and in the sandbox each recipient's identity (SES
+ *   Developer Guide, "Identity and access management in Amazon SES": restrict the identities a user
+ *   may send from by setting Resource to their ARNs; `ses:FromAddress` and `ses:Recipients`
+ *   condition keys). A statement that does not cover one of them: 403 AccessDeniedException.
+ */
+export function sesAccount(options: {
+  region: string;
+  account: string;
+  verified: string[];
+  sandbox: boolean;
+  statements: FakePolicyStatement[];
+}): OperationHandler {
+  const identityArn = (id: string) => `arn:aws:ses:${options.region}:${options.account}:identity/${id}`;
+  const verifiedIdentity = (address: string): string | undefined => {
+    const domain = address.split("@")[1] ?? "";
+    if (options.verified.includes(address)) return address;
+    if (options.verified.includes(domain)) return domain;
+    return undefined;
+  };
+  return (input: Json) => {
+    const from = String(input.FromEmailAddress ?? "");
+    const d = input.Destination ?? {};
+    const recipients: string[] = [
+      ...(d.ToAddresses ?? []),
+      ...(d.CcAddresses ?? []),
+      ...(d.BccAddresses ?? []),
+    ];
+    const unverified = [from, ...(options.sandbox ? recipients : [])].filter((a) => !verifiedIdentity(a));
+    if (unverified.length > 0)
+      return new FakeAwsError(
+        "MessageRejected",
+        `Email address is not verified. The following identities failed the check in region ${options.region.toUpperCase()}: ${unverified.join(", ")}`,
+      );
+    const toAuthorize = [from, ...(options.sandbox ? recipients : [])].map((a) =>
+      identityArn(verifiedIdentity(a) as string),
+    );
+    const context = { "ses:FromAddress": [from], "ses:Recipients": recipients };
+    for (const arn of toAuthorize) {
+      const allowed = options.statements.some(
+        (st) =>
+          st.actions.some((a) => globMatch(a.toLowerCase(), "ses:sendemail")) &&
+          st.resources.some((r) => globMatch(r, arn)) &&
+          conditionsHold(st.conditions, context),
+      );
+      if (!allowed) return sesAccessDenied(arn);
+    }
+    return { MessageId: `0100018f-${Date.now().toString(16)}-fake` };
+  };
 }

@@ -16,9 +16,23 @@ import { FAKE_ACCOUNT, FAKE_REGION, type Json, resolveValue, type TemplateJson }
 
 export const CACHE_DIR = join(REPO_ROOT, "node_modules", ".cache", "pourover-contract");
 
+// GitHub has no endpoint variable: the runner routes the bundle's fetches of api.github.com to the
+// fake (network level only; the bundle itself is not touched).
 const RUNNER = `
 import { writeFileSync } from "node:fs";
 const out = (value) => writeFileSync(process.env.CONTRACT_RESULT_FILE, JSON.stringify(value));
+const githubFake = process.env.CONTRACT_GITHUB_API_URL;
+if (githubFake) {
+  const realFetch = globalThis.fetch;
+  globalThis.fetch = (input, init) => {
+    const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+    if (url.startsWith("https://api.github.com/")) {
+      const routed = githubFake + url.slice("https://api.github.com".length);
+      return realFetch(typeof input === "string" || input instanceof URL ? routed : new Request(routed, input), init);
+    }
+    return realFetch(input, init);
+  };
+}
 let mod;
 try {
   mod = await import(process.env.CONTRACT_HANDLER_URL);

@@ -1,5 +1,6 @@
 import { BatchGetBuildsCommand, type CodeBuildClient } from "@aws-sdk/client-codebuild";
-import { type BuildInfo, type BuildReader, normaliseBuild } from "./describe-build-failure.js";
+import { normaliseBuild } from "../../domain/codebuild-build.js";
+import type { BuildInfo, BuildReader } from "../../ports/build-reader.js";
 
 /** BuildReader over CodeBuild's BatchGetBuilds (one id per call). */
 export class CodeBuildBuildReader implements BuildReader {

@@ -1,0 +1,127 @@
+/** Seeds the local manifests repository from an example's files, once, safely against concurrent runs. */
+import { randomBytes } from "node:crypto";
+import { cp, lstat, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
+import { ManifestInvalidError } from "../../domain/errors.js";
+import { runGit } from "./git-cli.js";
+import { currentProcessOwner, isOwnerAlive, parseProcessOwner } from "./process-owner.js";
+
+/**
+ * Creates a git repository at repoDir (when there is none) holding one commit of seedDir's files
+ * on baseBranch. Works on a machine without a git identity. Returns the base branch head.
+ */
+export async function initManifestRepo(
+  repoDir: string,
+  seedDir: string,
+  baseBranch: string,
+): Promise<string> {
+  const dir = resolve(repoDir);
+  const ready = await seededHead(dir, baseBranch);
+  if (ready) return ready;
+  // Many first runs may start at once: one seeds, the others wait for it and use its result.
+  const release = await acquireSeedLock(`${dir}.seed-lock`);
+  try {
+    const again = await seededHead(dir, baseBranch);
+    if (again) return again;
+    // Temp dirs of seeds killed midway: nobody else seeds while this lock is held.
+    const prefix = `${basename(dir)}.seeding-`;
+    for (const name of await readdir(dirname(dir)).catch(() => [] as string[]))
+      if (name.startsWith(prefix)) await rm(join(dirname(dir), name), { recursive: true, force: true });
+    // Built aside and renamed into place: an interrupted seed leaves only a temp dir, never a
+    // half-made repository that every later release would trip on.
+    const tmp = `${dir}.seeding-${process.pid}-${randomBytes(4).toString("hex")}`;
+    await mkdir(tmp, { recursive: true, mode: 0o700 });
+    try {
+      await runGit(tmp, ["init", "--quiet", "-b", baseBranch]);
+      await cp(resolve(seedDir), tmp, {
+        recursive: true,
+        filter: (src) => !src.split(/[\\/]/).includes(".git"),
+      });
+      await runGit(tmp, ["add", "--all"]);
+      await runGit(tmp, [
+        "-c",
+        "commit.gpgsign=false",
+        // A fresh one-commit repository needs no housekeeping: no `git maintenance run --auto` child.
+        "-c",
+        "maintenance.auto=false",
+        "commit",
+        "--quiet",
+        "--allow-empty",
+        "--no-verify",
+        "-m",
+        "Seed manifests",
+      ]);
+      // A leftover from an interrupted seed of an older version: keep it aside, never delete data.
+      if (await exists(dir)) await rename(dir, `${dir}.broken-${Date.now()}`);
+      await mkdir(dirname(dir), { recursive: true });
+      await rename(tmp, dir);
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+    const head = await seededHead(dir, baseBranch);
+    if (!head) throw new ManifestInvalidError(`Branch ${baseBranch} not found in ${dir}`);
+    return head;
+  } finally {
+    await release();
+  }
+}
+
+/** The head of `baseBranch` when `dir` is a repository of its own that has it; otherwise null. */
+async function seededHead(dir: string, baseBranch: string): Promise<string | null> {
+  if (!(await exists(join(dir, ".git")))) return null;
+  // One git process for both questions: the git dir comes first, then the branch head; a missing
+  // branch exits 1 (after the git dir), no repository at all exits 128.
+  const out = await runGit(
+    dir,
+    ["rev-parse", "--absolute-git-dir", "--verify", "--quiet", `refs/heads/${baseBranch}^{commit}`],
+    { allowFail: true },
+  );
+  const [gitDir, head] = out.stdout.trim().split("\n");
+  if (out.code !== 0 || !gitDir || resolve(gitDir) !== join(dir, ".git") || !head) return null;
+  return head.trim();
+}
+
+async function exists(path: string): Promise<boolean> {
+  return (await lstat(path).catch(() => null)) !== null;
+}
+
+/**
+ * A lock directory (mkdir is atomic) holding its owner; a lock whose owner process is gone (kill -9,
+ * reboot) is taken over. Waits up to two minutes: seeding takes well under a second.
+ */
+async function acquireSeedLock(lockDir: string): Promise<() => Promise<void>> {
+  await mkdir(dirname(lockDir), { recursive: true });
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      await mkdir(lockDir, { mode: 0o700 });
+      await writeFile(join(lockDir, "owner.json"), JSON.stringify(currentProcessOwner()), { mode: 0o600 });
+      return () => rm(lockDir, { recursive: true, force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    }
+    const ownerText = await readFile(join(lockDir, "owner.json"), "utf8").catch(() => null);
+    const owner = parseProcessOwner(ownerText);
+    const age = Date.now() - ((await lstat(lockDir).catch(() => null))?.mtimeMs ?? Date.now());
+    // No owner yet: its creator is between mkdir and writing it, unless that was long ago.
+    if ((owner && !isOwnerAlive(owner)) || (!owner && age > 10_000)) {
+      // Renamed first so that only one waiter takes it over; the others see it gone and retry.
+      const aside = `${lockDir}.stale-${process.pid}-${randomBytes(4).toString("hex")}`;
+      if (
+        await rename(lockDir, aside).then(
+          () => true,
+          () => false,
+        )
+      )
+        await rm(aside, { recursive: true, force: true });
+      continue;
+    }
+    if (Date.now() > deadline)
+      throw new ManifestInvalidError(
+        `timed out waiting for ${lockDir} (held by pid ${owner?.pid ?? "unknown"}) to seed the local manifests repo`,
+      );
+    await new Promise((r) => setTimeout(r, 25 + Math.random() * 50));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
