@@ -302,6 +302,24 @@ function writableStateDir(flags: Flags): string {
   return dir;
 }
 
+/**
+ * The state dir a command only reads (executions, show, releases): absent is fine (nothing released
+ * yet), but a file or a folder this user cannot read is said in one line instead of "nothing here".
+ */
+function readableStateDir(flags: Flags): string {
+  const dir = stateDirOf(flags);
+  const stat = statSync(dir, { throwIfNoEntry: false });
+  if (!stat) return dir;
+  if (!stat.isDirectory()) throw new UsageError(`--state-dir ${dir} is a file, not a directory`);
+  try {
+    accessSync(dir, constants.R_OK | constants.X_OK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? "EACCES";
+    throw new EnvironmentError(`cannot read the state dir ${dir} (${code}); give a readable --state-dir`);
+  }
+  return dir;
+}
+
 /** The machine, not the input: a read-only or full disk, a corrupt ledger. One line, exit code 1. */
 class EnvironmentError extends Error {
   override readonly name = "EnvironmentError" as const;
@@ -409,7 +427,7 @@ async function release(positionals: string[], flags: Flags): Promise<number> {
 }
 
 async function executions(flags: Flags): Promise<number> {
-  const records = await listExecutions(stateDirOf(flags));
+  const records = await listExecutions(readableStateDir(flags));
   if (flags.json) {
     process.stdout.write(
       `${JSON.stringify(
@@ -438,7 +456,7 @@ async function executions(flags: Flags): Promise<number> {
 async function show(positionals: string[], flags: Flags): Promise<number> {
   const id = positionals[0];
   if (!id) throw new UsageError("show needs an execution id or name");
-  const records = await listExecutions(stateDirOf(flags));
+  const records = await listExecutions(readableStateDir(flags));
   const record = records.find((r) => r.executionArn === id || r.name === id);
   if (!record) throw new UsageError(`no local execution "${id}" in ${stateDirOf(flags)}`);
   if (flags.json) {
@@ -729,7 +747,12 @@ export async function main(argv: string[]): Promise<number> {
         return await event(positionals, flags);
       case "releases":
         return await (await import("./releases.js")).releasesCommand(
-          { stateDir: stateDirOf(flags), app: flags.app, tag: positionals[0], json: flags.json ?? false },
+          {
+            stateDir: readableStateDir(flags),
+            app: flags.app,
+            tag: positionals[0],
+            json: flags.json ?? false,
+          },
           (text) => process.stdout.write(text),
         );
       case "status":

@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { copyFile, mkdir, readFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, readFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
@@ -120,6 +120,8 @@ export function localBuildAndScan(opts: {
     }
     await mkdir(dirname(target), { recursive: true });
     await copyFile(source, target);
+    // copyFile keeps the source's mode; reports stay owner-only like the rest of the state dir.
+    await chmod(target, 0o600);
     const digest = reportDigest(parseTrivyReport(await readFile(target, "utf8"), source));
     return succeeded([
       { Name: "REPORT_URI", Value: pathToFileURL(target).href },

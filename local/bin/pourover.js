@@ -65,5 +65,8 @@ if (!statSync(bundle, { throwIfNoEntry: false })) {
       rmSync(join(cache, name), { force: true });
   }
 }
+// Everything a command writes (state dir, ledger, records, PR records, scan reports, the manifests
+// checkout) may hold release details: owner-only, whichever code path creates the file.
+process.umask(0o077);
 const { main } = await import(pathToFileURL(bundle).href);
 process.exitCode = await main(process.argv.slice(2));

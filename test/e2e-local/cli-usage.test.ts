@@ -242,6 +242,18 @@ describe("bad usage: one line on stderr, exit 2, nothing written", () => {
     expect(res.code).toBe(2);
     expect(lines(res.stderr)).toEqual([`pourover: --state-dir ${file} is a file, not a directory`]);
   });
+
+  it.each([["executions"], ["releases"], ["show", "x"]])(
+    '%s with --state-dir naming a file: one line, exit 2, not "nothing here"',
+    async (...command) => {
+      const file = join(dir.path, "a-file");
+      writeFileSync(file, "x");
+      const res = await cli([...command, "--state-dir", file]);
+      expect(res.code).toBe(2);
+      expect(lines(res.stderr)).toEqual([`pourover: --state-dir ${file} is a file, not a directory`]);
+      expect(res.stdout).toBe("");
+    },
+  );
 });
 
 /** Root ignores permission bits; a read-only or tiny tmpfs stands in for a read-only or full disk. */

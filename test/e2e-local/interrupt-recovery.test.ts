@@ -237,6 +237,18 @@ describe("interrupted releases give back their claim and lock (real CLI processe
     expect(statSync(join(stateDir, "ledger.sqlite")).mode & 0o777).toBe(0o600);
     for (const f of readdirSync(join(stateDir, "executions")).filter((n) => !n.includes("deadbeef")))
       expect(statSync(join(stateDir, "executions", f)).mode & 0o777).toBe(0o600);
+    // Whatever else the CLI wrote (PR records, reports, the manifests checkout): nothing for group or others.
+    const open: string[] = [];
+    const walk = (d: string) => {
+      for (const e of readdirSync(d, { withFileTypes: true })) {
+        const p = join(d, e.name);
+        if (e.name.includes("deadbeef") || e.isSymbolicLink()) continue;
+        if (statSync(p).mode & 0o077) open.push(`${p} ${(statSync(p).mode & 0o777).toString(8)}`);
+        if (e.isDirectory()) walk(p);
+      }
+    };
+    walk(stateDir);
+    expect(open).toEqual([]);
   }, 60_000);
 });
 

@@ -1,6 +1,6 @@
 /** Seeds the local manifests repository from an example's files, once, safely against concurrent runs. */
 import { randomBytes } from "node:crypto";
-import { cp, lstat, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { chmod, cp, lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { ManifestInvalidError } from "../../domain/errors.js";
 import { runGit } from "./git-cli.js";
@@ -37,6 +37,8 @@ export async function initManifestRepo(
         recursive: true,
         filter: (src) => !src.split(/[\\/]/).includes(".git"),
       });
+      // cp keeps the seed's modes (0644/0755); the state dir is owner-only, so is its checkout.
+      await ownerOnly(tmp);
       await runGit(tmp, ["add", "--all"]);
       await runGit(tmp, [
         "-c",
@@ -125,3 +127,15 @@ async function acquireSeedLock(lockDir: string): Promise<() => Promise<void>> {
 }
 
 // ---------------------------------------------------------------------------------------------
+
+/** chmod every file and folder under `dir` to owner-only (0700 for folders and executables, else 0600). */
+async function ownerOnly(dir: string): Promise<void> {
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isSymbolicLink()) continue;
+    if (entry.isDirectory()) {
+      await chmod(path, 0o700);
+      await ownerOnly(path);
+    } else await chmod(path, (await stat(path)).mode & 0o100 ? 0o700 : 0o600);
+  }
+}
