@@ -35,6 +35,7 @@ import {
   readReleaseBaseline,
   releaseInProcess,
 } from "./release.js";
+import { tagToDevModel } from "./time-model.js";
 import { webhookThroughput } from "./webhook.js";
 
 const started = performance.now();
@@ -409,6 +410,67 @@ await section("cost per release", () => {
   }
 });
 
+// 8. Tag → dev time model ---------------------------------------------------------------------
+/** The Lambdas a tag push meets on its way to dev, each once (a first release after idle: all cold). */
+const PATH_LAMBDAS = [
+  "receive-github-webhook",
+  "start-release",
+  "claim-release",
+  "plan-release",
+  "evaluate-scan",
+  "gate-on-scan",
+  "update-manifests",
+  "acquire-dev-lock",
+  "verify-dev-deploy",
+  "report-dev-result",
+  "send-notification",
+  "record-outcome",
+];
+await section("tag → dev time model", () => {
+  const r = releases["6 services"];
+  const cold = raw.coldStarts as
+    | { bundles: Record<string, { importMs: Record<string, number> }> }
+    | undefined;
+  const github = (
+    raw.github as Record<string, { requests: number; devResult: { requests: number } }> | undefined
+  )?.["6 services"];
+  if (!r || !cold || !github) throw new Error("needs the cold imports, the GitHub calls and a local release");
+  const asl = JSON.parse(readFileSync(join(PROJECT_ROOT, "state-machines", "release.asl.json"), "utf8"));
+  const verifyRetry = asl.States.VerifyDev.Retry.find((x: { ErrorEquals: string[] }) =>
+    x.ErrorEquals.includes("DevDeployInProgressError"),
+  );
+  const coldImportMs = Object.fromEntries(
+    PATH_LAMBDAS.map((name) => [name, cold.bundles[name]?.importMs["24"] ?? Number.NaN]),
+  );
+  const model = tagToDevModel({
+    coldImportMs,
+    localExecutionMs: r.outcome.durationMs,
+    transitions: r.outcome.transitions,
+    githubCalls: github.requests + github.devResult.requests,
+    verifyRetry,
+  });
+  raw.tagToDev = model;
+  rows.push({
+    what: "tag → dev p50 (model): 6 services",
+    measured: `${(model.totalSeconds / 60).toFixed(1)} min`,
+    budget: "≤ 3 min (aim)",
+    baseline: "-",
+    ratio: "-",
+    within: model.totalSeconds <= 180,
+    notes:
+      "measured local parts + stated AWS parts, builds in parallel; the parts are listed below the table",
+    data: model,
+  });
+  afterTable.push(
+    "tag → dev time model, 6 services (measured here, stated for AWS, derived from both):",
+    ...model.parts.map(
+      (p) => `  ${p.part.padEnd(34)} ${p.seconds.toFixed(1).padStart(6)} s  ${p.source.padEnd(8)} ${p.note}`,
+    ),
+    `  ${"total".padEnd(34)} ${model.totalSeconds.toFixed(1).padStart(6)} s`,
+    "",
+  );
+});
+
 // Output --------------------------------------------------------------------------------------
 rmSync(bundleDir, { recursive: true, force: true });
 rmSync(tmp, { recursive: true, force: true });
@@ -422,7 +484,7 @@ process.stdout.write(
     formatTable(rows),
     "",
     "measured: sizes, times, transitions, request counts, edit correctness, deliveries/s (this machine, this run).",
-    "assumed: prices (list prices given in the brief), 3 CodeBuild/Actions minutes per service, Lambda time ≈ local core time.",
+    "assumed: prices (us-east-1 on-demand list prices), 3 CodeBuild/Actions minutes per service, Lambda time ≈ local core time.",
     `within budget: ${rows.filter((r) => r.within === true).length} ✓, ${missed.length} ✗, ${rows.filter((r) => r.within === null).length} without a budget.`,
     ...missed.map((r) => `  ✗ ${r.what}: ${r.notes}`),
     "",
