@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -88,6 +88,18 @@ describe("pourover rollback, the real bin, locally", () => {
     expect(releases.stdout).toMatch(
       /\ncoffeeshop {4}v1\.0\.0 .*rollback\/coffeeshop\/v1\.0\.0 .*\(rollback from v2\.0\.0\)/,
     );
+
+    // One PR record per step (two release branches, one rollback branch) and one email each.
+    expect(readdirSync(join(stateDir, "pulls")).sort()).toEqual([
+      "release__coffeeshop__v1.0.0.json",
+      "release__coffeeshop__v2.0.0.json",
+      "rollback__coffeeshop__v1.0.0.json",
+    ]);
+    const emails = readdirSync(join(stateDir, "outbox"))
+      .filter((f) => f.endsWith(".eml"))
+      .map((f) => /^Subject: (.*)$/m.exec(readFileSync(join(stateDir, "outbox", f), "utf8"))?.[1] ?? f);
+    expect(emails).toHaveLength(3);
+    expect(emails.filter((s) => s.startsWith("[coffeeshop] rolled back to v1.0.0"))).toHaveLength(1);
 
     const never = await bin(["rollback", "v0.9.0", "--state-dir", stateDir]);
     expect(never.code).toBe(2);
