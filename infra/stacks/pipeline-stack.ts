@@ -591,26 +591,7 @@ export class PipelineStack extends Stack {
           reason:
             "Reports are written per tag and service under the app's reports prefix, so keys are unknown at deploy time; PutObject is limited to that prefix.",
         },
-        {
-          id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/codebuild/<${projectId}>:*]`,
-          reason:
-            "CodeBuild grants its default log group by construction; stream names are per build and unknown at deploy time, and the wildcard covers only this project's group.",
-        },
-        {
-          id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:codebuild:<AWS::Region>:<AWS::AccountId>:report-group/<${projectId}>-*]`,
-          reason:
-            "CodeBuild grants report groups named after this project by construction; the wildcard is limited to this project's own report group name prefix.",
-        },
-        {
-          id: "AwsSolutions-IAM5[Action::kms:ReEncrypt*]",
-          reason:
-            "The standard encrypt/decrypt grant on the pipeline's own build KMS key; the action wildcard applies to that single key ARN and no other key.",
-        },
-        {
-          id: "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
-          reason:
-            "The standard encrypt/decrypt grant on the pipeline's own build KMS key; the action wildcard applies to that single key ARN and no other key.",
-        },
+        ...codeBuildProjectAcknowledgements(projectId),
       );
       project.addToRolePolicy(
         new iam.PolicyStatement({ actions: ["ecr:GetAuthorizationToken"], resources: ["*"] }),
@@ -749,28 +730,7 @@ export class PipelineStack extends Stack {
       );
     }
     const refreshId = this.logicalIdOf(trivyDbRefresh.node.defaultChild as codebuild.CfnProject);
-    Validations.of(trivyDbRefresh).acknowledge(
-      {
-        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/codebuild/<${refreshId}>:*]`,
-        reason:
-          "CodeBuild grants its default log group by construction; stream names are per build and unknown at deploy time, and the wildcard covers only this project's group.",
-      },
-      {
-        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:codebuild:<AWS::Region>:<AWS::AccountId>:report-group/<${refreshId}>-*]`,
-        reason:
-          "CodeBuild grants report groups named after this project by construction; the wildcard is limited to this project's own report group name prefix.",
-      },
-      {
-        id: "AwsSolutions-IAM5[Action::kms:ReEncrypt*]",
-        reason:
-          "The standard encrypt/decrypt grant on the pipeline's own build KMS key; the action wildcard applies to that single key ARN and no other key.",
-      },
-      {
-        id: "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
-        reason:
-          "The standard encrypt/decrypt grant on the pipeline's own build KMS key; the action wildcard applies to that single key ARN and no other key.",
-      },
-    );
+    Validations.of(trivyDbRefresh).acknowledge(...codeBuildProjectAcknowledgements(refreshId));
 
     // When BuildScanPush/ScanImage fails after its retry: which phase failed, and the logs link.
     const describeBuildFailure = fn("describe-build-failure", {
@@ -1011,4 +971,27 @@ function pascalCase(kebab: string): string {
     .split("-")
     .map((w) => (w[0] ?? "").toUpperCase() + w.slice(1))
     .join("");
+}
+
+/**
+ * What CodeBuild grants every project by construction (its log group, its report groups) and the
+ * standard grant on the pipeline's build KMS key, acknowledged for one project's logical id.
+ */
+function codeBuildProjectAcknowledgements(projectId: string): { id: string; reason: string }[] {
+  const kmsReason =
+    "The standard encrypt/decrypt grant on the pipeline's own build KMS key; the action wildcard applies to that single key ARN and no other key.";
+  return [
+    {
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/codebuild/<${projectId}>:*]`,
+      reason:
+        "CodeBuild grants its default log group by construction; stream names are per build and unknown at deploy time, and the wildcard covers only this project's group.",
+    },
+    {
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:codebuild:<AWS::Region>:<AWS::AccountId>:report-group/<${projectId}>-*]`,
+      reason:
+        "CodeBuild grants report groups named after this project by construction; the wildcard is limited to this project's own report group name prefix.",
+    },
+    { id: "AwsSolutions-IAM5[Action::kms:ReEncrypt*]", reason: kmsReason },
+    { id: "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]", reason: kmsReason },
+  ];
 }
