@@ -49,14 +49,15 @@ export class GitManifestRepository implements ManifestRepository {
     validatePublishInput(input);
     const branch = input.branch.replace(/^refs\/heads\//, "");
     const branchRef = `refs/heads/${branch}`;
-    // Three read-only questions to git, asked at once; answered in the order they were checked before.
-    const [refFormat, base, headRef] = await Promise.all([
+    // Four read-only questions to git, asked at once; answered in the order they were checked before.
+    const [refFormat, base, headRef, localTip] = await Promise.all([
       this.git(["check-ref-format", branchRef], { allowFail: true }),
       this.baseHead(input.baseBranch, true).then(
         (oid) => ({ oid }),
         (error: unknown) => ({ error }),
       ),
       this.git(["symbolic-ref", "-q", "HEAD"], { allowFail: true }),
+      this.revParse(`${branchRef}^{commit}`),
     ]);
     if (refFormat.code !== 0) {
       throw new InvalidInputError(`Invalid branch name: ${branch}`);
@@ -77,9 +78,8 @@ export class GitManifestRepository implements ManifestRepository {
       );
     }
 
-    const tree = await this.buildTree(input.baseCommit, files);
+    const { tree, changed } = await this.buildTree(input.baseCommit, files);
     const remoteTip = this.remoteName ? await this.fetchRemoteBranch(branch) : undefined;
-    const localTip = await this.revParse(`${branchRef}^{commit}`);
     const tip = this.remoteName ? remoteTip : localTip;
 
     let commit: string;
@@ -108,11 +108,6 @@ export class GitManifestRepository implements ManifestRepository {
       if (this.remoteName) await this.push(branch, commit, remoteTip);
     }
 
-    const changed = (
-      await this.git(["diff-tree", "-r", "-z", "--name-only", "--no-commit-id", input.baseCommit, commit])
-    ).stdout
-      .split("\0")
-      .filter(Boolean);
     const pull = await this.upsertPull({
       branch,
       base: input.baseBranch,
@@ -221,8 +216,15 @@ export class GitManifestRepository implements ManifestRepository {
     return out;
   }
 
-  /** Writes the blobs and a tree = baseCommit's tree + files, in a temporary index. */
-  private async buildTree(baseCommit: string, files: { path: string; content: string }[]): Promise<string> {
+  /**
+   * Writes the blobs and a tree = baseCommit's tree + files, in a temporary index. `changed` lists the
+   * paths whose mode or blob differs from baseCommit's (what `diff-tree --name-only` would print, as
+   * only these paths differ), in git's path order, from the ids already at hand.
+   */
+  private async buildTree(
+    baseCommit: string,
+    files: { path: string; content: string }[],
+  ): Promise<{ tree: string; changed: string[] }> {
     const tmp = await mkdtemp(join(tmpdir(), "pourover-git-"));
     try {
       const env = { GIT_INDEX_FILE: join(tmp, "index") };
@@ -244,32 +246,47 @@ export class GitManifestRepository implements ManifestRepository {
           .trim()
           .split("\n");
       };
-      const [, shas, modes] = await Promise.all([
+      const [, shas, existing] = await Promise.all([
         this.git(["read-tree", baseCommit], { env }),
         writeBlobs(),
-        this.existingModes(
+        this.existingEntries(
           baseCommit,
           files.map((f) => f.path),
         ),
       ]);
-      const info = files
-        .map((f, i) => `${modes.get(f.path) === "100755" ? "100755" : "100644"} ${shas[i]}\t${f.path}\0`)
-        .join("");
+      const entries = files.map((f, i) => ({
+        path: f.path,
+        entry: `${existing.get(f.path)?.mode === "100755" ? "100755" : "100644"} ${shas[i]}`,
+      }));
+      const info = entries.map((e) => `${e.entry}\t${e.path}\0`).join("");
       await this.git(["update-index", "-z", "--index-info"], { env, input: info });
-      return (await this.git(["write-tree"], { env })).stdout.trim();
+      const tree = (await this.git(["write-tree"], { env })).stdout.trim();
+      const changed = entries
+        .filter((e) => {
+          const before = existing.get(e.path);
+          return !before || `${before.mode} ${before.oid}` !== e.entry;
+        })
+        .map((e) => e.path)
+        .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+      return { tree, changed };
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }
   }
 
-  private async existingModes(commit: string, paths: string[]): Promise<Map<string, string>> {
+  /** Mode and object id of each path in `commit` (`ls-tree` entries: `<mode> <type> <oid>\t<path>`). */
+  private async existingEntries(
+    commit: string,
+    paths: string[],
+  ): Promise<Map<string, { mode: string; oid: string }>> {
     const out = (await this.git(["ls-tree", "-z", "--full-tree", commit, "--", ...paths])).stdout;
-    const modes = new Map<string, string>();
+    const entries = new Map<string, { mode: string; oid: string }>();
     for (const entry of out.split("\0").filter(Boolean)) {
       const tab = entry.indexOf("\t");
-      modes.set(entry.slice(tab + 1), entry.split(" ")[0] ?? "");
+      const [mode = "", , oid = ""] = entry.slice(0, tab).split(" ");
+      entries.set(entry.slice(tab + 1), { mode, oid });
     }
-    return modes;
+    return entries;
   }
 
   private async updateRef(
