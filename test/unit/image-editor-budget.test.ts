@@ -2,12 +2,8 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parseDocument } from "yaml";
 import { ManifestInvalidError } from "../../shared/domain/errors.js";
-import {
-  type EditOptions,
-  editImages,
-  editImagesWithYaml,
-  scanFast,
-} from "../../shared/domain/image-editor.js";
+import { type EditOptions, editImages, editImagesWithYaml } from "../../shared/domain/image-editor.js";
+import { scanFast } from "../../shared/domain/image-line-scanner.js";
 
 /**
  * The editor cannot be made to hang: aliases are bound in one walk, `<<` lookups are memoised, and

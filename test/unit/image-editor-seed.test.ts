@@ -19,8 +19,8 @@ import {
   editImages,
   editImagesWithYaml,
   type ImageUpdate,
-  scanFast,
 } from "../../shared/domain/image-editor.js";
+import { scanFast } from "../../shared/domain/image-line-scanner.js";
 import { parseImageReference } from "../../shared/domain/image-reference.js";
 
 const SEED = resolve(dirname(fileURLToPath(import.meta.url)), "../../../shared/corpus/seed");

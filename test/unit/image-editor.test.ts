@@ -10,8 +10,8 @@ import {
   type ImageUpdate,
   type PinMode,
   releaseVersion,
-  scanFast,
 } from "../../shared/domain/image-editor.js";
+import { scanFast } from "../../shared/domain/image-line-scanner.js";
 
 const D1 = `sha256:${"1".repeat(64)}`;
 const D2 = `sha256:${"2".repeat(64)}`;
