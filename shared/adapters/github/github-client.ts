@@ -2,6 +2,7 @@ import { createPrivateKey, sign } from "node:crypto";
 import { Octokit } from "@octokit/core";
 import { retry } from "@octokit/plugin-retry";
 import { type ThrottlingOptions, throttling } from "@octokit/plugin-throttling";
+import { RequestError } from "@octokit/request-error";
 
 /** How the pipeline authenticates to GitHub: a token (PAT, Actions token) or a GitHub App installation. */
 export type GithubAuth =
@@ -232,7 +233,7 @@ function createAppInstallationAuth(state: AuthStrategyState) {
       return await send(endpoint);
     } catch (error) {
       // A token revoked or expired early: refresh once.
-      if ((error as { status?: number }).status === 401) {
+      if (error instanceof RequestError && error.status === 401) {
         endpoint.headers.authorization = `token ${await installationToken(true)}`;
         return send(endpoint);
       }

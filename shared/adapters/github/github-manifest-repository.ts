@@ -1,3 +1,5 @@
+import { GraphqlResponseError } from "@octokit/graphql";
+import { RequestError } from "@octokit/request-error";
 import { InvalidInputError, ManifestConflictError, ManifestInvalidError } from "../../domain/errors.js";
 import { validatePublishInput } from "../../domain/publish-input.js";
 import type { ManifestRepository, PublishInput, PublishResult } from "../../ports/index.js";
@@ -296,7 +298,11 @@ export class GithubManifestRepository implements ManifestRepository {
       return { number: created.data.number, url: created.data.html_url };
     } catch (error) {
       // Someone (a concurrent run) opened it between our query and now: update that one.
-      if (statusOf(error) === 422 && /pull request already exists/i.test(githubMessage(error))) {
+      if (
+        error instanceof RequestError &&
+        error.status === 422 &&
+        /pull request already exists/i.test(githubMessage(error))
+      ) {
         const found = await this.call(() =>
           this.octokit.request("GET /repos/{owner}/{repo}/pulls", {
             owner: this.owner,
@@ -412,14 +418,9 @@ interface PublishStateData {
 const CONFLICT_422 =
   /reference already exists|not a fast.?forward|reference does not exist|object does not exist/i;
 
-function statusOf(error: unknown): number | undefined {
-  const status = (error as { status?: unknown })?.status;
-  return typeof status === "number" ? status : undefined;
-}
-
 /** GitHub's own message (and its `errors` details), without Octokit's docs link. */
 function githubMessage(error: unknown): string {
-  const data = (error as { response?: { data?: unknown } })?.response?.data as
+  const data = (error instanceof RequestError ? error.response?.data : undefined) as
     | { message?: string; errors?: ({ message?: string; code?: string; field?: string } | string)[] }
     | undefined;
   const parts: string[] = [];
@@ -435,7 +436,7 @@ function githubMessage(error: unknown): string {
 
 function mapError(error: unknown): unknown {
   if (error instanceof ManifestConflictError || error instanceof ManifestInvalidError) return error;
-  const status = statusOf(error);
+  const status = error instanceof RequestError ? error.status : undefined;
   const message = githubMessage(error);
   if (status === 409) return new ManifestConflictError(`GitHub: ${message}`);
   if (status === 422) {
@@ -444,9 +445,9 @@ function mapError(error: unknown): unknown {
       : new ManifestInvalidError(`GitHub rejected the change (422): ${message}`);
   }
   if (status === 404) return new ManifestInvalidError(`GitHub: not found (404): ${message}`);
-  // GraphQL errors (HTTP 200 with `errors`): Octokit's GraphqlResponseError carries `errors`.
-  const gqlErrors = (error as { errors?: { type?: string; message?: string }[] })?.errors;
-  if (status === undefined && Array.isArray(gqlErrors) && gqlErrors.length > 0) {
+  // GraphQL errors (HTTP 200 with `errors`).
+  if (error instanceof GraphqlResponseError && (error.errors?.length ?? 0) > 0) {
+    const gqlErrors = (error.errors ?? []) as { type?: string; message: string }[];
     const text = gqlErrors.map((e) => e.message).join("; ");
     if (
       gqlErrors.some(

@@ -1,3 +1,4 @@
+import { RequestError } from "@octokit/request-error";
 import type { Changelog } from "../../domain/pull-request-body.js";
 import type { DevStatus, PullRequestReporter, SourceHistory } from "../../ports/release-review.js";
 import type { GithubClient } from "./github-client.js";
@@ -60,7 +61,7 @@ export class GithubSourceHistory implements SourceHistory {
       };
     } catch (error) {
       // The changelog informs the reviewer; it never fails the release.
-      const status = (error as { status?: number }).status;
+      const status = error instanceof RequestError ? error.status : undefined;
       return {
         available: false,
         reason: `GitHub compare ${base}...${head} failed${status ? ` (${status})` : ""}: ${oneLine(error)}`,
