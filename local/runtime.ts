@@ -29,9 +29,10 @@ import { SqliteDevLock } from "../shared/adapters/local/sqlite-dev-lock.js";
 import { describeClaim, SqliteLedger } from "../shared/adapters/local/sqlite-ledger.js";
 import { localSettings } from "../shared/config/local-env.js";
 import type { AppConfig } from "../shared/contracts/app-config.js";
-import type { Trigger } from "../shared/contracts/release.js";
+import { parseVersion, type Trigger } from "../shared/contracts/release.js";
 import type { ReleaseState } from "../shared/contracts/release-state.js";
 import { attemptOf, ledgerTag, releaseExecutionName } from "../shared/domain/release-naming.js";
+import { compareVersions } from "../shared/domain/release-version.js";
 import type { ImagePresence } from "../shared/domain/rollback.js";
 import type { Clock, DevHosts, DevLock, Mailer } from "../shared/ports/index.js";
 import type { EventLog } from "./event-log.js";
@@ -876,19 +877,12 @@ function validatedMarker(definition: unknown): string | null {
 }
 
 export function nextPatch(tags: string[]): string {
-  let best: [number, number, number] | null = null;
+  let best: ReturnType<typeof parseVersion> = null;
   for (const tag of tags) {
-    const m = /^v(\d+)\.(\d+)\.(\d+)$/.exec(tag);
-    if (!m) continue;
-    const v: [number, number, number] = [Number(m[1]), Number(m[2]), Number(m[3])];
-    if (
-      !best ||
-      v[0] > best[0] ||
-      (v[0] === best[0] && (v[1] > best[1] || (v[1] === best[1] && v[2] > best[2])))
-    )
-      best = v;
+    const v = parseVersion(tag);
+    if (v && !v.pre && (!best || compareVersions(v, best) > 0)) best = v;
   }
-  return best ? `v${best[0]}.${best[1]}.${best[2] + 1}` : "v0.1.0";
+  return best ? `v${best.major}.${best.minor}.${best.patch + 1}` : "v0.1.0";
 }
 
 /** Per state (and per Map iteration), how long it ran and how it ended, from the engine's event log. */

@@ -1,34 +1,14 @@
 import { type AppConfig, imageRepository } from "../contracts/app-config.js";
 import { parseVersion } from "../contracts/release.js";
 import { imageName, parseImageReference } from "./image-reference.js";
+import { compareVersions } from "./release-version.js";
 
-/**
- * Semver precedence of two tags, newest first when sorting with it; non-semver tags sort last. Not
- * the manifest editor's comparator: importing it would bundle the YAML parser into this Lambda.
- */
+/** Semver precedence of two tags, newest first when sorting with it; non-semver tags sort last. */
 export function newestFirst(a: string, b: string): number {
   const va = parseVersion(a);
   const vb = parseVersion(b);
   if (!va || !vb) return va ? -1 : vb ? 1 : a.localeCompare(b);
-  for (const key of ["major", "minor", "patch"] as const) {
-    if (va[key] !== vb[key]) return vb[key] - va[key];
-  }
-  if (va.pre === vb.pre) return 0;
-  if (va.pre === "" || vb.pre === "") return va.pre === "" ? -1 : 1;
-  const pa = va.pre.split(".");
-  const pb = vb.pre.split(".");
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const x = pa[i];
-    const y = pb[i];
-    if (x === y) continue;
-    if (x === undefined || y === undefined) return x === undefined ? 1 : -1;
-    const xn = /^\d+$/.test(x);
-    const yn = /^\d+$/.test(y);
-    if (xn && yn) return Number(y) - Number(x);
-    if (xn !== yn) return xn ? 1 : -1;
-    return x < y ? 1 : -1;
-  }
-  return 0;
+  return compareVersions(vb, va);
 }
 
 /** Which release the images are: the tag of the app's service images, newest when they disagree. */
