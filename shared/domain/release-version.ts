@@ -4,6 +4,11 @@ import { parseVersion } from "../contracts/release.js";
  * Ordering release tags, shared by the manifest editor (refusing a downgrade), the GitOps write-back
  * (closing older release PRs) and the dev lock (newest release wins). No YAML, so the small
  * functions that need it stay small.
+ *
+ * Hand-written rather than the `semver` package: real tag histories hold short `v6` and `v2.0`
+ * tags that must be ordered (a move from v10 to v2.0 is a downgrade), which `semver` rejects, and
+ * `semver.coerce` would read `v1.0.0-rc.1` as 1.0.0 and lose the pre-release order. The precedence
+ * rules are semver's own (section 11), in 20 lines.
  */
 type Version = NonNullable<ReturnType<typeof parseVersion>>;
 
