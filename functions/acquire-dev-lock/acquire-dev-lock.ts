@@ -69,7 +69,7 @@ export async function acquireDevLock(
     ) {
       return { acquired: false, superseded: true, supersededBy: `the rollback to ${held.tag}` };
     }
-    const order = compareTags(held.tag, input.tag);
+    const order = compareReleaseTags(held.tag, input.tag);
     if (!input.force && order !== null && order > 0) {
       return {
         acquired: false,
@@ -104,13 +104,4 @@ export async function acquireDevLock(
     );
   }
   return { acquired: true, version: input.tag, heldUntil };
-}
-
-/**
- * Semver precedence of two release tags (build metadata ignored); null when either is not semver.
- * Kept here rather than importing the manifest editor, which would pull the YAML parser into this
- * small Lambda.
- */
-export function compareTags(a: string, b: string): number | null {
-  return compareReleaseTags(a, b);
 }

@@ -7,15 +7,12 @@ import {
 } from "@aws-sdk/client-dynamodb";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  acquireDevLock,
-  compareTags,
-  LEASE_MARGIN_SECONDS,
-} from "../../functions/acquire-dev-lock/acquire-dev-lock.js";
+import { acquireDevLock, LEASE_MARGIN_SECONDS } from "../../functions/acquire-dev-lock/acquire-dev-lock.js";
 import { localDevLockRelease } from "../../local/local-tasks.js";
 import { ASL_PATH, loadDefinition, localSubstitutions } from "../../local/runtime.js";
 import { DynamoDbDevLock } from "../../shared/adapters/aws/dynamodb-dev-lock.js";
 import { SqliteDevLock } from "../../shared/adapters/local/sqlite-dev-lock.js";
+import { compareReleaseTags } from "../../shared/domain/release-version.js";
 import { tempDir } from "../helpers/local.js";
 
 /**
@@ -185,7 +182,7 @@ describe("acquireDevLock / releaseDevLock on SQLite", () => {
   });
 });
 
-describe("compareTags: semver precedence", () => {
+describe("compareReleaseTags (the dev lock's order): semver precedence", () => {
   it.each([
     ["v1.0.0", "v1.0.1", -1],
     ["v2.0.0", "v1.99.99", 1],
@@ -193,12 +190,12 @@ describe("compareTags: semver precedence", () => {
     ["v1.0.0-rc.2", "v1.0.0-rc.10", -1],
     ["v1.0.0-alpha", "v1.0.0-alpha.1", -1],
   ] as const)("%s vs %s → %i", (a, b, expected) => {
-    expect(compareTags(a, b)).toBe(expected);
-    expect(compareTags(b, a)).toBe(-expected || 0);
+    expect(compareReleaseTags(a, b)).toBe(expected);
+    expect(compareReleaseTags(b, a)).toBe(-expected || 0);
   });
-  it("no order for a non-semver tag", () => expect(compareTags("latest", "v1.0.0")).toBeNull());
+  it("no order for a non-semver tag", () => expect(compareReleaseTags("latest", "v1.0.0")).toBeNull());
   it("no order for build metadata: the tag policy refuses v1.0.0+build.1 before any release", () =>
-    expect(compareTags("v1.0.0+build.1", "v1.0.0")).toBeNull());
+    expect(compareReleaseTags("v1.0.0+build.1", "v1.0.0")).toBeNull());
 });
 
 describe("DynamoDbDevLock: conditional writes on devlock#<app>", () => {
