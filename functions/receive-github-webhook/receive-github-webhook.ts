@@ -109,7 +109,12 @@ function mediaType(contentType: string | undefined): MediaType {
   return "other";
 }
 
-/** Constant-time check of `sha256=<hex>` against every secret (all are tried, whatever matches). */
+/**
+ * Constant-time check of `sha256=<hex>` against every secret (all are tried, whatever matches).
+ * Hand-written rather than `@octokit/webhooks-methods` `verifyWithFallback`: that takes the payload as
+ * a string, so the HMAC would be over a decoded and re-encoded body (a byte GitHub signed that is not
+ * valid UTF-8 would not survive), and it stops at the first matching secret.
+ */
 function signatureMatches(raw: Buffer, expected: Buffer, secrets: readonly string[]): boolean {
   let ok = false;
   for (const secret of secrets) {
