@@ -1,4 +1,5 @@
 import * as z from "zod";
+import { lazySchema } from "../../shared/contracts/lazy-schema.js";
 import { zodProblems } from "../../shared/contracts/zod-problems.js";
 import { DevLockBusyError, InvalidInputError } from "../../shared/domain/errors.js";
 import { compactTime, parseLedgerTag } from "../../shared/domain/release-naming.js";
@@ -14,20 +15,22 @@ import type { Clock, DevLock } from "../../shared/ports/index.js";
  */
 export const LEASE_MARGIN_SECONDS = 360 + 240 + 660;
 
-const InputSchema = z.object({
-  app: z.string().min(1),
-  tag: z.string().min(1),
-  executionId: z.string().min(1),
-  force: z.boolean().optional(),
-  /** The deploy command's timeout (plan.dev.timeoutSeconds). */
-  timeoutSeconds: z.number().int().positive(),
-  /** When this release was claimed ($.claim.claimedAt): ordered against a rollback's request time. */
-  claimedAt: z.string().optional(),
-  /** Set for a rollback (plan.rollback). */
-  rollback: z.object({ requestedAt: z.string() }).nullable().optional(),
-});
+const inputSchema = lazySchema(() =>
+  z.object({
+    app: z.string().min(1),
+    tag: z.string().min(1),
+    executionId: z.string().min(1),
+    force: z.boolean().optional(),
+    /** The deploy command's timeout (plan.dev.timeoutSeconds). */
+    timeoutSeconds: z.number().int().positive(),
+    /** When this release was claimed ($.claim.claimedAt): ordered against a rollback's request time. */
+    claimedAt: z.string().optional(),
+    /** Set for a rollback (plan.rollback). */
+    rollback: z.object({ requestedAt: z.string() }).nullable().optional(),
+  }),
+);
 
-export type AcquireDevLockInput = z.infer<typeof InputSchema>;
+export type AcquireDevLockInput = z.infer<ReturnType<typeof inputSchema>>;
 
 export type AcquireDevLockResult =
   | { acquired: true; version: string; heldUntil: string }
@@ -45,7 +48,7 @@ export async function acquireDevLock(
   raw: unknown,
   deps: { lock: DevLock; clock: Clock },
 ): Promise<AcquireDevLockResult> {
-  const parsed = InputSchema.safeParse(raw);
+  const parsed = inputSchema().safeParse(raw);
   if (!parsed.success) {
     const problems = zodProblems(parsed.error);
     throw new InvalidInputError(`AcquireDevLock: ${problems.join("; ")}`, problems);

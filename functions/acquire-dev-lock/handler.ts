@@ -1,13 +1,18 @@
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import middy from "@middy/core";
-import { DynamoDbDevLock } from "../../shared/adapters/aws/dynamodb-dev-lock.js";
+import { firstUse } from "../../shared/adapters/first-use.js";
 import { requireEnv } from "../../shared/config/lambda-env.js";
 import { acquireDevLock } from "./acquire-dev-lock.js";
 
 const env = requireEnv("LEDGER_TABLE_NAME");
-const deps = {
-  lock: new DynamoDbDevLock(new DynamoDBClient({}), env.LEDGER_TABLE_NAME),
-  clock: { now: () => new Date() },
-};
+const clock = { now: () => new Date() };
+const lock = firstUse(async () => {
+  const [{ DynamoDBClient }, { DynamoDbDevLock }] = await Promise.all([
+    import("@aws-sdk/client-dynamodb"),
+    import("../../shared/adapters/aws/dynamodb-dev-lock.js"),
+  ]);
+  return new DynamoDbDevLock(new DynamoDBClient({}), env.LEDGER_TABLE_NAME);
+});
 
-export const handler = middy<unknown>().handler((event) => acquireDevLock(event, deps));
+export const handler = middy<unknown>().handler(async (event) =>
+  acquireDevLock(event, { lock: await lock(), clock }),
+);

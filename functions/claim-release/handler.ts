@@ -1,16 +1,19 @@
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import middy from "@middy/core";
-import { DynamoDbLedger } from "../../shared/adapters/aws/dynamodb-ledger.js";
+import { firstUse } from "../../shared/adapters/first-use.js";
 import { requireEnv } from "../../shared/config/lambda-env.js";
 import { powertools } from "../../shared/observability/powertools.js";
 import { type ClaimReleaseInput, claimRelease } from "./claim-release.js";
 
 const env = requireEnv("LEDGER_TABLE_NAME");
-const deps = {
-  ledger: new DynamoDbLedger(new DynamoDBClient({}), env.LEDGER_TABLE_NAME),
-  clock: { now: () => new Date() },
-};
+const clock = { now: () => new Date() };
+const ledger = firstUse(async () => {
+  const [{ DynamoDBClient }, { DynamoDbLedger }] = await Promise.all([
+    import("@aws-sdk/client-dynamodb"),
+    import("../../shared/adapters/aws/dynamodb-ledger.js"),
+  ]);
+  return new DynamoDbLedger(new DynamoDBClient({}), env.LEDGER_TABLE_NAME);
+});
 
 export const handler = middy<ClaimReleaseInput>()
   .use(powertools("pourover-claim-release").middleware)
-  .handler((event) => claimRelease(event, deps));
+  .handler(async (event) => claimRelease(event, { ledger: await ledger(), clock }));

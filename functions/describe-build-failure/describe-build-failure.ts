@@ -1,4 +1,5 @@
 import * as z from "zod";
+import { lazySchema } from "../../shared/contracts/lazy-schema.js";
 import { zodProblems } from "../../shared/contracts/zod-problems.js";
 import { normaliseBuild } from "../../shared/domain/codebuild-build.js";
 import { BuildFailedError, InvalidInputError, ScanFailedError } from "../../shared/domain/errors.js";
@@ -11,12 +12,14 @@ import type { BuildInfo, BuildReader } from "../../shared/ports/build-reader.js"
  */
 export const SCANNER_ERROR_EXIT_CODE = 75;
 
-const InputSchema = z.object({
-  service: z.string().min(1),
-  /** `ecr` means the ScanImage step (a scan, no build); anything else BuildScanPush. */
-  triggerSource: z.string().optional(),
-  error: z.object({ Error: z.string(), Cause: z.string().nullish() }),
-});
+const inputSchema = lazySchema(() =>
+  z.object({
+    service: z.string().min(1),
+    /** `ecr` means the ScanImage step (a scan, no build); anything else BuildScanPush. */
+    triggerSource: z.string().optional(),
+    error: z.object({ Error: z.string(), Cause: z.string().nullish() }),
+  }),
+);
 
 const FAILED_STATUSES = new Set(["FAILED", "FAULT", "TIMED_OUT", "STOPPED"]);
 const MAX_CONTEXT_CHARS = 600;
@@ -29,7 +32,7 @@ const MAX_CONTEXT_CHARS = 600;
  * context message and the logs link, e.g. `kitchen: BUILD phase failed: <message> — logs: <url>`.
  */
 export async function describeBuildFailure(rawInput: unknown, deps: { builds: BuildReader }): Promise<never> {
-  const parsed = InputSchema.safeParse(rawInput);
+  const parsed = inputSchema().safeParse(rawInput);
   if (!parsed.success)
     throw new InvalidInputError(`DescribeBuildFailure input: ${zodProblems(parsed.error).join("; ")}`);
   const { service, triggerSource, error } = parsed.data;

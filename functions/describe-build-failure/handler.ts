@@ -1,11 +1,16 @@
-import { CodeBuildClient } from "@aws-sdk/client-codebuild";
 import middy from "@middy/core";
-import { CodeBuildBuildReader } from "../../shared/adapters/aws/codebuild-build-reader.js";
+import { firstUse } from "../../shared/adapters/first-use.js";
 import { powertools } from "../../shared/observability/powertools.js";
 import { describeBuildFailure } from "./describe-build-failure.js";
 
-const deps = { builds: new CodeBuildBuildReader(new CodeBuildClient({})) };
+const builds = firstUse(async () => {
+  const [{ CodeBuildClient }, { CodeBuildBuildReader }] = await Promise.all([
+    import("@aws-sdk/client-codebuild"),
+    import("../../shared/adapters/aws/codebuild-build-reader.js"),
+  ]);
+  return new CodeBuildBuildReader(new CodeBuildClient({}));
+});
 
 export const handler = middy()
   .use(powertools("pourover-describe-build-failure").middleware)
-  .handler((event: unknown) => describeBuildFailure(event, deps));
+  .handler(async (event: unknown) => describeBuildFailure(event, { builds: await builds() }));

@@ -1,5 +1,6 @@
 import * as z from "zod";
-import { AppConfigSchema } from "../../shared/contracts/app-config.js";
+import { appConfigSchemas } from "../../shared/contracts/app-config.js";
+import { lazySchema } from "../../shared/contracts/lazy-schema.js";
 import type { ScanResult } from "../../shared/contracts/release.js";
 import type { ScanFindingsDocument } from "../../shared/contracts/release-state.js";
 import { zodProblems } from "../../shared/contracts/zod-problems.js";
@@ -9,22 +10,24 @@ import { parseTrivyReport, reportDigest } from "../../shared/domain/trivy-report
 import type { FindingsStore } from "../../shared/ports/findings-store.js";
 import type { Clock, ReportStore } from "../../shared/ports/index.js";
 
-const InputSchema = z.object({
-  app: z.string(),
-  tag: z.string(),
-  service: z.object({
-    name: z.string(),
-    repository: z.string(),
+const inputSchema = lazySchema(() =>
+  z.object({
+    app: z.string(),
     tag: z.string(),
-    digest: z.string().optional(),
+    service: z.object({
+      name: z.string(),
+      repository: z.string(),
+      tag: z.string(),
+      digest: z.string().optional(),
+    }),
+    scan: appConfigSchemas().AppConfigSchema.shape.scan,
+    build: z.object({
+      buildId: z.string(),
+      status: z.string(),
+      exported: z.array(z.object({ Name: z.string(), Value: z.string() })).nullish(),
+    }),
   }),
-  scan: AppConfigSchema.shape.scan,
-  build: z.object({
-    buildId: z.string(),
-    status: z.string(),
-    exported: z.array(z.object({ Name: z.string(), Value: z.string() })).nullish(),
-  }),
-});
+);
 
 /**
  * How many blocking CVE ids one service's summary lists. Step Functions fails an execution outright
@@ -76,7 +79,7 @@ export async function evaluateScan(
   rawInput: unknown,
   deps: { reports: ReportStore; findings: FindingsStore; clock: Clock },
 ): Promise<ScanResult> {
-  const parsed = InputSchema.safeParse(rawInput);
+  const parsed = inputSchema().safeParse(rawInput);
   if (!parsed.success)
     throw new InvalidInputError(`EvaluateScan input: ${zodProblems(parsed.error).join("; ")}`);
   const input = parsed.data;

@@ -1,5 +1,6 @@
 import * as z from "zod";
 import type { AppConfig } from "../../shared/contracts/app-config.js";
+import { lazySchema } from "../../shared/contracts/lazy-schema.js";
 import { parseReleaseRequest, type ReleaseRequest } from "../../shared/contracts/release.js";
 import type { ReleaseState } from "../../shared/contracts/release-state.js";
 import { zodProblems } from "../../shared/contracts/zod-problems.js";
@@ -20,23 +21,25 @@ import { sendNotification } from "../send-notification/send-notification.js";
  * DescribeExecution returns; `input` is the execution input as a JSON string, left out (null, with
  * inputDetails.included false) when input plus output exceed the event size limit.
  */
-const StatusChangeSchema = z.object({
-  source: z.literal("aws.states"),
-  "detail-type": z.literal("Step Functions Execution Status Change"),
-  detail: z.object({
-    executionArn: z.string().min(1),
-    stateMachineArn: z.string().min(1),
-    name: z.string().optional(),
-    status: z.enum(["ABORTED", "TIMED_OUT", "FAILED"]),
-    startDate: z.number().optional(),
-    stopDate: z.number().nullable().optional(),
-    input: z.string().nullable().optional(),
-    error: z.string().nullable().optional(),
-    cause: z.string().nullable().optional(),
+const statusChangeSchema = lazySchema(() =>
+  z.object({
+    source: z.literal("aws.states"),
+    "detail-type": z.literal("Step Functions Execution Status Change"),
+    detail: z.object({
+      executionArn: z.string().min(1),
+      stateMachineArn: z.string().min(1),
+      name: z.string().optional(),
+      status: z.enum(["ABORTED", "TIMED_OUT", "FAILED"]),
+      startDate: z.number().optional(),
+      stopDate: z.number().nullable().optional(),
+      input: z.string().nullable().optional(),
+      error: z.string().nullable().optional(),
+      cause: z.string().nullable().optional(),
+    }),
   }),
-});
+);
 
-export type ExecutionStatusChange = z.infer<typeof StatusChangeSchema>;
+export type ExecutionStatusChange = z.infer<ReturnType<typeof statusChangeSchema>>;
 
 export type FinishAbandonedResult =
   | { finished: true; app: string; tag: string; status: string; lockFreed: boolean; emailed: boolean }
@@ -68,7 +71,7 @@ export async function finishAbandonedRelease(
     clock: Clock;
   },
 ): Promise<FinishAbandonedResult> {
-  const parsed = StatusChangeSchema.safeParse(raw);
+  const parsed = statusChangeSchema().safeParse(raw);
   if (!parsed.success) {
     const problems = zodProblems(parsed.error);
     throw new InvalidInputError(`FinishAbandonedRelease: ${problems.join("; ")}`, problems);

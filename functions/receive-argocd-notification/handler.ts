@@ -1,22 +1,12 @@
 /**
  * Lambda entry behind the prod feedback Function URL (auth NONE; the bearer token is checked in the
- * core). Wiring only: env at cold start, the token secret with a 5-minute cache, the ledger, the bus,
- * SES.
+ * core). Wiring only: env and the bundled config at cold start; the AWS SDK clients (the token
+ * secret with a 5-minute cache, the ledger, the bus, SES) and Octokit are loaded on first use.
  */
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
-import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import { SESv2Client } from "@aws-sdk/client-sesv2";
-import { DynamoDbLedger } from "../../shared/adapters/aws/dynamodb-ledger.js";
-import { EventBridgePublisher } from "../../shared/adapters/aws/eventbridge-publisher.js";
+import type { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { functionUrlHandler, lazyHandler, powertoolsLog } from "../../shared/adapters/aws/function-url.js";
-import {
-  cachedSecretVersions,
-  type SecretsCacheOptions,
-} from "../../shared/adapters/aws/secret-versions-cache.js";
-import { SesMailer } from "../../shared/adapters/aws/ses-mailer.js";
-import { createGithubClient } from "../../shared/adapters/github/github-client.js";
-import { GithubPullRequestReporter } from "../../shared/adapters/github/github-review.js";
+import type { SecretsCacheOptions } from "../../shared/adapters/aws/secret-versions-cache.js";
+import { firstUse } from "../../shared/adapters/first-use.js";
 import { bundledAppConfig, optionalEnv, requireEnv } from "../../shared/config/lambda-env.js";
 import { inLambda } from "../../shared/config/runtime-env.js";
 import { githubCredentialsFromSecret, parseSecretJson } from "../../shared/contracts/secret-value.js";
@@ -47,7 +37,12 @@ export function cachedTokens(
   secretId: string,
   options: TokenCacheOptions = {},
 ): (opts?: { refresh?: boolean }) => Promise<string[]> {
-  return cachedSecretVersions(client, secretId, { ...options, decode: tokenFromSecret });
+  // The cache module imports the Secrets Manager commands: loaded with the first token check.
+  const cache = firstUse(async () => {
+    const { cachedSecretVersions } = await import("../../shared/adapters/aws/secret-versions-cache.js");
+    return cachedSecretVersions(client, secretId, { ...options, decode: tokenFromSecret });
+  });
+  return async (opts) => (await cache())(opts);
 }
 
 export { toEndpointRequest as toNotificationRequest } from "../../shared/adapters/aws/function-url.js";
@@ -59,42 +54,81 @@ export function createHandler(deps: NotificationDeps) {
 
 const logger = loggerFor("pourover-receive-argocd-notification");
 
+/** The AWS side of the handler, loaded and built by the first request that needs it. */
+const awsAdapters = (env: { LEDGER_TABLE_NAME: string; EVENT_BUS_NAME: string }) =>
+  firstUse(async () => {
+    const [
+      { DynamoDBClient },
+      { EventBridgeClient },
+      { SecretsManagerClient },
+      { SESv2Client },
+      { DynamoDbLedger },
+      { EventBridgePublisher },
+      { SesMailer },
+    ] = await Promise.all([
+      import("@aws-sdk/client-dynamodb"),
+      import("@aws-sdk/client-eventbridge"),
+      import("@aws-sdk/client-secrets-manager"),
+      import("@aws-sdk/client-sesv2"),
+      import("../../shared/adapters/aws/dynamodb-ledger.js"),
+      import("../../shared/adapters/aws/eventbridge-publisher.js"),
+      import("../../shared/adapters/aws/ses-mailer.js"),
+    ]);
+    return {
+      secrets: new SecretsManagerClient({}),
+      ledger: new DynamoDbLedger(new DynamoDBClient({}), env.LEDGER_TABLE_NAME),
+      publisher: new EventBridgePublisher(new EventBridgeClient({}), env.EVENT_BUS_NAME),
+      mailer: new SesMailer(new SESv2Client({})),
+    };
+  });
+
 /**
  * The release PR's comment, through the pipeline's GitHub credentials when the stack passes them
  * (GITHUB_CREDENTIALS_SECRET_ARN); the secret is read on first use.
  */
 function pullRequestComments(
-  secrets: SecretsManagerClient,
+  secrets: () => Promise<SecretsManagerClient>,
   secretArn: string | undefined,
+  manifestsRepo: string,
 ): NotificationDeps["pullRequests"] {
   if (!secretArn) return undefined;
-  let reporter: GithubPullRequestReporter | undefined;
-  return {
-    comment: async (input) => {
-      if (!reporter) {
-        const { GetSecretValueCommand } = await import("@aws-sdk/client-secrets-manager");
-        const out = await secrets.send(new GetSecretValueCommand({ SecretId: secretArn }));
-        const creds = githubCredentialsFromSecret(out.SecretString, secretArn);
-        reporter = new GithubPullRequestReporter(
-          createGithubClient(creds),
-          bundledAppConfig().manifests.repo,
-        );
-      }
-      await reporter.comment(input);
-    },
-  };
+  const reporter = firstUse(async () => {
+    const [{ GetSecretValueCommand }, { createGithubClient }, { GithubPullRequestReporter }] =
+      await Promise.all([
+        import("@aws-sdk/client-secrets-manager"),
+        import("../../shared/adapters/github/github-client.js"),
+        import("../../shared/adapters/github/github-review.js"),
+      ]);
+    const out = await (await secrets()).send(new GetSecretValueCommand({ SecretId: secretArn }));
+    const creds = githubCredentialsFromSecret(out.SecretString, secretArn);
+    return new GithubPullRequestReporter(createGithubClient(creds), manifestsRepo);
+  });
+  return { comment: async (input) => (await reporter()).comment(input) };
 }
 
 function fromEnvironment() {
   const env = requireEnv("TOKEN_SECRET_ARN", "LEDGER_TABLE_NAME", "EVENT_BUS_NAME");
-  const secrets = new SecretsManagerClient({});
-  const pullRequests = pullRequestComments(secrets, optionalEnv("GITHUB_CREDENTIALS_SECRET_ARN"));
+  const config = bundledAppConfig();
+  const aws = awsAdapters(env);
+  const secrets = async () => (await aws()).secrets;
+  const pullRequests = pullRequestComments(
+    secrets,
+    optionalEnv("GITHUB_CREDENTIALS_SECRET_ARN"),
+    config.manifests.repo,
+  );
+  const secretsClient: Pick<SecretsManagerClient, "send"> = {
+    send: (async (command: Parameters<SecretsManagerClient["send"]>[0]) =>
+      (await secrets()).send(command)) as SecretsManagerClient["send"],
+  };
   return createHandler({
-    config: bundledAppConfig(),
-    tokens: cachedTokens(secrets, env.TOKEN_SECRET_ARN),
-    ledger: new DynamoDbLedger(new DynamoDBClient({}), env.LEDGER_TABLE_NAME),
-    publisher: new EventBridgePublisher(new EventBridgeClient({}), env.EVENT_BUS_NAME),
-    mailer: new SesMailer(new SESv2Client({})),
+    config,
+    tokens: cachedTokens(secretsClient, env.TOKEN_SECRET_ARN),
+    ledger: {
+      get: async (app, tag) => (await aws()).ledger.get(app, tag),
+      recordProd: async (app, tag, entry) => (await aws()).ledger.recordProd(app, tag, entry),
+    },
+    publisher: { publish: async (event) => (await aws()).publisher.publish(event) },
+    mailer: { send: async (message) => (await aws()).mailer.send(message) },
     executionUrl: executionConsoleUrl,
     // The core never passes a body or a token.
     log: powertoolsLog(logger, "argocd notification", (f) => f.status === 500 || "error" in f),

@@ -19,6 +19,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import * as z from "zod";
 import type { AppConfig } from "../../shared/contracts/app-config.js";
+import { lazySchema } from "../../shared/contracts/lazy-schema.js";
 import { zodProblems } from "../../shared/contracts/zod-problems.js";
 import * as http from "../../shared/domain/http-endpoint.js";
 import { renderProdEmail } from "../../shared/domain/release-email.js";
@@ -53,28 +54,30 @@ export const ARGO_HEALTH = ["Healthy", "Progressing", "Degraded", "Suspended", "
  * The body the `pourover-deployed` / `pourover-health-degraded` templates send. Unknown fields
  * (syncStatus, finishedAt, ...) are allowed and ignored so the templates can grow.
  */
-export const ArgoNotificationSchema = z.object({
-  event: z.enum(["on-deployed", "on-health-degraded"], {
-    error: "must be on-deployed or on-health-degraded",
+export const argoNotificationSchema = lazySchema(() =>
+  z.object({
+    event: z.enum(["on-deployed", "on-health-degraded"], {
+      error: "must be on-deployed or on-health-degraded",
+    }),
+    /** `.app.metadata.name`: a Kubernetes object name. */
+    app: z
+      .string({ error: "must be the Argo CD application name" })
+      .regex(/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/, "must be the Argo CD application name"),
+    /** `.app.status.sync.revision`: the git commit synced. */
+    revision: z
+      .string({ error: "must be a git commit sha (40 or 64 hex)" })
+      .regex(/^([0-9a-f]{40}|[0-9a-f]{64})$/, "must be a git commit sha (40 or 64 hex)"),
+    /** `.app.status.summary.images`; `null` when the app runs no image. */
+    images: z
+      .array(z.string({ error: "must be an image reference" }).max(1024, "must be at most 1024 characters"), {
+        error: "must be a list of image references",
+      })
+      .max(500, "must list at most 500 images")
+      .nullable(),
+    health: z.enum(ARGO_HEALTH, { error: `must be one of ${ARGO_HEALTH.join(", ")}` }),
   }),
-  /** `.app.metadata.name`: a Kubernetes object name. */
-  app: z
-    .string({ error: "must be the Argo CD application name" })
-    .regex(/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/, "must be the Argo CD application name"),
-  /** `.app.status.sync.revision`: the git commit synced. */
-  revision: z
-    .string({ error: "must be a git commit sha (40 or 64 hex)" })
-    .regex(/^([0-9a-f]{40}|[0-9a-f]{64})$/, "must be a git commit sha (40 or 64 hex)"),
-  /** `.app.status.summary.images`; `null` when the app runs no image. */
-  images: z
-    .array(z.string({ error: "must be an image reference" }).max(1024, "must be at most 1024 characters"), {
-      error: "must be a list of image references",
-    })
-    .max(500, "must list at most 500 images")
-    .nullable(),
-  health: z.enum(ARGO_HEALTH, { error: `must be one of ${ARGO_HEALTH.join(", ")}` }),
-});
-export type ArgoNotification = z.infer<typeof ArgoNotificationSchema>;
+);
+export type ArgoNotification = z.infer<ReturnType<typeof argoNotificationSchema>>;
 
 export type NotificationRequest = http.EndpointRequest;
 export type NotificationResponse = http.EndpointResponse;
@@ -172,7 +175,7 @@ function parseNotification(raw: Buffer): ArgoNotification | http.Rejection {
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     return http.reject(http.respond(400, "payload is not a JSON object"));
   }
-  const parsed = ArgoNotificationSchema.safeParse(json);
+  const parsed = argoNotificationSchema().safeParse(json);
   if (!parsed.success) {
     const problems = zodProblems(parsed.error);
     return http.reject(http.respond(400, `invalid payload: ${problems.join("; ")}`, { problems }));

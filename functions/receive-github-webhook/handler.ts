@@ -1,17 +1,12 @@
 /**
  * Lambda entry behind the Function URL (auth NONE; the HMAC is checked in the core). Wiring only:
- * env at cold start, Secrets Manager with a 5-minute cache, EventBridge, the DynamoDB dedupe.
+ * env at cold start; Secrets Manager with a 5-minute cache, EventBridge and the DynamoDB dedupe
+ * loaded and built by the first request.
  */
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
-import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import { DynamoDeliveryDedupe } from "../../shared/adapters/aws/delivery-dedupe.js";
-import { EventBridgePublisher } from "../../shared/adapters/aws/eventbridge-publisher.js";
+import type { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { functionUrlHandler, lazyHandler, powertoolsLog } from "../../shared/adapters/aws/function-url.js";
-import {
-  cachedSecretVersions,
-  type SecretsCacheOptions,
-} from "../../shared/adapters/aws/secret-versions-cache.js";
+import type { SecretsCacheOptions } from "../../shared/adapters/aws/secret-versions-cache.js";
+import { firstUse } from "../../shared/adapters/first-use.js";
 import { inLambda, lambdaEnvironment } from "../../shared/config/runtime-env.js";
 import { loggerFor, loggerMiddleware } from "../../shared/observability/logger.js";
 import { receiveGithubWebhook, type WebhookConfig, type WebhookDeps } from "./receive-github-webhook.js";
@@ -94,7 +89,12 @@ export function cachedWebhookSecrets(
   secretId: string,
   options: SecretsCacheOptions = {},
 ): (opts?: { refresh?: boolean }) => Promise<string[]> {
-  return cachedSecretVersions(client, secretId, options);
+  // The cache module imports the Secrets Manager commands: loaded with the first signature check.
+  const cache = firstUse(async () => {
+    const { cachedSecretVersions } = await import("../../shared/adapters/aws/secret-versions-cache.js");
+    return cachedSecretVersions(client, secretId, options);
+  });
+  return async (opts) => (await cache())(opts);
 }
 
 /** Maps a Function URL (payload format 2.0) event to the core's request. */
@@ -109,11 +109,38 @@ const logger = loggerFor("pourover-receive-github-webhook");
 
 function fromEnvironment() {
   const env = loadWebhookEnv(lambdaEnvironment());
+  const aws = firstUse(async () => {
+    const [
+      { DynamoDBClient },
+      { EventBridgeClient },
+      { SecretsManagerClient },
+      { DynamoDeliveryDedupe },
+      { EventBridgePublisher },
+    ] = await Promise.all([
+      import("@aws-sdk/client-dynamodb"),
+      import("@aws-sdk/client-eventbridge"),
+      import("@aws-sdk/client-secrets-manager"),
+      import("../../shared/adapters/aws/delivery-dedupe.js"),
+      import("../../shared/adapters/aws/eventbridge-publisher.js"),
+    ]);
+    return {
+      secrets: new SecretsManagerClient({}),
+      publisher: new EventBridgePublisher(new EventBridgeClient({}), env.eventBusName),
+      deliveries: new DynamoDeliveryDedupe(new DynamoDBClient({}), env.ledgerTableName),
+    };
+  });
+  const secretsClient: Pick<SecretsManagerClient, "send"> = {
+    send: (async (command: Parameters<SecretsManagerClient["send"]>[0]) =>
+      (await aws()).secrets.send(command)) as SecretsManagerClient["send"],
+  };
   return createHandler({
     config: env.config,
-    secrets: cachedWebhookSecrets(new SecretsManagerClient({}), env.webhookSecretArn),
-    publisher: new EventBridgePublisher(new EventBridgeClient({}), env.eventBusName),
-    deliveries: new DynamoDeliveryDedupe(new DynamoDBClient({}), env.ledgerTableName),
+    secrets: cachedWebhookSecrets(secretsClient, env.webhookSecretArn),
+    publisher: { publish: async (event) => (await aws()).publisher.publish(event) },
+    deliveries: {
+      firstTime: async (key) => (await aws()).deliveries.firstTime(key),
+      forget: async (key) => (await aws()).deliveries.forget(key),
+    },
     // The core never passes a body, secret or signature.
     log: powertoolsLog(logger, "webhook", (fields) => fields.status === 500),
   }).use(loggerMiddleware(logger));

@@ -1,14 +1,9 @@
 /**
  * Lambda entry of the scheduled reconciler (EventBridge Scheduler). Wiring only: env and the bundled
- * config at cold start, ECR, the DynamoDB ledger, Step Functions.
+ * config at cold start; ECR, the DynamoDB ledger and Step Functions loaded on the first event.
  */
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { ECRClient } from "@aws-sdk/client-ecr";
-import { SFNClient } from "@aws-sdk/client-sfn";
 import middy from "@middy/core";
-import { DynamoDbLedger } from "../../shared/adapters/aws/dynamodb-ledger.js";
-import { EcrImageLister } from "../../shared/adapters/aws/ecr-image-lister.js";
-import { SfnReleaseStarter } from "../../shared/adapters/aws/sfn-release-starter.js";
+import { firstUse } from "../../shared/adapters/first-use.js";
 import { bundledAppConfig, requireEnv } from "../../shared/config/lambda-env.js";
 import { lostEventsMetricLine, type ReconcileOptions, reconcileReleases } from "./reconcile-releases.js";
 
@@ -26,12 +21,28 @@ const options: ReconcileOptions = {
   maxStarts: positiveInteger("MAX_STARTS", env.MAX_STARTS),
 };
 const clock = { now: () => new Date() };
-const deps = {
-  images: new EcrImageLister(new ECRClient({})),
-  ledger: new DynamoDbLedger(new DynamoDBClient({}), env.LEDGER_TABLE_NAME),
-  starter: new SfnReleaseStarter(new SFNClient({}), env.STATE_MACHINE_ARN),
-  clock,
-};
+const adapters = firstUse(async () => {
+  const [
+    { DynamoDBClient },
+    { ECRClient },
+    { SFNClient },
+    { DynamoDbLedger },
+    { EcrImageLister },
+    { SfnReleaseStarter },
+  ] = await Promise.all([
+    import("@aws-sdk/client-dynamodb"),
+    import("@aws-sdk/client-ecr"),
+    import("@aws-sdk/client-sfn"),
+    import("../../shared/adapters/aws/dynamodb-ledger.js"),
+    import("../../shared/adapters/aws/ecr-image-lister.js"),
+    import("../../shared/adapters/aws/sfn-release-starter.js"),
+  ]);
+  return {
+    images: new EcrImageLister(new ECRClient({})),
+    ledger: new DynamoDbLedger(new DynamoDBClient({}), env.LEDGER_TABLE_NAME),
+    starter: new SfnReleaseStarter(new SFNClient({}), env.STATE_MACHINE_ARN),
+  };
+});
 
 function positiveInteger(name: string, raw: string): number {
   const value = Number(raw);
@@ -41,7 +52,7 @@ function positiveInteger(name: string, raw: string): number {
 }
 
 export const handler = middy().handler(async () => {
-  const result = await reconcileReleases(config, options, deps);
+  const result = await reconcileReleases(config, options, { ...(await adapters()), clock });
   // Written straight to stdout: with the JSON log format, console.log would wrap the EMF object.
   process.stdout.write(`${lostEventsMetricLine(result, clock.now())}\n`);
   console.log(

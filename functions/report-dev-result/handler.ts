@@ -1,26 +1,30 @@
-import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import middy from "@middy/core";
-import { createGithubClient } from "../../shared/adapters/github/github-client.js";
-import { GithubPullRequestReporter } from "../../shared/adapters/github/github-review.js";
+import { firstUse } from "../../shared/adapters/first-use.js";
 import { bundledAppConfig, requireEnv } from "../../shared/config/lambda-env.js";
 import { githubCredentialsFromSecret } from "../../shared/contracts/secret-value.js";
 import { executionConsoleUrl } from "../../shared/domain/console-url.js";
 import { loggerFor, loggerMiddleware } from "../../shared/observability/logger.js";
-import type { PullRequestReporter } from "../../shared/ports/release-review.js";
 import { reportDevResult } from "./report-dev-result.js";
 
 const env = requireEnv("GITHUB_CREDENTIALS_SECRET_ARN");
 const config = bundledAppConfig();
-const secrets = new SecretsManagerClient({});
-let reporter: PullRequestReporter | undefined;
 
-async function pullRequestReporter(): Promise<PullRequestReporter> {
-  if (reporter) return reporter;
+/** Loaded and built on first use and kept warm: the App installation token is cached inside the client. */
+const pullRequestReporter = firstUse(async () => {
+  const [
+    { GetSecretValueCommand, SecretsManagerClient },
+    { createGithubClient },
+    { GithubPullRequestReporter },
+  ] = await Promise.all([
+    import("@aws-sdk/client-secrets-manager"),
+    import("../../shared/adapters/github/github-client.js"),
+    import("../../shared/adapters/github/github-review.js"),
+  ]);
+  const secrets = new SecretsManagerClient({});
   const out = await secrets.send(new GetSecretValueCommand({ SecretId: env.GITHUB_CREDENTIALS_SECRET_ARN }));
   const creds = githubCredentialsFromSecret(out.SecretString, env.GITHUB_CREDENTIALS_SECRET_ARN);
-  reporter = new GithubPullRequestReporter(createGithubClient(creds), config.manifests.repo);
-  return reporter;
-}
+  return new GithubPullRequestReporter(createGithubClient(creds), config.manifests.repo);
+});
 
 export const handler = middy()
   .use(loggerMiddleware(loggerFor("pourover-report-dev-result")))

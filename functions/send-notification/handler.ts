@@ -1,17 +1,21 @@
-import { SESv2Client } from "@aws-sdk/client-sesv2";
 import middy from "@middy/core";
-import { SesMailer } from "../../shared/adapters/aws/ses-mailer.js";
+import { firstUse } from "../../shared/adapters/first-use.js";
 import { bundledAppConfig } from "../../shared/config/lambda-env.js";
 import { executionConsoleUrl } from "../../shared/domain/console-url.js";
 import { powertools } from "../../shared/observability/powertools.js";
 import { type SendNotificationInput, sendNotification } from "./send-notification.js";
 
-const deps = {
-  config: bundledAppConfig(),
-  mailer: new SesMailer(new SESv2Client({})),
-  executionUrl: executionConsoleUrl,
-};
+const config = bundledAppConfig();
+const mailer = firstUse(async () => {
+  const [{ SESv2Client }, { SesMailer }] = await Promise.all([
+    import("@aws-sdk/client-sesv2"),
+    import("../../shared/adapters/aws/ses-mailer.js"),
+  ]);
+  return new SesMailer(new SESv2Client({}));
+});
 
 export const handler = middy<SendNotificationInput>()
   .use(powertools("pourover-send-notification").middleware)
-  .handler((event) => sendNotification(event, deps));
+  .handler(async (event) =>
+    sendNotification(event, { config, mailer: await mailer(), executionUrl: executionConsoleUrl }),
+  );

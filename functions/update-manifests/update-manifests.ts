@@ -1,37 +1,41 @@
 import * as z from "zod";
 import type { AppConfig } from "../../shared/contracts/app-config.js";
+import { lazySchema } from "../../shared/contracts/lazy-schema.js";
 import type { PullRequestRef, ScanResult } from "../../shared/contracts/release.js";
 import { zodProblems } from "../../shared/contracts/zod-problems.js";
 import { InvalidInputError, ManifestInvalidError } from "../../shared/domain/errors.js";
-import { compareReleaseTags, editImages, type ImageChange } from "../../shared/domain/image-editor.js";
+import type { ImageChange } from "../../shared/domain/image-editor.js";
 import { parseImageReference } from "../../shared/domain/image-reference.js";
 import {
   CHANGELOG_LIMIT,
   type Changelog,
   renderPullRequestBody,
 } from "../../shared/domain/pull-request-body.js";
+import { compareReleaseTags } from "../../shared/domain/release-version.js";
 import type { ArtifactStore, ManifestRepository } from "../../shared/ports/index.js";
 import type { SourceHistory } from "../../shared/ports/release-review.js";
 
-const InputSchema = z.object({
-  app: z.string(),
-  tag: z.string(),
-  force: z.boolean().default(false),
-  executionId: z.string(),
-  images: z
-    .array(
-      z.object({
-        service: z.string(),
-        repository: z.string(),
-        tag: z.string(),
-        digest: z.string().optional(),
-      }),
-    )
-    .min(1),
-  scans: z.array(z.custom<ScanResult>()).default([]),
-  /** Set for a rollback (plan.rollback): its own branch, a downgrade on purpose, no PR superseded. */
-  rollback: z.object({ from: z.string().nullable(), requestedAt: z.string() }).nullable().default(null),
-});
+const inputSchema = lazySchema(() =>
+  z.object({
+    app: z.string(),
+    tag: z.string(),
+    force: z.boolean().default(false),
+    executionId: z.string(),
+    images: z
+      .array(
+        z.object({
+          service: z.string(),
+          repository: z.string(),
+          tag: z.string(),
+          digest: z.string().optional(),
+        }),
+      )
+      .min(1),
+    scans: z.array(z.custom<ScanResult>()).default([]),
+    /** Set for a rollback (plan.rollback): its own branch, a downgrade on purpose, no PR superseded. */
+    rollback: z.object({ from: z.string().nullable(), requestedAt: z.string() }).nullable().default(null),
+  }),
+);
 
 export interface UpdateManifestsDeps {
   config: AppConfig;
@@ -47,7 +51,7 @@ export interface UpdateManifestsDeps {
  * one pull request. Only image values change; a re-run makes no new commit.
  */
 export async function updateManifests(rawInput: unknown, deps: UpdateManifestsDeps): Promise<PullRequestRef> {
-  const parsed = InputSchema.safeParse(rawInput);
+  const parsed = inputSchema().safeParse(rawInput);
   if (!parsed.success)
     throw new InvalidInputError(`UpdateManifests input: ${zodProblems(parsed.error).join("; ")}`);
   const input = parsed.data;
@@ -68,6 +72,9 @@ export async function updateManifests(rawInput: unknown, deps: UpdateManifestsDe
   const changed: { path: string; content: string }[] = [];
   const changes: ImageChange[] = [];
   let composeText = files[dev.composeFile] ?? null;
+  // The editor and the `yaml` library it falls back on (about 130 KB of minified code) are loaded
+  // here, not when the Lambda's bundle is, so that they stay out of the cold start's init.
+  const { editImages } = await import("../../shared/domain/image-editor.js");
   for (const file of manifests.files) {
     const text = files[file.path] as string;
     const result = editImages(text, updates, {

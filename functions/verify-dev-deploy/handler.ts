@@ -1,11 +1,16 @@
-import { SSMClient } from "@aws-sdk/client-ssm";
 import middy from "@middy/core";
-import { SsmDeployStatusReader } from "../../shared/adapters/aws/ssm-deploy-status.js";
+import { firstUse } from "../../shared/adapters/first-use.js";
 import { powertools } from "../../shared/observability/powertools.js";
 import { type VerifyDevDeployInput, verifyDevDeploy } from "./verify-dev-deploy.js";
 
-const deps = { reader: new SsmDeployStatusReader(new SSMClient({})) };
+const reader = firstUse(async () => {
+  const [{ SSMClient }, { SsmDeployStatusReader }] = await Promise.all([
+    import("@aws-sdk/client-ssm"),
+    import("../../shared/adapters/aws/ssm-deploy-status.js"),
+  ]);
+  return new SsmDeployStatusReader(new SSMClient({}));
+});
 
 export const handler = middy<VerifyDevDeployInput>()
   .use(powertools("pourover-verify-dev-deploy").middleware)
-  .handler((event) => verifyDevDeploy(event, deps));
+  .handler(async (event) => verifyDevDeploy(event, { reader: await reader() }));

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { builtinModules } from "node:module";
 import { join } from "node:path";
 import { type BuildOptions, buildSync } from "esbuild";
-import type { AppConfig } from "../../shared/contracts/app-config.js";
+import { type AppConfig, parseAppConfig } from "../../shared/contracts/app-config.js";
 
 /**
  * The one esbuild configuration of every Pourover Lambda: PouroverFunction bundles with it at synth
@@ -102,7 +102,14 @@ export function lambdaEsbuildOptions(input: LambdaBundleInput): BuildOptions {
     // `process.env.POUROVER_CONFIG` (one config loader, locally the real env var); esbuild replaces
     // that expression with the JSON string literal. Changing the config changes the bundle, so a
     // deploy always ships the new config.
-    define: { "process.env.POUROVER_CONFIG": JSON.stringify(JSON.stringify(input.config)) },
+    // The config is parsed here (again: parsing a parsed config is the identity), so that what the
+    // bundle carries is certainly the parser's output; bundledAppConfig then skips the runtime parse.
+    define: {
+      "process.env.POUROVER_CONFIG": JSON.stringify(
+        JSON.stringify(parseAppConfig(input.config, "app config")),
+      ),
+      "process.env.POUROVER_CONFIG_PARSED": JSON.stringify("synth"),
+    },
     logLevel: "warning",
   };
 }

@@ -1,6 +1,7 @@
 import * as z from "zod";
 import { InvalidInputError } from "../domain/errors.js";
 import type { ScanPolicy } from "./app-config.js";
+import { lazySchema } from "./lazy-schema.js";
 import { zodProblems } from "./zod-problems.js";
 
 /**
@@ -25,53 +26,57 @@ export function tagPolicyProblem(tag: string): string | null {
 
 export const DIGEST_PATTERN = /^sha256:[a-f0-9]{64}$/;
 
-export const TriggerSchema = z.discriminatedUnion("source", [
-  z.object({
-    source: z.literal("github"),
-    repository: z.string(),
-    /** null for a `create` event, whose payload has no sha: CodeBuild then builds the tag itself. */
-    commit: z
-      .string()
-      .regex(/^[a-f0-9]{40}$/)
-      .nullable(),
-    pusher: z.string(),
-    deliveryId: z.string(),
-  }),
-  z.object({
-    source: z.literal("ecr"),
-    repository: z.string(),
-    digest: z.string().regex(DIGEST_PATTERN),
-  }),
-  z.object({
-    source: z.literal("cli"),
-    pusher: z.string(),
-    commit: z.string().optional(),
-  }),
-]);
+export const triggerSchema = lazySchema(() =>
+  z.discriminatedUnion("source", [
+    z.object({
+      source: z.literal("github"),
+      repository: z.string(),
+      /** null for a `create` event, whose payload has no sha: CodeBuild then builds the tag itself. */
+      commit: z
+        .string()
+        .regex(/^[a-f0-9]{40}$/)
+        .nullable(),
+      pusher: z.string(),
+      deliveryId: z.string(),
+    }),
+    z.object({
+      source: z.literal("ecr"),
+      repository: z.string(),
+      digest: z.string().regex(DIGEST_PATTERN),
+    }),
+    z.object({
+      source: z.literal("cli"),
+      pusher: z.string(),
+      commit: z.string().optional(),
+    }),
+  ]),
+);
 
 /** The execution input: what both triggers are normalised into. */
-export const ReleaseRequestSchema = z.object({
-  app: z.string().min(1),
-  tag: z.string().regex(TAG_PATTERN, "must be a v-prefixed semantic version such as v1.2.3"),
-  trigger: TriggerSchema,
-  /** Allow a version older than what the manifests hold. @default false */
-  force: z.boolean().default(false),
-  /**
-   * A rollback to the earlier SUCCEEDED release `tag`: its recorded digests are pinned again, with no
-   * build and no scan. `requestedAt` makes each rollback request its own (ledger key, execution name).
-   */
-  rollback: z
-    .object({
-      requestedAt: z.iso.datetime(),
-      requestedBy: z.string().min(1),
-      /** What dev ran when the rollback was asked for, when the requester knew it. */
-      from: z.string().nullable().default(null),
-    })
-    .optional(),
-});
+export const releaseRequestSchema = lazySchema(() =>
+  z.object({
+    app: z.string().min(1),
+    tag: z.string().regex(TAG_PATTERN, "must be a v-prefixed semantic version such as v1.2.3"),
+    trigger: triggerSchema(),
+    /** Allow a version older than what the manifests hold. @default false */
+    force: z.boolean().default(false),
+    /**
+     * A rollback to the earlier SUCCEEDED release `tag`: its recorded digests are pinned again, with no
+     * build and no scan. `requestedAt` makes each rollback request its own (ledger key, execution name).
+     */
+    rollback: z
+      .object({
+        requestedAt: z.iso.datetime(),
+        requestedBy: z.string().min(1),
+        /** What dev ran when the rollback was asked for, when the requester knew it. */
+        from: z.string().nullable().default(null),
+      })
+      .optional(),
+  }),
+);
 
-export type ReleaseRequest = z.infer<typeof ReleaseRequestSchema>;
-export type Trigger = z.infer<typeof TriggerSchema>;
+export type ReleaseRequest = z.infer<ReturnType<typeof releaseRequestSchema>>;
+export type Trigger = z.infer<ReturnType<typeof triggerSchema>>;
 
 /** One image of the release as planned: where it comes from and where it goes. */
 export interface PlannedService {
@@ -164,7 +169,7 @@ export interface PullRequestRef {
 }
 
 export function parseReleaseRequest(raw: unknown): ReleaseRequest {
-  const result = ReleaseRequestSchema.safeParse(raw);
+  const result = releaseRequestSchema().safeParse(raw);
   if (!result.success) {
     const problems = zodProblems(result.error);
     throw new InvalidInputError(`invalid release request: ${problems.join("; ")}`, problems);

@@ -1,42 +1,49 @@
 import * as z from "zod";
+import { lazySchema } from "../contracts/lazy-schema.js";
 import { zodProblems } from "../contracts/zod-problems.js";
 import { InvalidScanReportError } from "./errors.js";
 import { type Projection, parseJsonProjection } from "./json-projection.js";
 
-const VulnerabilitySchema = z.object({
-  VulnerabilityID: z.string().min(1),
-  PkgName: z.string().default(""),
-  InstalledVersion: z.string().default(""),
-  FixedVersion: z.string().optional(),
-  Status: z.string().optional(),
-  /** Checked and normalised after parsing (see `normaliseSeverity`): never a pass by default. */
-  Severity: z.string(),
-  Title: z.string().optional(),
-});
+const vulnerabilitySchema = lazySchema(() =>
+  z.object({
+    VulnerabilityID: z.string().min(1),
+    PkgName: z.string().default(""),
+    InstalledVersion: z.string().default(""),
+    FixedVersion: z.string().optional(),
+    Status: z.string().optional(),
+    /** Checked and normalised after parsing (see `normaliseSeverity`): never a pass by default. */
+    Severity: z.string(),
+    Title: z.string().optional(),
+  }),
+);
 
-const ResultSchema = z.object({
-  Target: z.string(),
-  Class: z.string().optional(),
-  Type: z.string().optional(),
-  Vulnerabilities: z.array(VulnerabilitySchema).nullish(),
-});
+const resultSchema = lazySchema(() =>
+  z.object({
+    Target: z.string(),
+    Class: z.string().optional(),
+    Type: z.string().optional(),
+    Vulnerabilities: z.array(vulnerabilitySchema()).nullish(),
+  }),
+);
 
 /** Trivy's JSON output, schema version 2. `Results` may be missing or null for an empty image. */
-export const TrivyReportSchema = z.looseObject({
-  SchemaVersion: z.literal(2),
-  ArtifactName: z.string(),
-  ArtifactType: z.string().optional(),
-  Metadata: z
-    .looseObject({
-      ImageID: z.string().optional(),
-      RepoDigests: z.array(z.string()).nullish(),
-    })
-    .optional(),
-  Results: z.array(ResultSchema).nullish(),
-});
+export const trivyReportSchema = lazySchema(() =>
+  z.looseObject({
+    SchemaVersion: z.literal(2),
+    ArtifactName: z.string(),
+    ArtifactType: z.string().optional(),
+    Metadata: z
+      .looseObject({
+        ImageID: z.string().optional(),
+        RepoDigests: z.array(z.string()).nullish(),
+      })
+      .optional(),
+    Results: z.array(resultSchema()).nullish(),
+  }),
+);
 
-export type TrivyReport = z.infer<typeof TrivyReportSchema>;
-export type TrivyVulnerability = z.infer<typeof VulnerabilitySchema>;
+export type TrivyReport = z.infer<ReturnType<typeof trivyReportSchema>>;
+export type TrivyVulnerability = z.infer<ReturnType<typeof vulnerabilitySchema>>;
 
 /**
  * Trivy's severities, lowest first. Trivy's reporting documentation lists exactly these five in its
@@ -121,7 +128,7 @@ export function parseTrivyReport(text: string, source = "scan report"): TrivyRep
   } catch {
     throw new InvalidScanReportError(`${source}: not JSON, so not a Trivy report`);
   }
-  const result = TrivyReportSchema.safeParse(raw);
+  const result = trivyReportSchema().safeParse(raw);
   if (!result.success) {
     throw new InvalidScanReportError(
       `${source}: not a Trivy JSON report (schema version 2): ${zodProblems(result.error).slice(0, 3).join("; ")}`,
