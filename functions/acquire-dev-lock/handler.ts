@@ -1,6 +1,7 @@
 import middy from "@middy/core";
 import { firstUse } from "../../shared/adapters/first-use.js";
 import { requireEnv } from "../../shared/config/lambda-env.js";
+import { powertools } from "../../shared/observability/powertools.js";
 import { acquireDevLock } from "./acquire-dev-lock.js";
 
 const env = requireEnv("LEDGER_TABLE_NAME");
@@ -13,6 +14,6 @@ const lock = firstUse(async () => {
   return new DynamoDbDevLock(new DynamoDBClient({}), env.LEDGER_TABLE_NAME);
 });
 
-export const handler = middy<unknown>().handler(async (event) =>
-  acquireDevLock(event, { lock: await lock(), clock }),
-);
+export const handler = middy<unknown>()
+  .use(powertools("pourover-acquire-dev-lock").middleware)
+  .handler(async (event) => acquireDevLock(event, { lock: await lock(), clock }));

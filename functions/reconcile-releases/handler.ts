@@ -5,7 +5,8 @@
 import middy from "@middy/core";
 import { firstUse } from "../../shared/adapters/first-use.js";
 import { bundledAppConfig, requireEnv } from "../../shared/config/lambda-env.js";
-import { lostEventsMetricLine, type ReconcileOptions, reconcileReleases } from "./reconcile-releases.js";
+import { powertools, publishMetrics } from "../../shared/observability/powertools.js";
+import { type ReconcileOptions, reconcileReleases, reconcilerMetrics } from "./reconcile-releases.js";
 
 const env = requireEnv(
   "LEDGER_TABLE_NAME",
@@ -51,13 +52,14 @@ function positiveInteger(name: string, raw: string): number {
   return value;
 }
 
-export const handler = middy().handler(async () => {
-  const result = await reconcileReleases(config, options, { ...(await adapters()), clock });
-  // Written straight to stdout: with the JSON log format, console.log would wrap the EMF object.
-  process.stdout.write(`${lostEventsMetricLine(result, clock.now())}\n`);
-  console.log(
-    JSON.stringify({
-      msg: "reconcile-releases",
+const tools = powertools("pourover-reconcile-releases");
+
+export const handler = middy()
+  .use(tools.middleware)
+  .handler(async () => {
+    const result = await reconcileReleases(config, options, { ...(await adapters()), clock });
+    publishMetrics(tools.metrics, reconcilerMetrics(result));
+    tools.logger.info("reconcile-releases", {
       app: result.app,
       tagsSeen: result.tagsSeen,
       alreadyClaimed: result.alreadyClaimed,
@@ -66,16 +68,15 @@ export const handler = middy().handler(async () => {
       alreadyStarted: result.alreadyStarted,
       deferred: result.deferred,
       failures: result.failures,
-    }),
-  );
-  // What could be done was done; failing the invocation makes the rest visible (Lambda Errors) and
-  // the retry is harmless because execution names are deterministic.
-  if (result.failures.length > 0) {
-    throw new Error(
-      `reconcile-releases: ${result.failures.length} failure(s): ${result.failures
-        .map((f) => `${f.repository ?? f.tag}: ${f.error}`)
-        .join("; ")}`,
-    );
-  }
-  return result;
-});
+    });
+    // What could be done was done; failing the invocation makes the rest visible (Lambda Errors) and
+    // the retry is harmless because execution names are deterministic.
+    if (result.failures.length > 0) {
+      throw new Error(
+        `reconcile-releases: ${result.failures.length} failure(s): ${result.failures
+          .map((f) => `${f.repository ?? f.tag}: ${f.error}`)
+          .join("; ")}`,
+      );
+    }
+    return result;
+  });

@@ -1,7 +1,8 @@
 import type { AppConfig } from "../../shared/contracts/app-config.js";
 import { DIGEST_PATTERN, parseReleaseRequest, parseVersion } from "../../shared/contracts/release.js";
 import { parseLedgerTag, releaseExecutionName } from "../../shared/domain/release-naming.js";
-import { APP_DIMENSION, METRIC_NAMES, METRICS_NAMESPACE } from "../../shared/observability/metric-names.js";
+import { APP_DIMENSION, METRIC_NAMES } from "../../shared/observability/metric-names.js";
+import type { ReleaseMetric } from "../../shared/observability/release-metrics.js";
 import type {
   Clock,
   ImageLister,
@@ -226,29 +227,14 @@ function oneLine(error: unknown): string {
 }
 
 /**
- * A CloudWatch embedded-metric-format line: `LostEventsRecovered` per app (the name and dimension the
- * alarm in PipelineObservability matches on), with no API call and
- * no extra IAM (the Lambda log pipeline extracts it).
+ * What one run reports, per app: `LostEventsRecovered` (the name and dimension the lost-events alarm
+ * in PipelineObservability matches on), the releases started and the failures.
  */
-export function lostEventsMetricLine(result: ReconcileResult, at: Date): string {
-  return JSON.stringify({
-    _aws: {
-      Timestamp: at.getTime(),
-      CloudWatchMetrics: [
-        {
-          Namespace: METRICS_NAMESPACE,
-          Dimensions: [[APP_DIMENSION]],
-          Metrics: [
-            { Name: METRIC_NAMES.lostEventsRecovered, Unit: "Count" },
-            { Name: "ReconcilerReleasesStarted", Unit: "Count" },
-            { Name: "ReconcilerFailures", Unit: "Count" },
-          ],
-        },
-      ],
-    },
-    [APP_DIMENSION]: result.app,
-    [METRIC_NAMES.lostEventsRecovered]: result.lostEventsFound,
-    ReconcilerReleasesStarted: result.started.length,
-    ReconcilerFailures: result.failures.length,
-  });
+export function reconcilerMetrics(result: ReconcileResult): ReleaseMetric[] {
+  const dimensions = { [APP_DIMENSION]: result.app };
+  return [
+    { name: METRIC_NAMES.lostEventsRecovered, unit: "Count", value: result.lostEventsFound, dimensions },
+    { name: METRIC_NAMES.reconcilerReleasesStarted, unit: "Count", value: result.started.length, dimensions },
+    { name: METRIC_NAMES.reconcilerFailures, unit: "Count", value: result.failures.length, dimensions },
+  ];
 }

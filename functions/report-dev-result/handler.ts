@@ -3,7 +3,7 @@ import { firstUse } from "../../shared/adapters/first-use.js";
 import { bundledAppConfig, requireEnv } from "../../shared/config/lambda-env.js";
 import { githubCredentialsFromSecret } from "../../shared/contracts/secret-value.js";
 import { executionConsoleUrl } from "../../shared/domain/console-url.js";
-import { loggerFor, loggerMiddleware } from "../../shared/observability/logger.js";
+import { powertools } from "../../shared/observability/powertools.js";
 import { reportDevResult } from "./report-dev-result.js";
 
 const env = requireEnv("GITHUB_CREDENTIALS_SECRET_ARN");
@@ -27,7 +27,7 @@ const pullRequestReporter = firstUse(async () => {
 });
 
 export const handler = middy()
-  .use(loggerMiddleware(loggerFor("pourover-report-dev-result")))
+  .use(powertools("pourover-report-dev-result").middleware)
   .handler(async (event: unknown) =>
     reportDevResult(event as Parameters<typeof reportDevResult>[0], {
       reporter: await pullRequestReporter(),

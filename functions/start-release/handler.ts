@@ -5,6 +5,7 @@
 import middy from "@middy/core";
 import { firstUse } from "../../shared/adapters/first-use.js";
 import { requireEnv } from "../../shared/config/lambda-env.js";
+import { powertools } from "../../shared/observability/powertools.js";
 import { startRelease } from "./start-release.js";
 
 const env = requireEnv("LEDGER_TABLE_NAME", "STATE_MACHINE_ARN");
@@ -21,8 +22,12 @@ const adapters = firstUse(async () => {
   };
 });
 
-export const handler = middy().handler(async (event: unknown) => {
-  const result = await startRelease(event, await adapters());
-  console.log(JSON.stringify({ msg: "start-release", ...result }));
-  return result;
-});
+const tools = powertools("pourover-start-release");
+
+export const handler = middy()
+  .use(tools.middleware)
+  .handler(async (event: unknown) => {
+    const result = await startRelease(event, await adapters());
+    tools.logger.info("start-release", { ...result });
+    return result;
+  });

@@ -3,7 +3,7 @@ import { firstUse } from "../../shared/adapters/first-use.js";
 import { bundledAppConfig, requireEnv } from "../../shared/config/lambda-env.js";
 import { githubCredentialsFromSecret } from "../../shared/contracts/secret-value.js";
 import { executionConsoleUrl } from "../../shared/domain/console-url.js";
-import { loggerFor, loggerMiddleware } from "../../shared/observability/logger.js";
+import { powertools } from "../../shared/observability/powertools.js";
 import { updateManifests } from "./update-manifests.js";
 
 const env = requireEnv("GITHUB_CREDENTIALS_SECRET_ARN", "ARTIFACTS_BUCKET_NAME");
@@ -45,7 +45,7 @@ const adapters = firstUse(async () => {
 });
 
 export const handler = middy()
-  .use(loggerMiddleware(loggerFor("pourover-update-manifests")))
+  .use(powertools("pourover-update-manifests").middleware)
   .handler(async (event: unknown) =>
     updateManifests(event, { config, ...(await adapters()), executionUrl: executionConsoleUrl }),
   );

@@ -365,7 +365,8 @@ function artifactsBucketName(stack: Stack, bucket: s3.IBucket): { bucketName: st
   if (!cfn) throw new Error("DevHostStack: artifactsBucket must be a literal name or a bucket of this app");
   const owner = Stack.of(cfn);
   if (owner === stack)
-    return { bucketName: bucket.bucketName, nagName: `<${stack.resolve(stack.getLogicalId(cfn))}>` };
+    // cfn.logicalId, not stack.getLogicalId(cfn): only the former honours overrideLogicalId.
+    return { bucketName: bucket.bucketName, nagName: `<${stack.resolve(cfn.logicalId)}>` };
   const exportName = `${owner.stackName}-ArtifactsBucketName`;
   const bucketName = owner.exportValue(bucket.bucketName, { name: exportName });
   stack.addStackDependency(owner, "reads the pipeline's artifacts bucket through its export");

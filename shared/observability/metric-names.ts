@@ -22,6 +22,10 @@ export const METRIC_NAMES = {
   scanRejections: "ScanRejections",
   /** Releases the reconciler (functions/reconcile-releases) found missed and started again. */
   lostEventsRecovered: "LostEventsRecovered",
+  /** Releases the reconciler started in one run (the lost ones it found, up to its per-run cap). */
+  reconcilerReleasesStarted: "ReconcilerReleasesStarted",
+  /** Images or tags the reconciler could not check or start in one run. */
+  reconcilerFailures: "ReconcilerFailures",
 } as const;
 
 /**

@@ -23,6 +23,7 @@ export { correlationKeys, loggerFor, loggerMiddleware } from "./logger.js";
 export { METRICS_NAMESPACE } from "./metric-names.js";
 export {
   failureStage,
+  publishMetrics,
   publishReleaseMetrics,
   type ReleaseOutcome,
   releaseMetrics,

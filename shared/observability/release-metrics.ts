@@ -70,12 +70,11 @@ export function releaseMetrics(outcome: ReleaseOutcome): ReleaseMetric[] {
 }
 
 /**
- * Publishes the outcome's metrics, each as its own EMF line with exactly the dimensions the alarms
- * and dashboard use (infra/constructs/pipeline-observability.ts): Powertools' default `service`
+ * Publishes metric points, each as its own EMF line with exactly the dimensions the alarms and
+ * dashboard use (infra/constructs/pipeline-observability.ts): Powertools' default `service`
  * dimension is dropped, because CloudWatch matches a metric on its full dimension set.
  */
-export function publishReleaseMetrics(metrics: Metrics, outcome: ReleaseOutcome): ReleaseMetric[] {
-  const points = releaseMetrics(outcome);
+export function publishMetrics(metrics: Metrics, points: readonly ReleaseMetric[]): void {
   for (const point of points) {
     const single = metrics.singleMetric();
     single.clearDefaultDimensions();
@@ -86,5 +85,11 @@ export function publishReleaseMetrics(metrics: Metrics, outcome: ReleaseOutcome)
       point.value,
     );
   }
+}
+
+/** Publishes the outcome's metrics (releaseMetrics) and returns them. */
+export function publishReleaseMetrics(metrics: Metrics, outcome: ReleaseOutcome): ReleaseMetric[] {
+  const points = releaseMetrics(outcome);
+  publishMetrics(metrics, points);
   return points;
 }

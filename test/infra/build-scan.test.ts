@@ -32,7 +32,7 @@ describe("build, scan and gate: template", () => {
   const buildId = projectId("BuildProject");
   const scanId = projectId("ScanProject");
   const refreshId = projectId("TrivyDbRefreshProject");
-  const cacheBucketId = logicalId(stack.node.findChild("TrivyCacheBucket"));
+  const cacheBucketId = logicalId(stack.trivyCacheBucket);
   const reportsBucketId = logicalId(stack.bucket);
 
   /** Every policy statement attached to the role whose ARN a resource references. */
@@ -240,7 +240,7 @@ describe("build, scan and gate: template", () => {
 
   it("describe-build-failure may BatchGetBuilds on the two release projects only", () => {
     const fnRole = Object.entries(resources).find(
-      ([id, r]) => r.Type === "AWS::IAM::Role" && id.startsWith("DescribeBuildFailure"),
+      ([id, r]) => r.Type === "AWS::IAM::Role" && /^BuildAndScanDescribeBuildFailure/.test(id),
     )?.[0];
     expect(fnRole).toBeDefined();
     const cb = statementsOfRole(fnRole as string).filter((s) =>
@@ -261,7 +261,7 @@ describe("build, scan and gate: template", () => {
     const text = readFileSync(join(app.outdir, `asset.${key}.json`), "utf8");
     const definition = JSON.parse(text) as Json;
     expect(machine.Properties.DefinitionSubstitutions.DescribeBuildFailureFunctionArn).toEqual({
-      "Fn::GetAtt": [expect.stringMatching(/^DescribeBuildFailure/), "Arn"],
+      "Fn::GetAtt": [expect.stringMatching(/^BuildAndScanDescribeBuildFailure/), "Arn"],
     });
     const map = definition.States.ScanImages;
     expect(map.Type).toBe("Map");

@@ -300,7 +300,7 @@ describe("the dev lock of the pipeline stack", () => {
         .filter((p) => role.test(JSON.stringify(p.Properties.Roles)))
         .flatMap((p) => p.Properties.PolicyDocument.Statement as Any[])
         .filter((s) => [s.Action].flat().some((a: string) => a.startsWith("dynamodb:")));
-    const acquire = rolePolicies(/"AcquireDevLock[A-Za-z0-9]*Role/);
+    const acquire = rolePolicies(/"(DevDeploy)?AcquireDevLock[A-Za-z0-9]*Role/);
     const machine = rolePolicies(/"Release[A-Za-z0-9]*StateMachineRole/);
     expect(acquire.map((s) => [s.Action].flat().sort())).toEqual([["dynamodb:GetItem", "dynamodb:PutItem"]]);
     expect(machine.map((s) => [s.Action].flat().sort())).toEqual([["dynamodb:UpdateItem"]]);
@@ -312,10 +312,12 @@ describe("the dev lock of the pipeline stack", () => {
     }
     const fns = Object.entries(t.findResources("AWS::Lambda::Function")).map(([id]) => id);
     // Giving the lock back is one UpdateItem made by Step Functions: no Lambda for it.
-    expect(fns.filter((id) => /^(AcquireDevLock|ReleaseDevLock)/.test(id))).toEqual([
-      expect.stringMatching(/^AcquireDevLock/),
+    expect(fns.filter((id) => /(AcquireDevLock|ReleaseDevLock)/.test(id))).toEqual([
+      expect.stringMatching(/^DevDeployAcquireDevLock/),
     ]);
     const invoke = statements(t).find((s) => s.Sid === "InvokeReleaseFunctions");
-    expect(JSON.stringify(invoke.Resource)).toContain(fns.find((id) => id.startsWith("AcquireDevLock")));
+    expect(JSON.stringify(invoke.Resource)).toContain(
+      fns.find((id) => id.startsWith("DevDeployAcquireDevLock")),
+    );
   }, 120_000);
 });

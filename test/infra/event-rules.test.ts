@@ -12,7 +12,9 @@ describe("local rules = synthesized rules", () => {
   const app = new App({ context: { "aws:cdk:bundling-stacks": [] } });
   const template = Template.fromStack(new PipelineStack(app, "Rules", { config }));
   const rules = template.findResources("AWS::Events::Rule");
-  const byId = (id: string) => Object.entries(rules).find(([logicalId]) => logicalId.startsWith(id))?.[1];
+  // The trigger rules belong to the stack's Triggers construct, whose id prefixes their logical ids.
+  const byId = (id: string) =>
+    Object.entries(rules).find(([logicalId]) => logicalId.startsWith(`Triggers${id}`))?.[1];
 
   it.each(pipelineRules(config).map((r) => [r.id, r] as const))(
     "%s has the same event pattern",

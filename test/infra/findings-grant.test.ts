@@ -29,7 +29,7 @@ describe("EvaluateScan's grants for the stored findings", () => {
     )[0];
 
   it("PutObject on <reports bucket>/<app>/* only; reads stay GetObject on the same prefix", () => {
-    const statements = statementsOfRole("EvaluateScanRole");
+    const statements = statementsOfRole("ReleaseFunctionsEvaluateScanRole");
     const puts = statements.filter((s) => actions(s).includes("s3:PutObject"));
     expect(puts).toHaveLength(1);
     expect(puts[0].Effect).toBe("Allow");

@@ -45,9 +45,17 @@ function logicalIdOfFunction(prefix: string): string {
   return id;
 }
 
-/** Every statement of the inline policies attached to a role whose logical id starts with `rolePrefix`. */
+/** The constructs of the stack that own functions and projects: a prefix of their logical ids. */
+const OWNER = /^(ReleaseFunctions|BuildAndScan|DevDeploy|Triggers)/;
+
+/**
+ * Every statement of the inline policies attached to a role whose logical id starts with
+ * `rolePrefix`, after the id of the construct that owns it (OWNER), if any.
+ */
 function statementsOfRole(rolePrefix: string): Json[] {
-  const roles = resourcesOf(template, "AWS::IAM::Role").filter(([id]) => id.startsWith(rolePrefix));
+  const roles = resourcesOf(template, "AWS::IAM::Role").filter(([id]) =>
+    id.replace(OWNER, "").startsWith(rolePrefix),
+  );
   expect(roles, rolePrefix).toHaveLength(1);
   const roleId = (roles[0] as [string, Json])[0];
   return resourcesOf(template, "AWS::IAM::Policy")
@@ -168,7 +176,7 @@ describe("event bus and rules", () => {
   it("gives both targets their own encrypted, SSL-only DLQ and a retry policy", () => {
     // Both rules invoke the release starter, which names the execution (<app>-<tag>-<attempt>).
     const [starterId] = resourcesOf(template, "AWS::Lambda::Function").find(([id]) =>
-      id.startsWith("ReleaseStarterStartRelease"),
+      id.startsWith("TriggersReleaseStarterStartRelease"),
     ) as [string, Json];
     // The trigger rules; the aws.states rule closing abandoned executions has its own test file.
     const rules = resourcesOf(template, "AWS::Events::Rule").filter(

@@ -2,7 +2,7 @@
  * The optional Argo CD notifications endpoint (`pourover:prodFeedback`). Bundling is skipped: these
  * assertions read the template, not the Lambda code.
  */
-import { App } from "aws-cdk-lib";
+import { App, type CfnElement } from "aws-cdk-lib";
 import { Match, Template } from "aws-cdk-lib/assertions";
 import { AwsSolutionsChecks } from "cdk-nag";
 import { describe, expect, it } from "vitest";
@@ -91,8 +91,9 @@ describe("prod feedback enabled", () => {
     const statements = policies.flatMap((p: Json) => p.Properties.PolicyDocument.Statement as Json[]);
     const byAction = (action: string) =>
       statements.filter((s) => ([] as string[]).concat(s.Action).includes(action));
-    const ledgerId = stack.resolve(stack.getLogicalId(stack.ledger.node.defaultChild as never));
-    const busId = stack.resolve(stack.getLogicalId(stack.bus.node.defaultChild as never));
+    // The element's logicalId honours overrideLogicalId (the ledger and bus keep their ids); getLogicalId does not.
+    const ledgerId = stack.resolve((stack.ledger.node.defaultChild as CfnElement).logicalId);
+    const busId = stack.resolve((stack.bus.node.defaultChild as CfnElement).logicalId);
 
     expect(byAction("dynamodb:UpdateItem")).toEqual([
       {

@@ -29,12 +29,12 @@ function statementsOf(roleId: string): Json[] {
 }
 
 describe("release starter: the trigger rules' target", () => {
-  const starterFn = idOf("AWS::Lambda::Function", "ReleaseStarterStartRelease");
+  const starterFn = idOf("AWS::Lambda::Function", "TriggersReleaseStarterStartRelease");
   const machineId = resourcesOf(template, "AWS::StepFunctions::StateMachine")[0]?.[0] as string;
 
   it("both trigger rules target the starter function (with their DLQs), none targets the state machine", () => {
     const rules = resourcesOf(template, "AWS::Events::Rule").filter(([id]) =>
-      /^(TagPushedRule|EcrPushRule)/.test(id),
+      /^Triggers(TagPushedRule|EcrPushRule)/.test(id),
     );
     expect(rules).toHaveLength(2);
     for (const [id, rule] of rules) {
@@ -76,7 +76,7 @@ describe("release starter: the trigger rules' target", () => {
   });
 
   it("report-dev-result may read only the GitHub credentials secret and is the ASL's ReportDevResult", () => {
-    const fnId = idOf("AWS::Lambda::Function", "ReportDevResult");
+    const fnId = idOf("AWS::Lambda::Function", "DevDeployReportDevResult");
     const fn = resourcesOf(template, "AWS::Lambda::Function").find(([id]) => id === fnId)?.[1] as Json;
     const statements = statementsOf(fn.Properties.Role["Fn::GetAtt"][0] as string);
     expect(statements.map((s) => s.Action)).toEqual(["secretsmanager:GetSecretValue"]);

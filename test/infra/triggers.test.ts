@@ -51,7 +51,7 @@ function functionWithRole(rolePrefix: string): [string, Json] {
 
 describe("webhook function: least privilege", () => {
   it("may read only the webhook secret, put events only on the pipeline bus, and write only the ledger", () => {
-    const grants = grantsOf("ReceiveGithubWebhookRole");
+    const grants = grantsOf("TriggersReceiveGithubWebhookRole");
     expect(grants).toHaveLength(3);
     expect(grants).toEqual(
       expect.arrayContaining([
@@ -71,13 +71,13 @@ describe("webhook function: least privilege", () => {
   });
 
   it("answers within GitHub's 10-second delivery limit", () => {
-    const [, fn] = functionWithRole("ReceiveGithubWebhookRole");
+    const [, fn] = functionWithRole("TriggersReceiveGithubWebhookRole");
     expect(fn.Properties.Timeout).toBeLessThanOrEqual(10);
   });
 
   it("is the only function with a URL; ClaimRelease only puts to the ledger", () => {
     expect(resourcesOf(template, "AWS::Lambda::Url")).toHaveLength(1);
-    expect(grantsOf("ClaimReleaseRole")).toEqual([
+    expect(grantsOf("ReleaseFunctionsClaimReleaseRole")).toEqual([
       { Effect: "Allow", Action: "dynamodb:PutItem", Resource: getAtt(ledgerId) },
     ]);
   });

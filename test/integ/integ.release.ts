@@ -10,8 +10,6 @@
  */
 import { ExpectedResult, IntegTest, Match } from "@aws-cdk/integ-tests-alpha";
 import { App, Duration, RemovalPolicy } from "aws-cdk-lib";
-import type * as codebuild from "aws-cdk-lib/aws-codebuild";
-import type * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import { DevHostStack } from "../../infra/stacks/dev-host-stack.js";
 import { PipelineStack } from "../../infra/stacks/pipeline-stack.js";
 import { parseAppConfig } from "../../shared/contracts/app-config.js";
@@ -58,9 +56,8 @@ const devHost = new DevHostStack(app, "PouroverIntegDevHost", {
   allowedCidr: env("ALLOWED_CIDR", "203.0.113.0/32"),
   description: "Pourover integration test: the dev host (SSM only)",
 });
-// Constructs of the stack by their ids (the stack outputs name them too).
-const githubCredentials = pipeline.node.findChild("GithubCredentials") as secretsmanager.Secret;
-const trivyDbRefresh = pipeline.node.findChild("TrivyDbRefreshProject") as codebuild.Project;
+const githubCredentials = pipeline.githubCredentials;
+const trivyDbRefresh = pipeline.trivyDbRefreshProject;
 
 const integ = new IntegTest(app, "ReleaseToDev", {
   testCases: [pipeline, devHost],

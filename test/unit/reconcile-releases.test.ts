@@ -3,11 +3,11 @@ import { ExecutionAlreadyExists, SFNClient, StartExecutionCommand } from "@aws-s
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
 import {
-  lostEventsMetricLine,
   type ReconcileConfig,
   type ReconcileOptions,
   reconcileExecutionName,
   reconcileReleases,
+  reconcilerMetrics,
 } from "../../functions/reconcile-releases/reconcile-releases.js";
 import { EcrImageLister } from "../../shared/adapters/aws/ecr-image-lister.js";
 import { SfnReleaseStarter } from "../../shared/adapters/aws/sfn-release-starter.js";
@@ -255,22 +255,15 @@ describe("reconcileExecutionName", () => {
   });
 });
 
-describe("lostEventsMetricLine", () => {
-  it("is one CloudWatch EMF object counting lost events per app", async () => {
+describe("reconcilerMetrics", () => {
+  it("counts lost events, starts and failures per app, with only the App dimension the alarm matches on", async () => {
     const { deps } = setup({ web: [image("web", ["v4.0.0"], "a", 30)] });
-    const line = lostEventsMetricLine(await reconcileReleases(config, options, deps), NOW);
-    expect(line).not.toContain("\n");
-    const emf = JSON.parse(line);
-    expect(emf._aws.Timestamp).toBe(NOW.getTime());
-    expect(emf._aws.CloudWatchMetrics[0]).toMatchObject({
-      Namespace: "Pourover",
-      Dimensions: [["App"]],
-    });
-    expect(emf._aws.CloudWatchMetrics[0].Metrics).toContainEqual({
-      Name: "LostEventsRecovered",
-      Unit: "Count",
-    });
-    expect(emf).toMatchObject({ App: "coffeeshop", LostEventsRecovered: 1, ReconcilerReleasesStarted: 1 });
+    const points = reconcilerMetrics(await reconcileReleases(config, options, deps));
+    expect(points).toEqual([
+      { name: "LostEventsRecovered", unit: "Count", value: 1, dimensions: { App: "coffeeshop" } },
+      { name: "ReconcilerReleasesStarted", unit: "Count", value: 1, dimensions: { App: "coffeeshop" } },
+      { name: "ReconcilerFailures", unit: "Count", value: 0, dimensions: { App: "coffeeshop" } },
+    ]);
   });
 });
 

@@ -4,12 +4,14 @@
  * 1. esbuild bundles `functions/<name>/handler.ts` exactly as the stack does (ESM, `@aws-sdk/*`
  *    external) and its metafile gives the function's import graph: the project files that ship.
  * 2. The TypeScript checker finds every `new XCommand(...)` whose `XCommand` is imported from an
- *    `@aws-sdk/client-*` package in those files, and the method (or function) it sits in.
+ *    `@aws-sdk/client-*` package in those files (statically, or from `await import(...)`), and the
+ *    method (or function) it sits in.
  * 3. A command inside a class method counts only when some call site in the same graph resolves to
  *    that method, directly or through a port interface the class implements (cores call ports):
  *    the ledger adapter has five methods, claim-release reaches one of them. A command outside a
  *    method (a module-level function, a constructor) always counts.
- * 4. The command must also survive tree shaking: it is named in the bundle's import of its package.
+ * 4. The command must also survive tree shaking: it is named in the bundle's import of its package
+ *    (a package loaded with `import()` ships whole).
  */
 import { join, resolve } from "node:path";
 import * as esbuild from "esbuild";
@@ -56,11 +58,17 @@ async function bundleGraph(root: string, functionDir: string): Promise<{ files: 
   return { files, code };
 }
 
-/** Names imported from each `@aws-sdk/client-*` package in the bundle's own import statements. */
+/**
+ * Names imported from each `@aws-sdk/client-*` package in the bundle's own import statements; a
+ * package loaded with `import()` ships whole (no tree shaking across a dynamic import): "*".
+ */
 function bundledSdkImports(code: string): Map<string, Set<string>> {
   const out = new Map<string, Set<string>>();
+  for (const m of code.matchAll(/import\(\s*"(@aws-sdk\/client-[a-z0-9-]+)"\s*\)/g))
+    out.set(m[1] as string, new Set(["*"]));
   for (const m of code.matchAll(/import\s*\{([^}]*)\}\s*from\s*"(@aws-sdk\/client-[a-z0-9-]+)"/g)) {
     const names = out.get(m[2] as string) ?? new Set<string>();
+    if (names.has("*")) continue;
     for (const part of (m[1] as string).split(",")) {
       const name = part
         .trim()
@@ -137,6 +145,15 @@ export async function sdkCallsOfFunctions(root: string, functionDirs: string[]):
         }
       }
     }
+    // A name taken from `await import("@aws-sdk/client-x")` (a client loaded on first use): its
+    // type's declaration is in that package's typings, which say which package and which export.
+    const loadedFrom = (id: ts.Identifier): { pkg: string; name: string } | undefined => {
+      const symbol = checker.getTypeAtLocation(id).getSymbol();
+      const decl = symbol?.declarations?.[0];
+      const pkg =
+        decl && /node_modules\/(@aws-sdk\/client-[a-z0-9-]+)\//.exec(decl.getSourceFile().fileName)?.[1];
+      return pkg && symbol ? { pkg, name: symbol.getName() } : undefined;
+    };
     const f: FileFacts = { calls: new Map(), commands: [], implementsOf: new Map() };
     const visit = (node: ts.Node): void => {
       if (ts.isClassDeclaration(node) && node.name) {
@@ -159,7 +176,7 @@ export async function sdkCallsOfFunctions(root: string, functionDirs: string[]):
       }
       // `new XCommand(...)` and `paginateX(...)` (a paginator sends XCommand page after page).
       if ((ts.isNewExpression(node) || ts.isCallExpression(node)) && ts.isIdentifier(node.expression)) {
-        const imp = imported.get(node.expression.text);
+        const imp = imported.get(node.expression.text) ?? loadedFrom(node.expression);
         if (imp && /^waitUntil/.test(imp.name)) {
           throw new Error(`${file}: waiter ${imp.name} sends commands this analysis does not list`);
         }
@@ -221,7 +238,12 @@ export async function sdkCallsOfFunctions(root: string, functionDirs: string[]):
       for (const c of f.commands) {
         if (c.owner && !isReachable(c.owner, called)) continue;
         const shipped = bundled.get(c.clientPackage);
-        if (!shipped?.has(`${c.operation}Command`) && !shipped?.has(`paginate${c.operation}`)) continue;
+        if (
+          !shipped?.has("*") &&
+          !shipped?.has(`${c.operation}Command`) &&
+          !shipped?.has(`paginate${c.operation}`)
+        )
+          continue;
         calls.push({
           clientPackage: c.clientPackage,
           operation: c.operation,

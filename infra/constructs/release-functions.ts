@@ -1,0 +1,151 @@
+import { Duration, Validations } from "aws-cdk-lib";
+import type * as dynamodb from "aws-cdk-lib/aws-dynamodb";
+import type * as ecr from "aws-cdk-lib/aws-ecr";
+import type * as events from "aws-cdk-lib/aws-events";
+import * as logs from "aws-cdk-lib/aws-logs";
+import type * as s3 from "aws-cdk-lib/aws-s3";
+import type * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
+import { Construct } from "constructs";
+import type { AppConfig } from "../../shared/contracts/app-config.js";
+import { keepLogicalId, logicalIdOf } from "./logical-ids.js";
+import { PouroverFunction, type PouroverFunctionProps } from "./pourover-function.js";
+import { ARTIFACTS_PREFIX, scanReportsPrefix } from "./release-storage.js";
+import {
+  SES_IDENTITY_WILDCARD_FINDING,
+  SES_IDENTITY_WILDCARD_REASON,
+  sesSendStatement,
+} from "./ses-send-permission.js";
+
+/**
+ * A PouroverFunction with the construct id `PascalCase(functionDir)`. Its log group keeps the logical
+ * id it had when the pipeline stack created every function itself (keepLogicalId says why).
+ */
+export function pipelineFunction(scope: Construct, props: PouroverFunctionProps): PouroverFunction {
+  const id = props.functionDir
+    .split("-")
+    .map((w) => (w[0] ?? "").toUpperCase() + w.slice(1))
+    .join("");
+  const fn = new PouroverFunction(scope, id, props);
+  keepLogicalId(fn.logGroup, `${id}/LogGroup/Resource`);
+  return fn;
+}
+
+export interface ReleaseFunctionsProps {
+  /** Repository root holding functions/. */
+  readonly projectRoot: string;
+  /** The validated app config, compiled into each bundle. */
+  readonly config: AppConfig;
+  /** The release ledger: claims, rollback reads and outcomes. */
+  readonly ledger: dynamodb.ITable;
+  /** The reports/artifacts bucket: scan reports under `<app>/`, compose files under `releases/`. */
+  readonly bucket: s3.IBucket;
+  /** The service repositories whose images a plan waits for. */
+  readonly repositories: readonly ecr.IRepository[];
+  /** Read by update-manifests to commit and open the release PR. */
+  readonly githubCredentials: secretsmanager.ISecret;
+  /** Where record-outcome publishes Release Succeeded/Failed. */
+  readonly bus: events.IEventBus;
+  /** Retention of the functions' log groups. @default logs.RetentionDays.THREE_MONTHS */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/**
+ * The release's own steps, each a Lambda with only the grants its handler needs: claim the tag, plan
+ * the release, evaluate each scan report and gate on it, pin the images in the manifests repo, email
+ * and record the outcome. (Build/scan and the dev deploy own their functions.)
+ */
+export class ReleaseFunctions extends Construct {
+  readonly claimRelease: PouroverFunction;
+  readonly planRelease: PouroverFunction;
+  readonly evaluateScan: PouroverFunction;
+  readonly gateOnScan: PouroverFunction;
+  readonly updateManifests: PouroverFunction;
+  readonly sendNotification: PouroverFunction;
+  readonly recordOutcome: PouroverFunction;
+
+  constructor(scope: Construct, id: string, props: ReleaseFunctionsProps) {
+    super(scope, id);
+    const { config, ledger, bucket, githubCredentials } = props;
+    const logRetention = props.logRetention ?? logs.RetentionDays.THREE_MONTHS;
+    const fn = (functionDir: string, extra: Partial<PouroverFunctionProps>) =>
+      pipelineFunction(this, { functionDir, projectRoot: props.projectRoot, config, logRetention, ...extra });
+    const reportsPrefix = scanReportsPrefix(config.app);
+    const bucketId = logicalIdOf(bucket);
+
+    this.claimRelease = fn("claim-release", {
+      description: "Claims app#tag in the release ledger (conditional write)",
+      environment: { LEDGER_TABLE_NAME: ledger.tableName },
+    });
+    // Only the conditional PutItem (the claim): the handler never reads the ledger.
+    this.claimRelease.allow(["dynamodb:PutItem"], [ledger.tableArn]);
+
+    this.planRelease = fn("plan-release", {
+      description:
+        "Resolves services, repositories and dev target; waits for all images of an ECR-triggered tag",
+      environment: { LEDGER_TABLE_NAME: ledger.tableName },
+    });
+    // A rollback reads the ledger record of the release it goes back to (app#tag keys only).
+    this.planRelease.allow(["dynamodb:GetItem"], [ledger.tableArn], {
+      "ForAllValues:StringLike": { "dynamodb:LeadingKeys": [`${config.app}#*`] },
+    });
+    this.planRelease.allow(
+      ["ecr:DescribeImages"],
+      props.repositories.map((r) => r.repositoryArn),
+    );
+
+    this.evaluateScan = fn("evaluate-scan", {
+      description: "Parses a Trivy report and applies the scan policy",
+      environment: { REPORTS_BUCKET_NAME: bucket.bucketName },
+      memorySize: 512,
+    });
+    const reportsArn = bucket.arnForObjects(`${reportsPrefix}*`);
+    this.evaluateScan.allow(["s3:GetObject"], [reportsArn]);
+    // Writes each service's full findings next to its report (<app>/<tag>/<service>/findings.json):
+    // the execution state only carries a summary, as a state's input or output over 256 KiB fails it.
+    this.evaluateScan.allow(["s3:PutObject"], [reportsArn]);
+    Validations.of(this.evaluateScan.role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${reportsPrefix}*]`,
+      reason:
+        "Reports and findings are keyed by tag and service at run time, so the keys are unknown at deploy time; GetObject and PutObject are limited to the app's reports prefix.",
+    });
+
+    this.gateOnScan = fn("gate-on-scan", {
+      description: "Rejects the release when one image failed the policy",
+    });
+
+    this.updateManifests = fn("update-manifests", {
+      description: "One commit and one pull request pinning the release images",
+      environment: {
+        GITHUB_CREDENTIALS_SECRET_ARN: githubCredentials.secretArn,
+        ARTIFACTS_BUCKET_NAME: bucket.bucketName,
+      },
+      memorySize: 512,
+      timeout: Duration.seconds(120),
+    });
+    this.updateManifests.allow(["secretsmanager:GetSecretValue"], [githubCredentials.secretArn]);
+    this.updateManifests.allow(["s3:PutObject"], [bucket.arnForObjects(`${ARTIFACTS_PREFIX}*`)]);
+    Validations.of(this.updateManifests.role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${ARTIFACTS_PREFIX}*]`,
+      reason:
+        "Each release writes its compose file under a key named after the app and tag at run time; PutObject is limited to the releases prefix.",
+    });
+
+    this.sendNotification = fn("send-notification", {
+      // The sender is read from the bundled app config (notify.from), not from the environment.
+      description: "Emails the release outcome through SES",
+    });
+    this.sendNotification.role.addToPolicy(sesSendStatement(this, config.notify));
+    Validations.of(this.sendNotification.role).acknowledge({
+      id: SES_IDENTITY_WILDCARD_FINDING,
+      reason: SES_IDENTITY_WILDCARD_REASON,
+    });
+
+    this.recordOutcome = fn("record-outcome", {
+      description: "Writes the outcome to the ledger and publishes Release Succeeded/Failed",
+      environment: { LEDGER_TABLE_NAME: ledger.tableName, EVENT_BUS_NAME: props.bus.eventBusName },
+    });
+    // UpdateItem only (the outcome and the latest-release pointer): the handler never reads the ledger.
+    this.recordOutcome.allow(["dynamodb:UpdateItem"], [ledger.tableArn]);
+    this.recordOutcome.allow(["events:PutEvents"], [props.bus.eventBusArn]);
+  }
+}
