@@ -11,7 +11,7 @@ import { bundledAppConfig, optionalEnv, requireEnv } from "../../shared/config/l
 import { inLambda } from "../../shared/config/runtime-env.js";
 import { githubCredentialsFromSecret, parseSecretJson } from "../../shared/contracts/secret-value.js";
 import { executionConsoleUrl } from "../../shared/domain/console-url.js";
-import { loggerFor, loggerMiddleware } from "../../shared/observability/logger.js";
+import { powertools } from "../../shared/observability/powertools.js";
 import { type NotificationDeps, receiveArgocdNotification } from "./receive-argocd-notification.js";
 
 /**
@@ -52,7 +52,8 @@ export function createHandler(deps: NotificationDeps) {
   return functionUrlHandler(receiveArgocdNotification, deps);
 }
 
-const logger = loggerFor("pourover-receive-argocd-notification");
+const tools = powertools("pourover-receive-argocd-notification");
+const logger = tools.logger;
 
 /** The AWS side of the handler, loaded and built by the first request that needs it. */
 const awsAdapters = (env: { LEDGER_TABLE_NAME: string; EVENT_BUS_NAME: string }) =>
@@ -133,7 +134,7 @@ function fromEnvironment() {
     // The core never passes a body or a token.
     log: powertoolsLog(logger, "argocd notification", (f) => f.status === 500 || "error" in f),
     ...(pullRequests ? { pullRequests } : {}),
-  }).use(loggerMiddleware(logger));
+  }).use(tools.middleware);
 }
 
 /** Built at cold start in Lambda (a bad environment fails fast), else on first use. */

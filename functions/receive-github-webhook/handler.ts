@@ -8,7 +8,7 @@ import { functionUrlHandler, lazyHandler, powertoolsLog } from "../../shared/ada
 import type { SecretsCacheOptions } from "../../shared/adapters/aws/secret-versions-cache.js";
 import { firstUse } from "../../shared/adapters/first-use.js";
 import { inLambda, lambdaEnvironment } from "../../shared/config/runtime-env.js";
-import { loggerFor, loggerMiddleware } from "../../shared/observability/logger.js";
+import { powertools } from "../../shared/observability/powertools.js";
 import { receiveGithubWebhook, type WebhookConfig, type WebhookDeps } from "./receive-github-webhook.js";
 
 export interface WebhookEnv {
@@ -105,7 +105,8 @@ export function createHandler(deps: WebhookDeps) {
   return functionUrlHandler(receiveGithubWebhook, deps);
 }
 
-const logger = loggerFor("pourover-receive-github-webhook");
+const tools = powertools("pourover-receive-github-webhook");
+const logger = tools.logger;
 
 function fromEnvironment() {
   const env = loadWebhookEnv(lambdaEnvironment());
@@ -143,7 +144,7 @@ function fromEnvironment() {
     },
     // The core never passes a body, secret or signature.
     log: powertoolsLog(logger, "webhook", (fields) => fields.status === 500),
-  }).use(loggerMiddleware(logger));
+  }).use(tools.middleware);
 }
 
 /** Built at cold start in Lambda (a bad environment fails fast), else on first use. */
