@@ -8,7 +8,7 @@ const env = requireEnv("LEDGER_TABLE_NAME");
 const clock = { now: () => new Date() };
 const lock = firstUse(async () => {
   const [{ DynamoDBClient }, { DynamoDbDevLock }] = await Promise.all([
-    import("@aws-sdk/client-dynamodb"),
+    import("../../shared/adapters/aws/clients/dynamodb.js"),
     import("../../shared/adapters/aws/dynamodb-dev-lock.js"),
   ]);
   return new DynamoDbDevLock(new DynamoDBClient({}), env.LEDGER_TABLE_NAME);

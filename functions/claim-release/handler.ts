@@ -8,7 +8,7 @@ const env = requireEnv("LEDGER_TABLE_NAME");
 const clock = { now: () => new Date() };
 const ledger = firstUse(async () => {
   const [{ DynamoDBClient }, { DynamoDbLedger }] = await Promise.all([
-    import("@aws-sdk/client-dynamodb"),
+    import("../../shared/adapters/aws/clients/dynamodb.js"),
     import("../../shared/adapters/aws/dynamodb-ledger.js"),
   ]);
   return new DynamoDbLedger(new DynamoDBClient({}), env.LEDGER_TABLE_NAME);

@@ -5,7 +5,7 @@ import { describeBuildFailure } from "./describe-build-failure.js";
 
 const builds = firstUse(async () => {
   const [{ CodeBuildClient }, { CodeBuildBuildReader }] = await Promise.all([
-    import("@aws-sdk/client-codebuild"),
+    import("../../shared/adapters/aws/clients/codebuild.js"),
     import("../../shared/adapters/aws/codebuild-build-reader.js"),
   ]);
   return new CodeBuildBuildReader(new CodeBuildClient({}));

@@ -8,7 +8,7 @@ const env = requireEnv("REPORTS_BUCKET_NAME");
 const clock = { now: () => new Date() };
 const stores = firstUse(async () => {
   const [{ S3Client }, { S3FindingsStore }, { S3ReportStore }] = await Promise.all([
-    import("@aws-sdk/client-s3"),
+    import("../../shared/adapters/aws/clients/s3.js"),
     import("../../shared/adapters/aws/s3-findings-store.js"),
     import("../../shared/adapters/aws/s3-stores.js"),
   ]);

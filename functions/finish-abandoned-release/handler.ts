@@ -11,8 +11,8 @@ const clock = { now: () => new Date() };
 const adapters = firstUse(async () => {
   const [{ DynamoDBClient }, { SESv2Client }, { DynamoDbDevLock }, { DynamoDbLedger }, { SesMailer }] =
     await Promise.all([
-      import("@aws-sdk/client-dynamodb"),
-      import("@aws-sdk/client-sesv2"),
+      import("../../shared/adapters/aws/clients/dynamodb.js"),
+      import("../../shared/adapters/aws/clients/sesv2.js"),
       import("../../shared/adapters/aws/dynamodb-dev-lock.js"),
       import("../../shared/adapters/aws/dynamodb-ledger.js"),
       import("../../shared/adapters/aws/ses-mailer.js"),

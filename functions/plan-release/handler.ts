@@ -9,7 +9,7 @@ const config = bundledAppConfig();
 const env = requireEnv("LEDGER_TABLE_NAME");
 const registry = firstUse(async () => {
   const [{ ECRClient }, { EcrImageRegistry }] = await Promise.all([
-    import("@aws-sdk/client-ecr"),
+    import("../../shared/adapters/aws/clients/ecr.js"),
     import("../../shared/adapters/aws/ecr-registry.js"),
   ]);
   return new EcrImageRegistry(new ECRClient({}));
@@ -17,7 +17,7 @@ const registry = firstUse(async () => {
 /** Only a rollback reads the ledger: the DynamoDB client is loaded then, not on every first event. */
 const ledger = firstUse(async () => {
   const [{ DynamoDBClient }, { DynamoDbLedger }] = await Promise.all([
-    import("@aws-sdk/client-dynamodb"),
+    import("../../shared/adapters/aws/clients/dynamodb.js"),
     import("../../shared/adapters/aws/dynamodb-ledger.js"),
   ]);
   return new DynamoDbLedger(new DynamoDBClient({}), env.LEDGER_TABLE_NAME);

@@ -67,10 +67,10 @@ const awsAdapters = (env: { LEDGER_TABLE_NAME: string; EVENT_BUS_NAME: string })
       { EventBridgePublisher },
       { SesMailer },
     ] = await Promise.all([
-      import("@aws-sdk/client-dynamodb"),
-      import("@aws-sdk/client-eventbridge"),
-      import("@aws-sdk/client-secrets-manager"),
-      import("@aws-sdk/client-sesv2"),
+      import("../../shared/adapters/aws/clients/dynamodb.js"),
+      import("../../shared/adapters/aws/clients/eventbridge.js"),
+      import("../../shared/adapters/aws/clients/secrets-manager.js"),
+      import("../../shared/adapters/aws/clients/sesv2.js"),
       import("../../shared/adapters/aws/dynamodb-ledger.js"),
       import("../../shared/adapters/aws/eventbridge-publisher.js"),
       import("../../shared/adapters/aws/ses-mailer.js"),
@@ -96,7 +96,7 @@ function pullRequestComments(
   const reporter = firstUse(async () => {
     const [{ GetSecretValueCommand }, { createGithubClient }, { GithubPullRequestReporter }] =
       await Promise.all([
-        import("@aws-sdk/client-secrets-manager"),
+        import("../../shared/adapters/aws/clients/secrets-manager.js"),
         import("../../shared/adapters/github/github-client.js"),
         import("../../shared/adapters/github/github-review.js"),
       ]);

@@ -118,9 +118,9 @@ function fromEnvironment() {
       { DynamoDeliveryDedupe },
       { EventBridgePublisher },
     ] = await Promise.all([
-      import("@aws-sdk/client-dynamodb"),
-      import("@aws-sdk/client-eventbridge"),
-      import("@aws-sdk/client-secrets-manager"),
+      import("../../shared/adapters/aws/clients/dynamodb.js"),
+      import("../../shared/adapters/aws/clients/eventbridge.js"),
+      import("../../shared/adapters/aws/clients/secrets-manager.js"),
       import("../../shared/adapters/aws/delivery-dedupe.js"),
       import("../../shared/adapters/aws/eventbridge-publisher.js"),
     ]);

@@ -31,9 +31,9 @@ const adapters = firstUse(async () => {
     { EcrImageLister },
     { SfnReleaseStarter },
   ] = await Promise.all([
-    import("@aws-sdk/client-dynamodb"),
-    import("@aws-sdk/client-ecr"),
-    import("@aws-sdk/client-sfn"),
+    import("../../shared/adapters/aws/clients/dynamodb.js"),
+    import("../../shared/adapters/aws/clients/ecr.js"),
+    import("../../shared/adapters/aws/clients/sfn.js"),
     import("../../shared/adapters/aws/dynamodb-ledger.js"),
     import("../../shared/adapters/aws/ecr-image-lister.js"),
     import("../../shared/adapters/aws/sfn-release-starter.js"),

@@ -11,8 +11,8 @@ const clock = { now: () => new Date() };
 const adapters = firstUse(async () => {
   const [{ DynamoDBClient }, { EventBridgeClient }, { DynamoDbLedger }, { EventBridgePublisher }] =
     await Promise.all([
-      import("@aws-sdk/client-dynamodb"),
-      import("@aws-sdk/client-eventbridge"),
+      import("../../shared/adapters/aws/clients/dynamodb.js"),
+      import("../../shared/adapters/aws/clients/eventbridge.js"),
       import("../../shared/adapters/aws/dynamodb-ledger.js"),
       import("../../shared/adapters/aws/eventbridge-publisher.js"),
     ]);

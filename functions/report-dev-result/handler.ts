@@ -16,7 +16,7 @@ const pullRequestReporter = firstUse(async () => {
     { createGithubClient },
     { GithubPullRequestReporter },
   ] = await Promise.all([
-    import("@aws-sdk/client-secrets-manager"),
+    import("../../shared/adapters/aws/clients/secrets-manager.js"),
     import("../../shared/adapters/github/github-client.js"),
     import("../../shared/adapters/github/github-review.js"),
   ]);

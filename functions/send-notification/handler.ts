@@ -8,7 +8,7 @@ import { type SendNotificationInput, sendNotification } from "./send-notificatio
 const config = bundledAppConfig();
 const mailer = firstUse(async () => {
   const [{ SESv2Client }, { SesMailer }] = await Promise.all([
-    import("@aws-sdk/client-sesv2"),
+    import("../../shared/adapters/aws/clients/sesv2.js"),
     import("../../shared/adapters/aws/ses-mailer.js"),
   ]);
   return new SesMailer(new SESv2Client({}));

@@ -11,8 +11,8 @@ import { startRelease } from "./start-release.js";
 const env = requireEnv("LEDGER_TABLE_NAME", "STATE_MACHINE_ARN");
 const adapters = firstUse(async () => {
   const [{ DynamoDBClient }, { SFNClient }, { DynamoDbLedger }, { SfnReleaseStarter }] = await Promise.all([
-    import("@aws-sdk/client-dynamodb"),
-    import("@aws-sdk/client-sfn"),
+    import("../../shared/adapters/aws/clients/dynamodb.js"),
+    import("../../shared/adapters/aws/clients/sfn.js"),
     import("../../shared/adapters/aws/dynamodb-ledger.js"),
     import("../../shared/adapters/aws/sfn-release-starter.js"),
   ]);

@@ -22,8 +22,8 @@ const adapters = firstUse(async () => {
     { GithubManifestRepository },
     { GithubSourceHistory },
   ] = await Promise.all([
-    import("@aws-sdk/client-s3"),
-    import("@aws-sdk/client-secrets-manager"),
+    import("../../shared/adapters/aws/clients/s3.js"),
+    import("../../shared/adapters/aws/clients/secrets-manager.js"),
     import("../../shared/adapters/aws/s3-stores.js"),
     import("../../shared/adapters/github/github-client.js"),
     import("../../shared/adapters/github/github-manifest-repository.js"),

@@ -5,7 +5,7 @@ import { type VerifyDevDeployInput, verifyDevDeploy } from "./verify-dev-deploy.
 
 const reader = firstUse(async () => {
   const [{ SSMClient }, { SsmDeployStatusReader }] = await Promise.all([
-    import("@aws-sdk/client-ssm"),
+    import("../../shared/adapters/aws/clients/ssm.js"),
     import("../../shared/adapters/aws/ssm-deploy-status.js"),
   ]);
   return new SsmDeployStatusReader(new SSMClient({}));
