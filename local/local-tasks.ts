@@ -197,17 +197,34 @@ export interface DeployRunner {
   /** Stops a deploy still running (what CancelCommand asks of the SSM agent). */
   cancel?(): Promise<void>;
   readonly mode: "docker" | "dry-run" | "custom";
+  /** Why a dry run, said in the stand-in list and the summary. */
+  readonly dryRunReason?: string;
 }
 
-/** Runs infra/scripts/deploy-dev.sh, the same script the SSM document runs; dry-run without docker compose. */
-export async function scriptDeployRunner(projectRoot: string): Promise<DeployRunner> {
-  const hasCompose = await run("docker", ["compose", "version"], { timeout: 5000 }).then(
-    () => true,
-    () => false,
-  );
+/**
+ * Runs infra/scripts/deploy-dev.sh, the same script the SSM document runs: a dry run when asked
+ * (`dryRun`, POUROVER_DRY_RUN_DEPLOY) or when this machine has no docker compose.
+ */
+export async function scriptDeployRunner(
+  projectRoot: string,
+  options: { dryRun?: boolean } = {},
+): Promise<DeployRunner> {
+  const hasCompose =
+    !options.dryRun &&
+    (await run("docker", ["compose", "version"], { timeout: 5000 }).then(
+      () => true,
+      () => false,
+    ));
   const script = join(projectRoot, "infra", "scripts", "deploy-dev.sh");
   return {
     mode: hasCompose ? "docker" : "dry-run",
+    ...(hasCompose
+      ? {}
+      : {
+          dryRunReason: options.dryRun
+            ? "POUROVER_DRY_RUN_DEPLOY is set"
+            : "no docker compose on this machine",
+        }),
     async run(input) {
       const args = [
         script,

@@ -246,7 +246,9 @@ export class LocalRuntime {
             resolve(options.configDir, seed),
             options.config.manifests.baseBranch,
           ),
-      options.deployRunner ? Promise.resolve(options.deployRunner) : scriptDeployRunner(PROJECT_ROOT),
+      options.deployRunner
+        ? Promise.resolve(options.deployRunner)
+        : scriptDeployRunner(PROJECT_ROOT, { dryRun: localSettings().dryRunDeploy }),
       detectTools(options.tools),
     ]);
     const failedStart = [seeded, runnerFound, toolsFound].find((r) => r.status === "rejected");
@@ -414,7 +416,7 @@ export class LocalRuntime {
       describeBuildStandIn(planBuilds(this.options.config, scanReports, this.tools, source), source),
       `GitHub manifests repo → local git repository ${this.manifestsDir} (PR records in ${stateDirLayout(this.options.stateDir).pulls})`,
       this.deployRunner.mode === "dry-run"
-        ? "SSM Run Command dev deploy → DRY RUN of infra/scripts/deploy-dev.sh (no docker compose on this machine): commands printed, nothing deployed"
+        ? `SSM Run Command dev deploy → DRY RUN of infra/scripts/deploy-dev.sh (${this.deployRunner.dryRunReason ?? "no docker compose on this machine"}): commands printed, nothing deployed`
         : this.deployRunner.mode === "docker"
           ? "SSM Run Command dev deploy → infra/scripts/deploy-dev.sh run on this machine with docker compose"
           : "SSM Run Command dev deploy → a test deploy runner",
@@ -757,7 +759,9 @@ export class LocalRuntime {
     const deployed = finalState?.deploy?.result;
     if (deployed?.superseded) notes.push(`superseded by ${deployed.by ?? "a newer release"}, not deployed`);
     else if (deployed?.dryRun && status === "SUCCEEDED")
-      notes.push("dev deploy was a DRY RUN (no docker compose here): pinned, nothing deployed");
+      notes.push(
+        `dev deploy was a DRY RUN (${this.deployRunner.dryRunReason ?? "no docker compose here"}): pinned, nothing deployed`,
+      );
     const pr = finalState?.pullRequest;
     const outcome: ReleaseOutcome = {
       status,

@@ -13,6 +13,11 @@ export interface LocalSettings {
   debug: boolean;
   /** `POUROVER_NO_NODE_NOTICE`: no one-line notice about running on Node < 22. */
   noNodeNotice: boolean;
+  /**
+   * `POUROVER_DRY_RUN_DEPLOY`: the local dev deploy is a dry run even where docker compose works
+   * (the test suite sets it, so that `npm test` never deploys on a developer's machine).
+   */
+  dryRunDeploy: boolean;
 }
 
 const nonEmpty = (value: string | undefined): string | undefined =>
@@ -26,6 +31,7 @@ export function localSettings(): LocalSettings {
     ...(user !== undefined ? { user } : {}),
     debug: nonEmpty(process.env.POUROVER_DEBUG) !== undefined,
     noNodeNotice: nonEmpty(process.env.POUROVER_NO_NODE_NOTICE) !== undefined,
+    dryRunDeploy: nonEmpty(process.env.POUROVER_DRY_RUN_DEPLOY) !== undefined,
   };
 }
 

@@ -45,7 +45,7 @@ export function renderReleaseEmail(ctx: EmailContext): RenderedEmail {
             kind: "released",
             headline: dryRun ? "ready: dev deploy was a dry run" : "released to dev",
             happened: dryRun
-              ? `${r.app} ${tag} passed its scans and is pinned in the manifests. It was NOT deployed: the dev deploy ran as a dry run (no docker compose).`
+              ? `${r.app} ${tag} passed its scans and is pinned in the manifests. It was NOT deployed: the dev deploy ran as a dry run (its commands were printed, nothing was run).`
               : `${r.app} ${tag} passed its scans, is pinned in the manifests and is deployed to dev.`,
             next: dryRun
               ? "Deploy it where docker compose runs if you need it on dev; then review and merge the pull request (Argo CD syncs production)."
