@@ -1,12 +1,9 @@
-import { execFile } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { main } from "../../local/cli.js";
-import { PROJECT_ROOT } from "../../local/runtime.js";
 import { compactTime } from "../../shared/domain/release-naming.js";
 import { AwsFakes, FakeAwsError } from "../contract/support/aws-fakes.js";
+import { runBin, runMain, stderrLines } from "../helpers/cli.js";
 import { tempDir } from "../helpers/local.js";
 
 /**
@@ -14,48 +11,10 @@ import { tempDir } from "../helpers/local.js";
  * two releases, and with --aws against a local HTTP fake of Step Functions (the real SDK client on the
  * wire, through AWS_ENDPOINT_URL_SFN).
  */
-const run = promisify(execFile);
-const BIN = join(PROJECT_ROOT, "local", "bin", "pourover.js");
+const bin = runBin;
+const cli = runMain;
 
-async function bin(
-  args: string[],
-  env: NodeJS.ProcessEnv = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], {
-      cwd: PROJECT_ROOT,
-      timeout: 60_000,
-      env: { ...process.env, ...env },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
-
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const err = vi.spyOn(process.stderr, "write").mockImplementation((chunk) => {
-    stderr += String(chunk);
-    return true;
-  });
-  const out = vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
-    stdout += String(chunk);
-    return true;
-  });
-  try {
-    return { code: await main(args), stdout, stderr };
-  } finally {
-    err.mockRestore();
-    out.mockRestore();
-  }
-}
-
-/** The stderr lines other than the one-line Node notice (printed on Node < 22 only). */
-const lines = (stderr: string) =>
-  stderr.split("\n").filter((l) => l !== "" && !l.startsWith("pourover: note: Node "));
+const lines = stderrLines;
 
 const dir = tempDir("pourover-cli-rollback-");
 afterAll(() => dir.cleanup());

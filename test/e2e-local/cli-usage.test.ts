@@ -1,4 +1,4 @@
-import { execFile, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import {
   chmodSync,
   copyFileSync,
@@ -12,10 +12,9 @@ import {
 } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
-import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { main } from "../../local/cli.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PROJECT_ROOT } from "../../local/runtime.js";
+import { runBin, runMain, stderrLines } from "../helpers/cli.js";
 import { tempDir } from "../helpers/local.js";
 
 /**
@@ -23,49 +22,10 @@ import { tempDir } from "../helpers/local.js";
  * are named, each command takes only its own flags and arguments, bad input writes nothing, and
  * faults of the machine are one line. Every case records its exact line and exit code.
  */
-const run = promisify(execFile);
-const BIN = join(PROJECT_ROOT, "local", "bin", "pourover.js");
+const bin = runBin;
+const cli = runMain;
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const err = vi.spyOn(process.stderr, "write").mockImplementation((chunk) => {
-    stderr += String(chunk);
-    return true;
-  });
-  const out = vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
-    stdout += String(chunk);
-    return true;
-  });
-  try {
-    const code = await main(args);
-    return { code, stdout, stderr };
-  } finally {
-    err.mockRestore();
-    out.mockRestore();
-  }
-}
-
-async function bin(
-  args: string[],
-  env: NodeJS.ProcessEnv = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], {
-      cwd: PROJECT_ROOT,
-      timeout: 60_000,
-      env: { ...process.env, ...env },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
-
-/** The stderr lines other than the one-line Node notice (printed on Node < 22 only). */
-const lines = (stderr: string) =>
-  stderr.split("\n").filter((l) => l !== "" && !l.startsWith("pourover: note: Node "));
+const lines = stderrLines;
 
 const dir = tempDir("pourover-cli-usage-");
 afterAll(() => dir.cleanup());

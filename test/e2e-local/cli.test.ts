@@ -1,27 +1,10 @@
-import { execFile } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { promisify } from "node:util";
-import { afterAll, describe, expect, it, vi } from "vitest";
-import { main } from "../../local/cli.js";
-import { PROJECT_ROOT } from "../../local/runtime.js";
+import { afterAll, describe, expect, it } from "vitest";
+import { runBin, runMain } from "../helpers/cli.js";
 import { CRITICAL_REPORT, tempDir } from "../helpers/local.js";
 
-const run = promisify(execFile);
-const BIN = join(PROJECT_ROOT, "local", "bin", "pourover.js");
-
-async function pourover(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], {
-      cwd: PROJECT_ROOT,
-      timeout: 60_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const pourover = (args: string[]) => runBin(args);
 
 describe("npx pourover release (the installed bin, a real process)", () => {
   const dir = tempDir();
@@ -99,21 +82,7 @@ describe("bad input: one line, exit code 2 (in process)", () => {
   const dir = tempDir();
   afterAll(() => dir.cleanup());
 
-  async function cli(args: string[]): Promise<{ code: number; stderr: string }> {
-    let stderr = "";
-    const spy = vi.spyOn(process.stderr, "write").mockImplementation((chunk) => {
-      stderr += String(chunk);
-      return true;
-    });
-    const out = vi.spyOn(process.stdout, "write").mockImplementation(() => true);
-    try {
-      const code = await main(args);
-      return { code, stderr };
-    } finally {
-      spy.mockRestore();
-      out.mockRestore();
-    }
-  }
+  const cli = runMain;
 
   it.each([
     [["release", "1.0.0"], /"1\.0\.0" is not a release tag/],
