@@ -12,6 +12,7 @@ import { MAX_SCAN_REPORT_BYTES, parseTrivyReport } from "../shared/domain/trivy-
 import type { EventLog } from "./event-log.js";
 import { LocalRuntime, listExecutions, PROJECT_ROOT, type ReleaseOutcome } from "./runtime.js";
 import { PortBusyError, serveWebhook } from "./serve.js";
+import { offerSesLocal, type SesLocal } from "./ses-local.js";
 
 /** Bad usage or input: one line on stderr, exit code 2. */
 class UsageError extends Error {
@@ -686,7 +687,12 @@ function asksForHelp(args: string[]): boolean {
   return false;
 }
 
-export async function main(argv: string[]): Promise<number> {
+/**
+ * `options.sesLocal`: an SES emulator thread the caller already started (the bin does, for the
+ * commands that send email, so it loads beside the CLI); the first local runtime uses it.
+ */
+export async function main(argv: string[], options: { sesLocal?: Promise<SesLocal> } = {}): Promise<number> {
+  if (options.sesLocal) offerSesLocal(options.sesLocal);
   // The AWS SDK reads this before its own multi-line warning (emitWarningIfUnsupportedVersion in
   // @aws-sdk/core); `nodeNotice` says the same in one line, once, where it matters.
   quietSdkNodeVersionWarning();
@@ -780,5 +786,7 @@ export async function main(argv: string[]): Promise<number> {
 
 // `tsx local/cli.ts ...` runs it directly; the `pourover` bin imports the bundle and calls main().
 if (process.argv[1]?.endsWith("cli.ts")) {
-  process.exitCode = await main(process.argv.slice(2));
+  void main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
 }

@@ -1,65 +1,30 @@
 import { mkdir } from "node:fs/promises";
-import { createRequire } from "node:module";
+import { get } from "node:http";
 import { join } from "node:path";
-import { Worker } from "node:worker_threads";
 import { SESv2Client } from "@aws-sdk/client-sesv2";
 import { SesMailer } from "../shared/adapters/aws/ses-mailer.js";
 import { writeFileAtomic } from "../shared/adapters/local/atomic-file.js";
 import type { EmailMessage, Mailer } from "../shared/ports/index.js";
+import { type SesLocal, startSesThread } from "./bin/ses-thread.js";
 
-export interface SesLocal {
-  endpoint: string;
-  close(): Promise<void>;
-}
+export type { SesLocal } from "./bin/ses-thread.js";
+
+let offered: Promise<SesLocal> | undefined;
 
 /**
- * The emulator's own thread: loading aws-ses-v2-local and building each email's .eml is CPU work
- * that would otherwise hold up the release (on a 2-core machine it runs beside the engine, the git
- * seed and the tool checks instead of before them). It answers `{ port }` once listening, and is
- * ended (server and all) by close().
+ * Hands over an emulator thread that is already starting (the `pourover` bin starts it before it
+ * loads the CLI); the next startSesLocal() takes it instead of starting another. Whoever offered it
+ * still closes it at the end, which is harmless if the runtime closed it first.
  */
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require("node:worker_threads");
-try {
-  const mod = require(workerData.entry);
-  const start = typeof mod.default === "function" ? mod.default : mod.default.default;
-  start({ host: "127.0.0.1", port: 0 }).then(
-    (server) => {
-      parentPort.postMessage({ port: server.address().port });
-    },
-    (e) => parentPort.postMessage({ error: String((e && e.stack) || e) }),
-  );
-} catch (e) {
-  parentPort.postMessage({ error: String((e && e.stack) || e) });
+export function offerSesLocal(starting: Promise<SesLocal>): void {
+  offered = starting;
 }
-`;
 
-/** Starts aws-ses-v2-local on 127.0.0.1 (never all interfaces) on a free port, in a worker thread. */
-export async function startSesLocal(): Promise<SesLocal> {
-  const entry = createRequire(import.meta.url).resolve("aws-ses-v2-local");
-  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { entry } });
-  const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
-  const port = await new Promise<number>((resolve, reject) => {
-    worker.once("message", (m: { port?: number; error?: string }) =>
-      m.port ? resolve(m.port) : reject(new Error(`aws-ses-v2-local did not start: ${m.error}`)),
-    );
-    worker.once("error", reject);
-    worker.once("exit", (code) =>
-      reject(new Error(`aws-ses-v2-local's thread ended (exit ${code}) before listening`)),
-    );
-  }).catch(async (error) => {
-    await worker.terminate();
-    throw error;
-  });
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    // Every email was read back from the emulator when it was sent: nothing is left to hand over,
-    // so the thread (and its server with it) is ended at once rather than closed politely.
-    close: async () => {
-      await worker.terminate();
-      await exited;
-    },
-  };
+/** The offered emulator thread if there is one not yet taken, else a new one. */
+export function startSesLocal(): Promise<SesLocal> {
+  const taken = offered;
+  offered = undefined;
+  return taken ?? startSesThread();
 }
 
 /** An SES v2 client for the emulator: real SDK calls, dummy credentials (the emulator only checks the scheme). */
@@ -98,15 +63,35 @@ export class OutboxMailer implements Mailer {
       this.outbox,
       `${new Date().toISOString().replaceAll(":", "-")}-${slug(message.subject)}`,
     );
-    const res = await fetch(`${this.endpoint}/get-emlContent?messageId=${encodeURIComponent(messageId)}`);
-    if (res.ok) {
-      const body = (await res.json()) as { body: { data: number[] } };
-      await writeFileAtomic(`${base}.eml`, Buffer.from(body.body.data));
-    }
+    const eml = await getEml(`${this.endpoint}/get-emlContent?messageId=${encodeURIComponent(messageId)}`);
+    if (eml) await writeFileAtomic(`${base}.eml`, eml);
     await writeFileAtomic(`${base}.html`, message.html);
     this.sent.push(`${base}.eml`);
     return { messageId };
   }
+}
+
+/**
+ * The emulator's `.eml` of a sent email, or null if it has none. node:http rather than fetch: the
+ * SDK has node:http loaded already, while the first fetch() loads undici (about 40 ms of a release).
+ */
+function getEml(url: string): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    get(url, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("error", reject);
+      res.on("end", () => {
+        if (res.statusCode !== 200) return resolve(null);
+        try {
+          const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { body: { data: number[] } };
+          resolve(Buffer.from(body.body.data));
+        } catch (error) {
+          reject(error);
+        }
+      });
+    }).on("error", reject);
+  });
 }
 
 function slug(text: string): string {

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { sep } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { OutboxMailer, type SesLocal, startSesLocal } from "../../local/ses-local.js";
+import { OutboxMailer, offerSesLocal, type SesLocal, startSesLocal } from "../../local/ses-local.js";
 import { tempDir } from "../helpers/local.js";
 
 describe("SES through aws-ses-v2-local on 127.0.0.1 (real SDK calls)", () => {
@@ -73,5 +73,17 @@ describe("SES through aws-ses-v2-local on 127.0.0.1 (real SDK calls)", () => {
     ).rejects.toMatchObject({
       name: "NotificationFailedError",
     });
+  });
+
+  it("a thread offered by the bin is taken once: the next start makes a new one", async () => {
+    const offered = Promise.resolve(ses);
+    offerSesLocal(offered);
+    expect(startSesLocal()).toBe(offered);
+    const fresh = await startSesLocal();
+    try {
+      expect(fresh.endpoint).not.toBe(ses.endpoint);
+    } finally {
+      await fresh.close();
+    }
   });
 });

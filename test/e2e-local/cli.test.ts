@@ -127,4 +127,14 @@ describe("bad input: one line, exit code 2 (in process)", () => {
     expect(res.stderr).toMatch(/services: /);
     expect(res.stderr).toMatch(/registry: /);
   });
+
+  it("a release refused before it starts still ends the process (the bin's early SES thread is closed)", async () => {
+    const bad = join(dir.path, "bad-release.yaml");
+    writeFileSync(bad, "app: Coffee Shop\n");
+    // The bin starts the emulator thread before it loads the CLI; left running, it would hold the
+    // process open until runBin's timeout kills it (no exit code 2 then).
+    const res = await pourover(["release", "v1.0.0", "--config", bad, "--state-dir", join(dir.path, "s2")]);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/app: must be lowercase/);
+  });
 });
