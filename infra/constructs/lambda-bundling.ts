@@ -77,9 +77,22 @@ function builtinShims(projectRoot: string): Record<string, string> {
   return alias;
 }
 
+/**
+ * Packages the Lambda bundles replace with a small module of infra/lambda-shims (each says why):
+ * the SDK's credential chain by its first link (Lambda's environment variables), and the browser's
+ * user-agent parser by nothing.
+ */
+export function lambdaShims(projectRoot: string): Record<string, string> {
+  const dir = join(projectRoot, "infra", "lambda-shims");
+  return {
+    "@aws-sdk/credential-provider-node": join(dir, "credentials-from-env.ts"),
+    bowser: join(dir, "bowser-absent.ts"),
+  };
+}
+
 export function lambdaEsbuildOptions(input: LambdaBundleInput): BuildOptions {
   return {
-    alias: builtinShims(input.projectRoot),
+    alias: { ...builtinShims(input.projectRoot), ...lambdaShims(input.projectRoot) },
     absWorkingDir: input.projectRoot,
     entryPoints: { index: join(input.projectRoot, "functions", input.functionDir, "handler.ts") },
     outdir: input.outdir,

@@ -64,9 +64,54 @@ describe("lambda bundling: what a cold start has to load", () => {
     }
   });
 
-  it("splits what only some paths load (the SSO credential provider) out of the init chunks", () => {
-    const withSso = [...files].filter(([, code]) => code.includes("sso_start_url")).map(([name]) => name);
-    expect(withSso.length).toBeGreaterThan(0);
-    for (const name of withSso) expect(atInit.has(name), name).toBe(false);
+  it("takes credentials from Lambda's environment only: no other link of the SDK's chain ships", () => {
+    const all = [...files.values()].join("\n");
+    expect(all).toContain("AWS_SECRET_ACCESS_KEY");
+    // SSO, credential_process, STS web identity, the container credentials endpoint.
+    const otherLinks = [
+      "sso_start_url",
+      "credential_process",
+      "AWS_WEB_IDENTITY_TOKEN_FILE",
+      "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    ];
+    for (const marker of otherLinks) expect(all, marker).not.toContain(marker);
+  });
+
+  it("ships no browser user-agent parser (bowser)", () => {
+    for (const [name, code] of files) expect(code, name).not.toMatch(/bowser|BlackBerry/);
+  });
+
+  it("splits what only some paths load (the X-Ray SDK of the tracer) out of the init chunks", () => {
+    const withXray = [...files]
+      .filter(([, code]) => code.includes("AWS_XRAY_CONTEXT_MISSING"))
+      .map(([n]) => n);
+    expect(withXray.length).toBeGreaterThan(0);
+    for (const name of withXray) expect(atInit.has(name), name).toBe(false);
+  });
+});
+
+describe("the Lambda credential shim (infra/lambda-shims/credentials-from-env.ts)", () => {
+  const saved = { ...process.env };
+  afterAll(() => {
+    process.env = saved;
+  });
+
+  it("returns the execution role's credentials from the variables Lambda sets", async () => {
+    const { defaultProvider } = await import("../../infra/lambda-shims/credentials-from-env.js");
+    process.env.AWS_ACCESS_KEY_ID = "ASIAEXAMPLEEXAMPLE01";
+    process.env.AWS_SECRET_ACCESS_KEY = "example-secret";
+    process.env.AWS_SESSION_TOKEN = "example-token";
+    await expect(defaultProvider({})()).resolves.toMatchObject({
+      accessKeyId: "ASIAEXAMPLEEXAMPLE01",
+      secretAccessKey: "example-secret",
+      sessionToken: "example-token",
+    });
+  });
+
+  it("without them fails with the SDK's CredentialsProviderError, as the full chain would at its end", async () => {
+    const { defaultProvider } = await import("../../infra/lambda-shims/credentials-from-env.js");
+    delete process.env.AWS_ACCESS_KEY_ID;
+    delete process.env.AWS_SECRET_ACCESS_KEY;
+    await expect(defaultProvider({})()).rejects.toMatchObject({ name: "CredentialsProviderError" });
   });
 });
