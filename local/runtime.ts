@@ -187,6 +187,9 @@ export interface ReleaseOutcome {
 }
 
 /** One machine's worth of Pourover: the same ASL and cores, local adapters behind the same ports. */
+/** Seeded manifests repositories kept per seed, copied into new state dirs (see initManifestRepo). */
+const SEED_TEMPLATES = join(PROJECT_ROOT, "node_modules", ".cache", "pourover-seeds");
+
 export class LocalRuntime {
   private constructor(
     readonly options: LocalRuntimeOptions,
@@ -245,6 +248,7 @@ export class LocalRuntime {
             manifestsDir,
             resolve(options.configDir, seed),
             options.config.manifests.baseBranch,
+            { templateCache: SEED_TEMPLATES },
           ),
       options.deployRunner
         ? Promise.resolve(options.deployRunner)

@@ -89,6 +89,34 @@ describe("initManifestRepo", () => {
     expect(git(repoDir, "rev-list", "--count", "--all")).toBe("1");
   });
 
+  it("with a template cache, a second seed of the same files is a copy of the first (no git init/add/commit)", async () => {
+    const templates = join(root, "templates");
+    const head = await initManifestRepo(repoDir, seedDir, "main", { templateCache: templates });
+    const [template] = await readdir(templates);
+    expect(template).toMatch(/^seed-[0-9a-f]{24}$/);
+    // Marked inside the template's git folder: only a copy carries the mark.
+    await writeFile(join(templates, template as string, ".git", "description"), "from the template\n");
+    const second = join(root, "second");
+    expect(await initManifestRepo(second, seedDir, "main", { templateCache: templates })).toBe(head);
+    expect(await readFile(join(second, ".git", "description"), "utf8")).toBe("from the template\n");
+    expect(git(second, "rev-parse", "--show-toplevel")).toBe(second);
+    expect(git(second, "status", "--porcelain=v1")).toBe("");
+    expect(git(second, "ls-tree", "main", "deploy.sh").split(" ")[0]).toBe("100755");
+  });
+
+  it("an edited seed (content or executable bit) gets a template of its own", async () => {
+    const templates = join(root, "templates");
+    await initManifestRepo(repoDir, seedDir, "main", { templateCache: templates });
+    await writeFile(join(seedDir, "k8s", "web.yaml"), "kind: Deployment # edited\n");
+    const edited = join(root, "edited");
+    await initManifestRepo(edited, seedDir, "main", { templateCache: templates });
+    expect(git(edited, "show", "main:k8s/web.yaml")).toBe("kind: Deployment # edited");
+    execFileSync("chmod", ["0755", join(seedDir, "docker-compose.yaml")]);
+    await initManifestRepo(join(root, "modes"), seedDir, "main", { templateCache: templates });
+    expect((await readdir(templates)).filter((n) => n.startsWith("seed-"))).toHaveLength(3);
+    expect(git(join(root, "modes"), "ls-tree", "main", "docker-compose.yaml").split(" ")[0]).toBe("100755");
+  });
+
   it("creates its own repository even inside another one", async () => {
     git(root, "init", "-q", "-b", "trunk");
     await initManifestRepo(repoDir, seedDir, "main");

@@ -1,6 +1,18 @@
 /** Seeds the local manifests repository from an example's files, once, safely against concurrent runs. */
-import { randomBytes } from "node:crypto";
-import { chmod, cp, lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { createHash, randomBytes } from "node:crypto";
+import {
+  chmod,
+  cp,
+  lstat,
+  mkdir,
+  readdir,
+  readFile,
+  readlink,
+  rename,
+  rm,
+  stat,
+  writeFile,
+} from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { ManifestInvalidError } from "../../domain/errors.js";
 import { runGit } from "./git-cli.js";
@@ -9,11 +21,17 @@ import { currentProcessOwner, isOwnerAlive, parseProcessOwner } from "./process-
 /**
  * Creates a git repository at repoDir (when there is none) holding one commit of seedDir's files
  * on baseBranch. Works on a machine without a git identity. Returns the base branch head.
+ *
+ * With `templateCache`, the first seed of given files is also kept there, and later ones copy it
+ * instead of running git init, add and commit (three git processes, most of a local release's
+ * start on a 2-core machine). A template is named after the seed's paths, modes and contents and
+ * the branch, so an edited seed makes a new one; it is only ever read whole (built aside, renamed).
  */
 export async function initManifestRepo(
   repoDir: string,
   seedDir: string,
   baseBranch: string,
+  options: { templateCache?: string } = {},
 ): Promise<string> {
   const dir = resolve(repoDir);
   const ready = await seededHead(dir, baseBranch);
@@ -32,27 +50,14 @@ export async function initManifestRepo(
     const tmp = `${dir}.seeding-${process.pid}-${randomBytes(4).toString("hex")}`;
     await mkdir(tmp, { recursive: true, mode: 0o700 });
     try {
-      await runGit(tmp, ["init", "--quiet", "-b", baseBranch]);
-      await cp(resolve(seedDir), tmp, {
-        recursive: true,
-        filter: (src) => !src.split(/[\\/]/).includes(".git"),
-      });
-      // cp keeps the seed's modes (0644/0755); the state dir is owner-only, so is its checkout.
-      await ownerOnly(tmp);
-      await runGit(tmp, ["add", "--all"]);
-      await runGit(tmp, [
-        "-c",
-        "commit.gpgsign=false",
-        // A fresh one-commit repository needs no housekeeping: no `git maintenance run --auto` child.
-        "-c",
-        "maintenance.auto=false",
-        "commit",
-        "--quiet",
-        "--allow-empty",
-        "--no-verify",
-        "-m",
-        "Seed manifests",
-      ]);
+      const template = options.templateCache
+        ? join(options.templateCache, `seed-${await seedKey(resolve(seedDir), baseBranch)}`)
+        : null;
+      if (template && (await exists(template))) await cp(template, tmp, { recursive: true });
+      else {
+        await seedWithGit(tmp, resolve(seedDir), baseBranch);
+        if (template) await keepTemplate(tmp, template);
+      }
       // A leftover from an interrupted seed of an older version: keep it aside, never delete data.
       if (await exists(dir)) await rename(dir, `${dir}.broken-${Date.now()}`);
       await mkdir(dirname(dir), { recursive: true });
@@ -65,6 +70,70 @@ export async function initManifestRepo(
     return head;
   } finally {
     await release();
+  }
+}
+
+/** git init, the seed's files (owner-only), one commit of all of them on baseBranch. */
+async function seedWithGit(tmp: string, seedDir: string, baseBranch: string): Promise<void> {
+  // Independent: git's own folder and the seed's files (which never include a .git).
+  await Promise.all([
+    runGit(tmp, ["init", "--quiet", "-b", baseBranch]),
+    cp(seedDir, tmp, { recursive: true, filter: (src) => !src.split(/[\\/]/).includes(".git") }),
+  ]);
+  // cp keeps the seed's modes (0644/0755); the state dir is owner-only, so is its checkout.
+  await ownerOnly(tmp);
+  await runGit(tmp, ["add", "--all"]);
+  await runGit(tmp, [
+    "-c",
+    "commit.gpgsign=false",
+    // A fresh one-commit repository needs no housekeeping: no `git maintenance run --auto` child.
+    "-c",
+    "maintenance.auto=false",
+    "commit",
+    "--quiet",
+    "--allow-empty",
+    "--no-verify",
+    "-m",
+    "Seed manifests",
+  ]);
+}
+
+/** A name for the seed's files (paths, executable bits, contents or link targets) and the branch. */
+async function seedKey(seedDir: string, baseBranch: string): Promise<string> {
+  const hash = createHash("sha256").update(`${baseBranch}\0`);
+  const walk = async (rel: string): Promise<void> => {
+    const entries = (await readdir(join(seedDir, rel), { withFileTypes: true })).sort((a, b) =>
+      a.name < b.name ? -1 : 1,
+    );
+    for (const entry of entries) {
+      if (entry.name === ".git") continue;
+      const path = rel ? `${rel}/${entry.name}` : entry.name;
+      const full = join(seedDir, path);
+      if (entry.isDirectory()) await walk(path);
+      else if (entry.isSymbolicLink()) hash.update(`l ${path}\0${await readlink(full)}\0`);
+      else {
+        const content = await readFile(full);
+        const executable = (await stat(full)).mode & 0o100 ? "x" : "-";
+        hash.update(`f ${path} ${executable} ${content.length}\0`).update(content);
+      }
+    }
+  };
+  await walk("");
+  return hash.digest("hex").slice(0, 24);
+}
+
+/** Keeps a copy of a fresh seed as the template; only a cache, so a failure to write it is ignored. */
+async function keepTemplate(seeded: string, template: string): Promise<void> {
+  const aside = `${template}.${process.pid}-${randomBytes(4).toString("hex")}.tmp`;
+  try {
+    await mkdir(dirname(template), { recursive: true, mode: 0o700 });
+    await cp(seeded, aside, { recursive: true });
+    // Another run may have kept the same template meanwhile: theirs stays, this copy goes.
+    await rename(aside, template);
+  } catch {
+    // the next seed builds with git again
+  } finally {
+    await rm(aside, { recursive: true, force: true });
   }
 }
 
