@@ -79,14 +79,15 @@ function builtinShims(projectRoot: string): Record<string, string> {
 
 /**
  * Packages the Lambda bundles replace with a small module of infra/lambda-shims (each says why):
- * the SDK's credential chain by its first link (Lambda's environment variables), and the browser's
- * user-agent parser by nothing.
+ * the SDK's credential chain by its first link (Lambda's environment variables), the browser's
+ * user-agent parser by nothing, and `semver`, which only the X-Ray SDK's AWS SDK v2 patcher uses.
  */
 export function lambdaShims(projectRoot: string): Record<string, string> {
   const dir = join(projectRoot, "infra", "lambda-shims");
   return {
     "@aws-sdk/credential-provider-node": join(dir, "credentials-from-env.ts"),
     bowser: join(dir, "bowser-absent.ts"),
+    semver: join(dir, "semver-unused.ts"),
   };
 }
 
