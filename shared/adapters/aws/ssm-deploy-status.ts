@@ -1,8 +1,8 @@
 import {
   CancelCommandCommand,
   GetCommandInvocationCommand,
-  ListCommandInvocationsCommand,
   ListCommandsCommand,
+  paginateListCommandInvocations,
   type SSMClient,
 } from "@aws-sdk/client-ssm";
 import type {
@@ -52,20 +52,18 @@ export class SsmDeployStatusReader implements DeployStatusReader {
       : null;
 
     const invocations: InstanceDeployStatus[] = [];
-    let nextToken: string | undefined;
-    do {
-      const out = await this.client.send(
-        new ListCommandInvocationsCommand({ CommandId: commandId, NextToken: nextToken }),
-      );
-      for (const inv of out.CommandInvocations ?? []) {
+    for await (const page of paginateListCommandInvocations(
+      { client: this.client },
+      { CommandId: commandId },
+    )) {
+      for (const inv of page.CommandInvocations ?? []) {
         invocations.push({
           instanceId: inv.InstanceId ?? "unknown",
           status: invocationStatus(inv.Status, inv.StatusDetails),
           output: "",
         });
       }
-      nextToken = out.NextToken;
-    } while (nextToken);
+    }
 
     for (const inv of invocations) {
       if (!FINISHED.has(inv.status) || inv.instanceId === "unknown") continue;
