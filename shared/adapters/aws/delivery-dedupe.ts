@@ -27,6 +27,12 @@ export interface DynamoDeliveryDedupeOptions {
  * then they still show up in reads and writes ("Working with expired items", DynamoDB developer
  * guide). So the condition also accepts an item whose expiry has passed: the window is the TTL, not
  * the TTL plus however long the background deletion takes.
+ *
+ * Why not Powertools Idempotency: it keeps one record per event, keyed by a hash of (part of) the
+ * payload, and answers a repeat with the stored result. A delivery here is a duplicate when either
+ * of two keys was seen (its delivery id, which the signature does not cover, or its signed body),
+ * and a repeat is answered "duplicate", not with the first response; its records (status, stored
+ * response, in-progress expiry) would also share the ledger table under another schema.
  */
 export class DynamoDeliveryDedupe implements DeliveryDedupe {
   private readonly keyAttribute: string;

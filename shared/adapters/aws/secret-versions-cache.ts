@@ -13,6 +13,12 @@ export interface SecretsCacheOptions {
  * signature or a token accepts both during a rotation. Both webhook endpoints use it: `decode` turns
  * a SecretString into the value compared (empty values are dropped). A forced refresh (`refresh:
  * true`, when nothing cached matched) re-reads a just-rotated secret, rate-limited.
+ *
+ * Why not Powertools Parameters' SecretsProvider: its cache key is the secret name and transform only
+ * (BaseProvider keys on `[name, transform]`), so the AWSCURRENT and AWSPREVIOUS reads of one secret
+ * (a `VersionStage` in `sdkOptions`) would share one cache entry and one of them would be answered
+ * with the other's value; and it has no rate limit on `forceFetch`, which a flood of badly signed
+ * requests would turn into one Secrets Manager call each.
  */
 export function cachedSecretVersions(
   client: Pick<SecretsManagerClient, "send">,
