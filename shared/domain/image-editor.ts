@@ -594,39 +594,76 @@ class Editor {
     if (this.seen.has(entry)) return;
     this.seen.add(entry);
     const { update } = prepared;
-    const pin = this.options.pin;
     const tagField = field("newTag");
     const digestField = field("digest");
     const oldTag = tagField && tagField.value.value !== null ? str(tagField) : null;
     const oldDigest = digestField && digestField.value.value !== null ? str(digestField) : null;
     this.checkRegression(effective.repository, oldTag, update.tag);
 
+    this.pinMap({
+      map: entry,
+      reportAt: nameField,
+      tagAnchor: newNameField && newNameField.keyStart > nameField.keyStart ? newNameField : nameField,
+      tagKey: "newTag",
+      tagField,
+      digestField,
+      oldTag,
+      oldDigest,
+      effective,
+      update,
+      writeTag: styled,
+      staleDigest: digestField !== undefined,
+      what: "kustomize image",
+    });
+  }
+
+  /**
+   * Pins a map-form image (a kustomize `images:` entry, a Helm `repository`/`tag` map) by the rules
+   * of the file's opening comment: the tag field set or inserted, the digest written, inserted or
+   * its stale line removed; the change is reported at `reportAt`.
+   */
+  private pinMap(m: {
+    map: YAMLMap;
+    reportAt: Field;
+    tagAnchor: Field;
+    tagKey: string;
+    tagField: Field | undefined;
+    digestField: Field | undefined;
+    oldTag: string | null;
+    oldDigest: string | null;
+    effective: ImageReference;
+    update: ImageUpdate;
+    writeTag: (style: Scalar.Type | undefined, value: string) => string;
+    /** Whether an existing digest field is a pin to remove when there is no digest to write. */
+    staleDigest: boolean;
+    what: string;
+  }): void {
+    const { update, tagField, digestField } = m;
+    const pin = this.options.pin;
     const digest = pin !== "tag" ? update.digest : undefined;
     const editsBefore = this.edits.length;
-    // newTag
-    let tagAnchor = newNameField && newNameField.keyStart > nameField.keyStart ? newNameField : nameField;
+    let tagAnchor = m.tagAnchor;
     if (tagField) {
-      if (oldTag !== update.tag) this.replaceScalar(tagField, update.tag);
+      if (m.oldTag !== update.tag) this.replaceScalar(tagField, update.tag, m.writeTag);
       tagAnchor = tagField;
     } else if (pin !== "digest" || digest === undefined) {
-      this.insertAfter(entry, tagAnchor, "newTag", update.tag);
+      this.insertAfter(m.map, tagAnchor, m.tagKey, update.tag, m.writeTag(Scalar.PLAIN, update.tag));
     }
-    // digest
     if (digest !== undefined) {
       if (digestField) {
-        if (oldDigest !== digest) this.replaceScalar(digestField, digest);
+        if (m.oldDigest !== digest) this.replaceScalar(digestField, digest);
       } else {
-        this.insertAfter(entry, tagAnchor, "digest", digest);
+        this.insertAfter(m.map, tagAnchor, "digest", digest);
       }
-    } else if (digestField) {
-      this.removeLine(entry, digestField);
+    } else if (digestField && m.staleDigest) {
+      this.removeLine(m.map, digestField, m.what);
     }
     if (this.edits.length === editsBefore) return;
-    const base = { registry: effective.registry, repository: effective.repository };
+    const base = { registry: m.effective.registry, repository: m.effective.repository };
     this.pending.push({
-      offset: nameField.keyStart,
+      offset: m.reportAt.keyStart,
       repository: update.repository,
-      before: formatImageReference({ ...base, tag: oldTag, digest: oldDigest }),
+      before: formatImageReference({ ...base, tag: m.oldTag, digest: m.oldDigest }),
       after: formatImageReference({
         ...base,
         tag: tagField || pin !== "digest" || digest === undefined ? update.tag : null,
@@ -767,7 +804,6 @@ class Editor {
     if (this.seen.has(map)) return; // two paths reaching one map through an alias
     this.seen.add(map);
     const { update } = prepared;
-    const pin = this.options.pin;
     const tagField = this.field(doc, map, "tag");
     const digestField = this.field(doc, map, "digest");
     // `tag: ""` and `digest: ""` are the usual "unset" of chart defaults: no version, no pin.
@@ -776,35 +812,21 @@ class Editor {
       (digestField && digestField.value.value !== null && this.fieldText(digestField)) || null;
     this.checkRegression(effective.repository, oldTag, update.tag);
 
-    const digest = pin !== "tag" ? update.digest : undefined;
-    const editsBefore = this.edits.length;
-    let tagAnchor = registryField && registryField.keyStart > repoField.keyStart ? registryField : repoField;
-    if (tagField) {
-      if (oldTag !== update.tag) this.replaceScalar(tagField, update.tag, styledString);
-      tagAnchor = tagField;
-    } else if (pin !== "digest" || digest === undefined) {
-      this.insertAfter(map, tagAnchor, "tag", update.tag, styledString(Scalar.PLAIN, update.tag));
-    }
-    if (digest !== undefined) {
-      if (digestField) {
-        if (oldDigest !== digest) this.replaceScalar(digestField, digest);
-      } else {
-        this.insertAfter(map, tagAnchor, "digest", digest);
-      }
-    } else if (digestField && oldDigest !== null) {
-      this.removeLine(map, digestField, `the Helm image at ${path},`);
-    }
-    if (this.edits.length === editsBefore) return;
-    const base = { registry: effective.registry, repository: effective.repository };
-    this.pending.push({
-      offset: repoField.keyStart,
-      repository: update.repository,
-      before: formatImageReference({ ...base, tag: oldTag, digest: oldDigest }),
-      after: formatImageReference({
-        ...base,
-        tag: tagField || pin !== "digest" || digest === undefined ? update.tag : null,
-        digest: digest ?? null,
-      }),
+    this.pinMap({
+      map,
+      reportAt: repoField,
+      tagAnchor: registryField && registryField.keyStart > repoField.keyStart ? registryField : repoField,
+      tagKey: "tag",
+      tagField,
+      digestField,
+      oldTag,
+      oldDigest,
+      effective,
+      update,
+      writeTag: styledString,
+      // `digest: ""` is the chart's "no pin", not a stale pin.
+      staleDigest: oldDigest !== null,
+      what: `the Helm image at ${path},`,
     });
   }
 
