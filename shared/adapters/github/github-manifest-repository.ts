@@ -1,9 +1,16 @@
-import { GraphqlResponseError } from "@octokit/graphql";
 import { RequestError } from "@octokit/request-error";
-import { InvalidInputError, ManifestConflictError, ManifestInvalidError } from "../../domain/errors.js";
+import { InvalidInputError, ManifestInvalidError } from "../../domain/errors.js";
 import { validatePublishInput } from "../../domain/publish-input.js";
 import type { ManifestRepository, PublishInput, PublishResult } from "../../ports/index.js";
 import type { GithubClient } from "./github-client.js";
+import { githubMessage, mapError } from "./github-errors.js";
+import {
+  type OpenPullNode,
+  type PublishState,
+  type PullNode,
+  qualifiedBranch,
+  readPublishState,
+} from "./github-publish-state.js";
 
 /**
  * The GitOps manifests repository on GitHub.
@@ -91,57 +98,8 @@ export class GithubManifestRepository implements ManifestRepository {
     const files = input.files.map((f) => ({ path: normalisePath(f.path), content: f.content }));
 
     // 1. Everything we need to know, in one query.
-    const variables: Record<string, string> = {
-      owner: this.owner,
-      name: this.repo,
-      baseRef: qualifiedBranch(input.baseBranch),
-      headRef: qualifiedBranch(input.branch),
-      baseCommit: input.baseCommit,
-    };
-    const modeFields = files.map((f, i) => {
-      variables[`p${i}`] = f.path;
-      return `f${i}: file(path: $p${i}) { mode }`;
-    });
-    const openPullsField = input.supersede
-      ? `openPulls: pullRequests(states: [OPEN], baseRefName: $baseName, first: 100, orderBy: {field: CREATED_AT, direction: DESC}) {
-      nodes { id number url headRefName isCrossRepository }
-    }`
-      : "";
-    if (input.supersede) variables.baseName = input.baseBranch.replace(/^refs\/heads\//, "");
-    const query = `query PouroverPublishState($owner: String!, $name: String!, $baseRef: String!, $headRef: String!, $baseCommit: GitObjectID!${
-      input.supersede ? ", $baseName: String!" : ""
-    }${files.map((_, i) => `, $p${i}: String!`).join("")}) {
-  repository(owner: $owner, name: $name) {
-    base: ref(qualifiedName: $baseRef) { target { oid } }
-    baseCommit: object(oid: $baseCommit) {
-      ... on Commit { oid tree { oid } ${modeFields.join(" ")} }
-    }
-    head: ref(qualifiedName: $headRef) {
-      target { ... on Commit { oid tree { oid } parents(first: 2) { nodes { oid } } } }
-      associatedPullRequests(first: 20, states: [OPEN]) { nodes { number url title body baseRefName } }
-    }
-    ${openPullsField}
-  }
-}`;
-    const state = await this.graphql<PublishStateData>(query, variables);
-    const repository = state.repository;
-    if (!repository) throw new ManifestInvalidError(`Repository ${this.owner}/${this.repo} not found`);
-    if (!repository.base?.target) {
-      throw new ManifestInvalidError(
-        `Base branch ${input.baseBranch} not found in ${this.owner}/${this.repo}`,
-      );
-    }
-    if (repository.base.target.oid !== input.baseCommit) {
-      throw new ManifestConflictError(
-        `Base branch ${input.baseBranch} moved from ${input.baseCommit} to ${repository.base.target.oid}`,
-      );
-    }
-    const base = repository.baseCommit;
-    if (!base?.tree) throw new ManifestInvalidError(`Base commit ${input.baseCommit} not found`);
-    const head = repository.head?.target?.oid ? repository.head.target : null;
-    const openPull = repository.head?.associatedPullRequests?.nodes?.find(
-      (pr) => pr && pr.baseRefName === input.baseBranch,
-    );
+    const state = await this.graphqlState(input, files);
+    const { base, head } = state;
 
     // 2. The tree we would commit: content-addressed, so equal trees mean equal contents.
     const tree = await this.call(() =>
@@ -158,76 +116,83 @@ export class GithubManifestRepository implements ManifestRepository {
       }),
     );
 
-    let commit: string;
-    let unchanged = false;
     const headParents = head?.parents?.nodes?.map((p) => p.oid) ?? [];
-    if (
-      head?.oid &&
+    const unchanged =
+      !!head?.oid &&
       head.tree?.oid === tree.data.sha &&
       headParents.length === 1 &&
-      headParents[0] === input.baseCommit
-    ) {
-      commit = head.oid;
-      unchanged = true;
-    } else {
-      // 3. Exactly one commit, parent = baseCommit.
-      const created = await this.call(() =>
-        this.octokit.request("POST /repos/{owner}/{repo}/git/commits", {
-          owner: this.owner,
-          repo: this.repo,
-          message: input.message,
-          tree: tree.data.sha,
-          parents: [input.baseCommit],
-        }),
-      );
-      commit = created.data.sha;
-      // 4. Point the branch at it.
-      if (head?.oid) {
-        await this.call(() =>
-          this.octokit.request(`PATCH /repos/{owner}/{repo}/git/refs/heads/${encodeBranch(input.branch)}`, {
-            owner: this.owner,
-            repo: this.repo,
-            sha: commit,
-            force: true,
-          }),
-        );
-      } else {
-        await this.call(() =>
-          this.octokit.request("POST /repos/{owner}/{repo}/git/refs", {
-            owner: this.owner,
-            repo: this.repo,
-            ref: qualifiedBranch(input.branch),
-            sha: commit,
-          }),
-        );
-      }
-    }
+      headParents[0] === input.baseCommit;
+    const commit = unchanged ? (head?.oid as string) : await this.commitAndPoint(input, tree.data.sha, head);
 
     // 5. The one pull request.
-    const pull = await this.upsertPull(input, openPull ?? null);
+    const pull = await this.upsertPull(input, state.openPull);
     const result: PublishResult = { commit, url: pull.url, number: pull.number, unchanged };
     if (!input.supersede) return result;
 
     // 6. The older releases' PRs, closed with a comment pointing here.
-    const branch = input.branch.replace(/^refs\/heads\//, "");
-    const { branchPrefix, isOlder } = input.supersede;
-    const older = (repository.openPulls?.nodes ?? []).filter(
+    await this.supersedeOlder(input.supersede, input.branch, state.openPulls, pull, result);
+    return result;
+  }
+
+  /** 3 and 4: exactly one commit (parent baseCommit) and the branch pointed at it. */
+  private async commitAndPoint(
+    input: PublishInput,
+    tree: string,
+    head: PublishState["head"],
+  ): Promise<string> {
+    const created = await this.call(() =>
+      this.octokit.request("POST /repos/{owner}/{repo}/git/commits", {
+        owner: this.owner,
+        repo: this.repo,
+        message: input.message,
+        tree,
+        parents: [input.baseCommit],
+      }),
+    );
+    const sha = created.data.sha;
+    await this.call(() =>
+      head?.oid
+        ? this.octokit.request(`PATCH /repos/{owner}/{repo}/git/refs/heads/${encodeBranch(input.branch)}`, {
+            owner: this.owner,
+            repo: this.repo,
+            sha,
+            force: true,
+          })
+        : this.octokit.request("POST /repos/{owner}/{repo}/git/refs", {
+            owner: this.owner,
+            repo: this.repo,
+            ref: qualifiedBranch(input.branch),
+            sha,
+          }),
+    );
+    return sha;
+  }
+
+  /** Closes the open release PRs older than this one; best effort, a failure goes in `result`. */
+  private async supersedeOlder(
+    supersede: NonNullable<PublishInput["supersede"]>,
+    releaseBranch: string,
+    openPulls: PublishState["openPulls"],
+    pull: { number: number; url: string },
+    result: PublishResult,
+  ): Promise<void> {
+    const branch = releaseBranch.replace(/^refs\/heads\//, "");
+    const older = openPulls.filter(
       (pr): pr is OpenPullNode =>
         !!pr &&
         !pr.isCrossRepository &&
         pr.headRefName !== branch &&
-        pr.headRefName.startsWith(branchPrefix) &&
-        isOlder(pr.headRefName),
+        pr.headRefName.startsWith(supersede.branchPrefix) &&
+        supersede.isOlder(pr.headRefName),
     );
     result.superseded = [];
-    if (older.length === 0) return result;
-    const closing = await this.closeWithComment(older, input.supersede.comment(pull));
+    if (older.length === 0) return;
+    const closing = await this.closeWithComment(older, supersede.comment(pull));
     result.superseded = closing.closed;
     if (closing.error) {
       result.supersedeError = closing.error;
       this.octokit.log.warn(`Pourover: ${closing.error}`);
     }
-    return result;
   }
 
   /** One GraphQL request: per PR, `addComment` then `closePullRequest` (mutations run in order). */
@@ -341,6 +306,17 @@ export class GithubManifestRepository implements ManifestRepository {
     );
   }
 
+  private graphqlState(input: PublishInput, files: { path: string }[]): Promise<PublishState> {
+    return this.call(() =>
+      readPublishState((query, variables) => this.octokit.graphql(query, variables), {
+        owner: this.owner,
+        repo: this.repo,
+        input,
+        paths: files.map((f) => f.path),
+      }),
+    );
+  }
+
   private async graphql<T>(query: string, variables: Record<string, string>): Promise<T> {
     return this.call(() => this.octokit.graphql<T>(query, variables));
   }
@@ -384,84 +360,6 @@ interface ReadFilesData {
   repository: {
     ref: { target: { oid: string; [alias: string]: unknown } | null } | null;
   } | null;
-}
-
-interface PullNode {
-  number: number;
-  url: string;
-  title: string;
-  body: string | null;
-  baseRefName: string;
-}
-
-interface OpenPullNode {
-  id: string;
-  number: number;
-  url: string;
-  headRefName: string;
-  isCrossRepository: boolean;
-}
-
-interface PublishStateData {
-  repository: {
-    /** Present only when the query asked for it (supersede). */
-    openPulls?: { nodes: (OpenPullNode | null)[] | null } | null;
-    base: { target: { oid: string } | null } | null;
-    baseCommit: { oid?: string; tree: { oid: string }; [alias: string]: unknown } | null;
-    head: {
-      target: { oid?: string; tree?: { oid: string }; parents?: { nodes: { oid: string }[] } } | null;
-      associatedPullRequests?: { nodes: (PullNode | null)[] | null } | null;
-    } | null;
-  } | null;
-}
-
-const CONFLICT_422 =
-  /reference already exists|not a fast.?forward|reference does not exist|object does not exist/i;
-
-/** GitHub's own message (and its `errors` details), without Octokit's docs link. */
-function githubMessage(error: unknown): string {
-  const data = (error instanceof RequestError ? error.response?.data : undefined) as
-    | { message?: string; errors?: ({ message?: string; code?: string; field?: string } | string)[] }
-    | undefined;
-  const parts: string[] = [];
-  if (data?.message) parts.push(data.message);
-  for (const e of data?.errors ?? []) {
-    if (typeof e === "string") parts.push(e);
-    else if (e?.message) parts.push(e.message);
-    else if (e?.code) parts.push([e.code, e.field].filter(Boolean).join(" "));
-  }
-  if (parts.length > 0) return parts.join(": ");
-  return error instanceof Error ? error.message : String(error);
-}
-
-function mapError(error: unknown): unknown {
-  if (error instanceof ManifestConflictError || error instanceof ManifestInvalidError) return error;
-  const status = error instanceof RequestError ? error.status : undefined;
-  const message = githubMessage(error);
-  if (status === 409) return new ManifestConflictError(`GitHub: ${message}`);
-  if (status === 422) {
-    return CONFLICT_422.test(message)
-      ? new ManifestConflictError(`GitHub: ${message}`)
-      : new ManifestInvalidError(`GitHub rejected the change (422): ${message}`);
-  }
-  if (status === 404) return new ManifestInvalidError(`GitHub: not found (404): ${message}`);
-  // GraphQL errors (HTTP 200 with `errors`).
-  if (error instanceof GraphqlResponseError && (error.errors?.length ?? 0) > 0) {
-    const gqlErrors = (error.errors ?? []) as { type?: string; message: string }[];
-    const text = gqlErrors.map((e) => e.message).join("; ");
-    if (
-      gqlErrors.some(
-        (e) => e.type === "NOT_FOUND" || e.type === "INVALID_ARGUMENT" || e.type === "UNPROCESSABLE",
-      )
-    ) {
-      return new ManifestInvalidError(`GitHub GraphQL: ${text}`);
-    }
-  }
-  return error;
-}
-
-function qualifiedBranch(branch: string): string {
-  return `refs/heads/${branch.replace(/^refs\/heads\//, "")}`;
 }
 
 /** Each segment percent-encoded, slashes kept: `release/app/v1.2.0` stays a path. */
