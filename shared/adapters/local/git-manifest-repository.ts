@@ -1,14 +1,15 @@
-import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
 import { InvalidInputError, ManifestConflictError, ManifestInvalidError } from "../../domain/errors.js";
 import { localManifestPath, validatePublishInput } from "../../domain/publish-input.js";
-import type { ManifestRepository, PublishInput, PublishResult, SupersedeInput } from "../../ports/index.js";
+import type { ManifestRepository, PublishInput, PublishResult } from "../../ports/index.js";
 import { type GitResult, runGit } from "./git-cli.js";
-import { type PullRecord, readJson, writeAtomic } from "./pull-records.js";
 
 export { initManifestRepo } from "./manifest-seed.js";
+
+import { closeSupersededRecords, upsertPullRecord } from "./pull-records.js";
+
 export type { PullRecord } from "./pull-records.js";
 
 /**
@@ -108,7 +109,7 @@ export class GitManifestRepository implements ManifestRepository {
       if (this.remoteName) await this.push(branch, commit, remoteTip);
     }
 
-    const pull = await this.upsertPull({
+    const pull = await upsertPullRecord(this.pullsDir, {
       branch,
       base: input.baseBranch,
       title: input.pullRequest.title,
@@ -117,44 +118,14 @@ export class GitManifestRepository implements ManifestRepository {
       files: changed,
     });
     const result: PublishResult = { commit, url: pull.url, number: pull.number, unchanged };
-    if (input.supersede) result.superseded = await this.supersede(input.supersede, pull, input.baseBranch);
+    if (input.supersede)
+      result.superseded = await closeSupersededRecords(
+        this.pullsDir,
+        input.supersede,
+        pull,
+        input.baseBranch,
+      );
     return result;
-  }
-
-  /** Closes the open release PR records into `base` older than `pull`, each with the comment. */
-  private async supersede(
-    s: SupersedeInput,
-    pull: PullRecord,
-    base: string,
-  ): Promise<{ number: number; url: string; branch: string }[]> {
-    const names = (await readdir(this.pullsDir)).filter((n) => n.endsWith(".json")).sort();
-    const closed: { number: number; url: string; branch: string }[] = [];
-    const body = s.comment({ number: pull.number, url: pull.url });
-    for (const name of names) {
-      const file = join(this.pullsDir, name);
-      const record = await readJson<PullRecord>(file);
-      if (
-        record?.state !== "open" ||
-        record.base !== base ||
-        record.head === pull.head ||
-        !record.head.startsWith(s.branchPrefix) ||
-        !s.isOlder(record.head)
-      ) {
-        continue;
-      }
-      const now = new Date().toISOString();
-      const next: PullRecord = {
-        ...record,
-        state: "closed",
-        closedAt: now,
-        updatedAt: now,
-        closedBy: { number: pull.number, url: pull.url, head: pull.head },
-        comments: [...(record.comments ?? []), { body, createdAt: now }],
-      };
-      await writeAtomic(file, next);
-      closed.push({ number: record.number, url: record.url, branch: record.head });
-    }
-    return closed;
   }
 
   // --- git plumbing -----------------------------------------------------------------------------
@@ -345,69 +316,5 @@ export class GitManifestRepository implements ManifestRepository {
     options: { input?: string; env?: Record<string, string>; allowFail?: boolean } = {},
   ): Promise<GitResult> {
     return runGit(this.repoDir, args, options);
-  }
-
-  // --- pull request records ---------------------------------------------------------------------
-
-  private async upsertPull(p: {
-    branch: string;
-    base: string;
-    title: string;
-    body: string;
-    commit: string;
-    files: string[];
-  }): Promise<PullRecord> {
-    await mkdir(this.pullsDir, { recursive: true, mode: 0o700 });
-    const file = join(this.pullsDir, `${p.branch.replace(/\//g, "__")}.json`);
-    const now = new Date().toISOString();
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const existing = await readJson<PullRecord>(file);
-      if (existing) {
-        // A closed (superseded) PR of this branch is reopened: on GitHub a new PR would be opened.
-        const { closedAt: _closedAt, closedBy: _closedBy, ...rest } = existing;
-        const next: PullRecord = {
-          ...(existing.state === "closed" ? { ...rest, state: "open" as const } : existing),
-          title: p.title,
-          body: p.body,
-          base: p.base,
-          commit: p.commit,
-          files: p.files,
-        };
-        const same =
-          existing.state === next.state &&
-          existing.title === next.title &&
-          existing.body === next.body &&
-          existing.base === next.base &&
-          existing.commit === next.commit &&
-          JSON.stringify(existing.files) === JSON.stringify(next.files);
-        if (!same) {
-          next.updatedAt = now;
-          await writeAtomic(file, next);
-        }
-        return same ? existing : next;
-      }
-      const count = (await readdir(this.pullsDir)).filter((n) => n.endsWith(".json")).length;
-      const record: PullRecord = {
-        number: count + 1,
-        title: p.title,
-        body: p.body,
-        head: p.branch,
-        base: p.base,
-        commit: p.commit,
-        files: p.files,
-        url: pathToFileURL(file).href,
-        state: "open",
-        createdAt: now,
-        updatedAt: now,
-      };
-      try {
-        await writeFile(file, `${JSON.stringify(record, null, 2)}\n`, { flag: "wx", mode: 0o600 });
-        return record;
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-        // Created concurrently: loop and update it instead.
-      }
-    }
-    throw new ManifestConflictError(`Pull request record ${file} keeps changing`);
   }
 }
