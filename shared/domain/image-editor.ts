@@ -74,6 +74,11 @@
  * An update whose repository is not a bare image name, whose tag is not a docker tag, or whose
  * digest does not match DIGEST_PATTERN => InvalidInputError. Two updates for the same repository:
  * the later one wins.
+ *
+ * Long because the contract above is kept whole beside the code that keeps it, and the Editor class
+ * carries one file's splice state (edits, pending changes, nodes already edited, the alias resolver)
+ * through the kubernetes, compose, kustomize and Helm forms; alias resolution (yaml-resolver.ts) and
+ * the fast path (image-line-scanner.ts) are their own modules.
  */
 
 import {
