@@ -73,6 +73,14 @@ export function renderReleaseEmail(ctx: EmailContext): RenderedEmail {
   blocks.push(...view.blocks);
   blocks.push({ kind: "heading", text: "Release" }, { kind: "facts", rows: facts(ctx) });
 
+  blocks.push(...tableBlocks(r, ctx.region));
+  blocks.push({ kind: "heading", text: "Links" }, { kind: "list", items: linkCells(r, ctx) });
+  return { subject, text: toText(blocks), html: toHtml(subject, blocks) };
+}
+
+/** The Images, Scans and Dev hosts tables, each only when it has rows. */
+function tableBlocks(r: ReleaseState, region: string | undefined): Block[] {
+  const blocks: Block[] = [];
   const images = r.gate?.images ?? r.scans?.map((s) => ({ service: s.service, ...s.image })) ?? [];
   if (images.length > 0) {
     blocks.push(
@@ -94,7 +102,7 @@ export function renderReleaseEmail(ctx: EmailContext): RenderedEmail {
           s.service,
           `${s.verdict}${s.scannedBy === "sample-report" ? " (SAMPLE report)" : ""}`,
           findingCounts(s),
-          reportLink(s.report, ctx.region),
+          reportLink(s.report, region),
         ]),
       },
     );
@@ -109,6 +117,11 @@ export function renderReleaseEmail(ctx: EmailContext): RenderedEmail {
       },
     );
   }
+  return blocks;
+}
+
+/** The execution, the pull request and every scan report. */
+function linkCells(r: ReleaseState, ctx: EmailContext): Cell[] {
   const links: Cell[] = [{ text: "Execution", href: ctx.executionUrl }];
   if (r.pullRequest) {
     const pr = r.pullRequest;
@@ -123,8 +136,7 @@ export function renderReleaseEmail(ctx: EmailContext): RenderedEmail {
         : { ...report, text: `Scan report ${s.service}` },
     );
   }
-  blocks.push({ kind: "heading", text: "Links" }, { kind: "list", items: links });
-  return { subject, text: toText(blocks), html: toHtml(subject, blocks) };
+  return links;
 }
 
 function facts(ctx: EmailContext): [string, Cell][] {
