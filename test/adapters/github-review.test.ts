@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { HttpResponse, http } from "msw";
 import { setupServer } from "msw/node";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { FakeGithub } from "../../bench/github.js";
+import { FakeGithub } from "../../bench/fake-github.js";
 import { reportDevResult } from "../../functions/report-dev-result/report-dev-result.js";
 import { updateManifests } from "../../functions/update-manifests/update-manifests.js";
 import { createGithubClient } from "../../shared/adapters/github/github-client.js";
