@@ -81,6 +81,29 @@ export function manifestEdits(tmp: string): ManifestEditResult {
     if (onlyImageLinesDiffer(f.before, r.text)) editorOnlyImageLines++;
   });
 
+  const sed = sedBaseline(tmp, files);
+  return {
+    files: FILES,
+    lines,
+    firstPassMs: first.ms,
+    warmMedianMs: median(warm),
+    filesPerSecond: FILES / (first.ms / 1000),
+    editorCorrect,
+    editorOnlyImageLines,
+    ...sed,
+  };
+}
+
+type SedResult = Pick<
+  ManifestEditResult,
+  "sedAvailable" | "sedMs" | "sedCorrect" | "sedOnlyImageLines" | "sedExample" | "sedWrongKinds"
+>;
+
+/** The original pipeline's edit: one real `sed -i` per file, with that file's repository. */
+function sedBaseline(
+  tmp: string,
+  files: { path: string; repository: string; before: string; expectedTagOnly: string }[],
+): SedResult {
   // sed: one invocation per file, with that file's repository (a loop over services and files).
   const dir = join(tmp, "sed");
   for (const f of files) {
@@ -131,13 +154,6 @@ export function manifestEdits(tmp: string): ManifestEditResult {
     }
   }
   return {
-    files: FILES,
-    lines,
-    firstPassMs: first.ms,
-    warmMedianMs: median(warm),
-    filesPerSecond: FILES / (first.ms / 1000),
-    editorCorrect,
-    editorOnlyImageLines,
     sedAvailable,
     sedMs,
     sedCorrect,
