@@ -2,6 +2,10 @@
  * `npm run bench`: measures every budget of docs/architecture.md and prints one table (what | measured | budget |
  * baseline | ratio | within budget? | notes), then writes bench/results.json. Always exits 0: a missed
  * budget is a ✗ with its reason, never a failure. Tests never time anything; this does.
+ *
+ * Long because it is the bench's one script: its sections run in order and share the generated
+ * apps, the raw results and the table, and each turns measurements into rows. The measuring itself
+ * lives in its own modules (bundles, cold-start, webhook, manifests, github, release, time-model).
  */
 import "../shared/polyfills.js";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
