@@ -83,31 +83,7 @@ export class GitManifestRepository implements ManifestRepository {
     const remoteTip = this.remoteName ? await this.fetchRemoteBranch(branch) : undefined;
     const tip = this.remoteName ? remoteTip : localTip;
 
-    let commit: string;
-    let unchanged = false;
-    const tipInfo = tip ? await this.commitInfo(tip) : null;
-    if (
-      tip &&
-      tipInfo &&
-      tipInfo.tree === tree &&
-      tipInfo.parents.length === 1 &&
-      tipInfo.parents[0] === input.baseCommit
-    ) {
-      commit = tip;
-      unchanged = true;
-      if (localTip !== tip) await this.updateRef(branchRef, tip, localTip, input.message);
-    } else {
-      commit = (
-        await this.git(
-          ["-c", "commit.gpgsign=false", "commit-tree", tree, "-p", input.baseCommit, "-F", "-"],
-          {
-            input: input.message.endsWith("\n") ? input.message : `${input.message}\n`,
-          },
-        )
-      ).stdout.trim();
-      await this.updateRef(branchRef, commit, localTip, input.message);
-      if (this.remoteName) await this.push(branch, commit, remoteTip);
-    }
+    const { commit, unchanged } = await this.commitOnce(input, { branch, tree, tip, localTip, remoteTip });
 
     const pull = await upsertPullRecord(this.pullsDir, {
       branch,
@@ -126,6 +102,39 @@ export class GitManifestRepository implements ManifestRepository {
         input.baseBranch,
       );
     return result;
+  }
+
+  /**
+   * The commit of `tree` on the base, made once: a branch tip that already is exactly that
+   * (same tree, the base its only parent) is reused, so a re-run makes no second commit.
+   */
+  private async commitOnce(
+    input: PublishInput,
+    at: { branch: string; tree: string; tip?: string; localTip?: string; remoteTip?: string },
+  ): Promise<{ commit: string; unchanged: boolean }> {
+    const branchRef = `refs/heads/${at.branch}`;
+    const tipInfo = at.tip ? await this.commitInfo(at.tip) : null;
+    if (
+      at.tip &&
+      tipInfo?.tree === at.tree &&
+      tipInfo.parents.length === 1 &&
+      tipInfo.parents[0] === input.baseCommit
+    ) {
+      if (at.localTip !== at.tip) await this.updateRef(branchRef, at.tip, at.localTip, input.message);
+      return { commit: at.tip, unchanged: true };
+    }
+    const message = input.message.endsWith("\n") ? input.message : `${input.message}\n`;
+    const commit = (
+      await this.git(
+        ["-c", "commit.gpgsign=false", "commit-tree", at.tree, "-p", input.baseCommit, "-F", "-"],
+        {
+          input: message,
+        },
+      )
+    ).stdout.trim();
+    await this.updateRef(branchRef, commit, at.localTip, input.message);
+    if (this.remoteName) await this.push(at.branch, commit, at.remoteTip);
+    return { commit, unchanged: false };
   }
 
   // --- git plumbing -----------------------------------------------------------------------------
