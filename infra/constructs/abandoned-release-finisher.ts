@@ -3,10 +3,11 @@ import type * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as events from "aws-cdk-lib/aws-events";
 import * as targets from "aws-cdk-lib/aws-events-targets";
 import type * as logs from "aws-cdk-lib/aws-logs";
-import * as sqs from "aws-cdk-lib/aws-sqs";
+import type * as sqs from "aws-cdk-lib/aws-sqs";
 import type * as sfn from "aws-cdk-lib/aws-stepfunctions";
 import { Construct } from "constructs";
 import type { AppConfig } from "../../shared/contracts/app-config.js";
+import { deadLetterQueue } from "./dead-letter-queue.js";
 import { PouroverFunction } from "./pourover-function.js";
 import {
   SES_IDENTITY_WILDCARD_FINDING,
@@ -63,16 +64,11 @@ export class AbandonedReleaseFinisher extends Construct {
       reason: SES_IDENTITY_WILDCARD_REASON,
     });
 
-    this.deadLetterQueue = new sqs.Queue(this, "Dlq", {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
-    Validations.of(this.deadLetterQueue).acknowledge({
-      id: "AwsSolutions-SQS3",
-      reason:
-        "This queue is itself the dead-letter queue of an EventBridge rule target; status-change events that could not be handled land here for inspection and redrive.",
-    });
+    this.deadLetterQueue = deadLetterQueue(
+      this,
+      "Dlq",
+      "This queue is itself the dead-letter queue of an EventBridge rule target; status-change events that could not be handled land here for inspection and redrive.",
+    );
 
     // No eventBus: Step Functions sends execution status changes to the account's default bus only.
     this.rule = new events.Rule(this, "Rule", {

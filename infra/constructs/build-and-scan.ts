@@ -6,18 +6,18 @@ import * as ecr from "aws-cdk-lib/aws-ecr";
 import * as iam from "aws-cdk-lib/aws-iam";
 import * as kms from "aws-cdk-lib/aws-kms";
 import * as logs from "aws-cdk-lib/aws-logs";
-import * as s3 from "aws-cdk-lib/aws-s3";
+import type * as s3 from "aws-cdk-lib/aws-s3";
 import * as scheduler from "aws-cdk-lib/aws-scheduler";
 import * as schedulerTargets from "aws-cdk-lib/aws-scheduler-targets";
 import type * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
-import * as sqs from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
 import { parse as parseYaml } from "yaml";
 import type { AppConfig } from "../../shared/contracts/app-config.js";
+import { deadLetterQueue } from "./dead-letter-queue.js";
 import { keepLogicalId, logicalIdOf } from "./logical-ids.js";
 import type { PouroverFunction } from "./pourover-function.js";
 import { pipelineFunction } from "./release-functions.js";
-import { ACCOUNT_REGISTRY, scanReportsPrefix } from "./release-storage.js";
+import { ACCOUNT_REGISTRY, privateBucket, scanReportsPrefix } from "./release-storage.js";
 
 export interface BuildAndScanProps {
   /** Repository root holding infra/buildspecs/ and functions/. */
@@ -68,8 +68,6 @@ export class BuildAndScan extends Construct {
     const { config } = props;
     const logRetention = props.logRetention ?? logs.RetentionDays.THREE_MONTHS;
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
-    const reportsPrefix = scanReportsPrefix(config.app);
-    const reportsArn = props.reportsBucket.arnForObjects(`${reportsPrefix}*`);
     // Every resource below that holds data or history keeps the logical id it had in the stack
     // (keepLogicalId says why); the roles and policies are recreated freely.
     const buildKey = new kms.Key(this, "BuildKey", {
@@ -78,74 +76,18 @@ export class BuildAndScan extends Construct {
       removalPolicy,
     });
     keepLogicalId(buildKey, "BuildKey/Resource");
-    const trivyEnv: Record<string, codebuild.BuildEnvironmentVariable> = {
-      TRIVY_VERSION: { value: props.trivyVersion ?? "0.59.1" },
-      TRIVY_SHA256: { value: props.trivySha256 ?? "" },
+    const trivyVersion = { value: props.trivyVersion ?? "0.59.1" };
+    const trivySha256 = { value: props.trivySha256 ?? "" };
+    const trivyEnv = {
+      TRIVY_VERSION: trivyVersion,
+      TRIVY_SHA256: trivySha256,
       REPORTS_BUCKET: { value: props.reportsBucket.bucketName },
       REGISTRY: { value: ACCOUNT_REGISTRY },
     };
-    const projectLogs = (name: string) => {
-      const group = new logs.LogGroup(this, `${name}Logs`, {
-        retention: logRetention,
-        removalPolicy: RemovalPolicy.DESTROY,
-      });
-      keepLogicalId(group, `${name}Logs/Resource`);
-      return group;
-    };
-    // The Trivy DB (and the Trivy tarball) live in a CodeBuild S3 cache shared by the three Trivy
-    // projects (one cache namespace): the scheduled refresh build downloads the DB, releases scan with
-    // --skip-db-update. A bucket of its own, because CodeBuild's cache grant is bucket-wide and the
-    // reports bucket must stay writable only under the reports prefix.
-    this.trivyCacheBucket = new s3.Bucket(this, "TrivyCacheBucket", {
-      encryption: s3.BucketEncryption.S3_MANAGED,
-      enforceSSL: true,
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      serverAccessLogsBucket: props.accessLogsBucket,
-      serverAccessLogsPrefix: "trivy-cache-bucket/",
-      lifecycleRules: [
-        { id: "abort-incomplete-uploads", abortIncompleteMultipartUploadAfter: Duration.days(1) },
-      ],
-      removalPolicy,
-    });
-    keepLogicalId(this.trivyCacheBucket, "TrivyCacheBucket/Resource");
-    const trivyCache = codebuild.Cache.bucket(this.trivyCacheBucket, {
-      prefix: "trivy-cache",
-      cacheNamespace: `pourover-${config.app}-trivy`,
-    });
-    const project = (name: string, projectProps: codebuild.ProjectProps) => {
-      const created = new codebuild.Project(this, name, {
-        ...projectProps,
-        encryptionKey: buildKey,
-        logging: { cloudWatch: { logGroup: projectLogs(name) } },
-        cache: trivyCache,
-      });
-      // Build history and the generated project name (the refresh project's is an output) stay.
-      keepLogicalId(created, `${name}/Resource`);
-      return created;
-    };
+    this.trivyCacheBucket = this.newTrivyCacheBucket(props, removalPolicy);
+    const project = this.projectFactory(config, buildKey, logRetention);
 
-    const pullThroughCache = config.build?.pullThroughCache;
-    this.buildProject = project("BuildProject", {
-      description:
-        "Pourover: clone at the tag's commit, docker build, Trivy scan, push to ECR only if it passed",
-      buildSpec: readBuildspec(props.projectRoot, "build-scan-push.yml"),
-      environment: {
-        buildImage: codebuild.LinuxBuildImage.STANDARD_7_0,
-        computeType: codebuild.ComputeType.MEDIUM,
-        // docker build needs the Docker daemon inside the build container.
-        privileged: true,
-      },
-      environmentVariables: {
-        ...trivyEnv,
-        SOURCE_TOKEN_SECRET_ARN: { value: props.githubCredentials.secretArn },
-        // Docker Hub base images come through the ECR pull-through cache rule below (config
-        // build.pullThroughCache); the buildspec rewrites Docker Hub FROM references to it.
-        ...(pullThroughCache
-          ? { BASE_IMAGE_MIRROR: { value: `${ACCOUNT_REGISTRY}/${pullThroughCache.repositoryPrefix}` } }
-          : {}),
-      },
-      timeout: Duration.minutes(60),
-    });
+    this.buildProject = project("BuildProject", buildProjectProps(props, trivyEnv));
     this.scanProject = project("ScanProject", {
       description: "Pourover: Trivy scan of an image already in ECR, by digest (--image-src remote)",
       buildSpec: readBuildspec(props.projectRoot, "scan-image.yml"),
@@ -162,7 +104,86 @@ export class BuildAndScan extends Construct {
       reason:
         "Privileged mode runs the Docker daemon that builds the service images; the build clones only the configured source repository at the tagged commit.",
     });
+    this.grantReleaseProjects(props);
 
+    // Daily Trivy DB refresh into the shared cache: the only build that downloads the DB.
+    this.trivyDbRefreshProject = project("TrivyDbRefreshProject", {
+      description: "Pourover: downloads the Trivy DB and Java DB into the S3 cache the scan builds read",
+      buildSpec: readBuildspec(props.projectRoot, "refresh-trivy-db.yml"),
+      environment: {
+        buildImage: codebuild.LinuxBuildImage.STANDARD_7_0,
+        computeType: codebuild.ComputeType.SMALL,
+        privileged: false,
+      },
+      environmentVariables: { TRIVY_VERSION: trivyVersion, TRIVY_SHA256: trivySha256 },
+      timeout: Duration.minutes(20),
+    });
+    this.scheduleTrivyDbRefresh(props);
+    this.acknowledgeTrivyCache();
+
+    // When BuildScanPush/ScanImage fails after its retry: which phase failed, and the logs link.
+    this.describeBuildFailure = pipelineFunction(this, {
+      functionDir: "describe-build-failure",
+      projectRoot: props.projectRoot,
+      config,
+      logRetention,
+      description: "Reads a failed build (BatchGetBuilds) and reports its failed phase and logs link",
+    });
+    this.describeBuildFailure.allow(
+      ["codebuild:BatchGetBuilds"],
+      [this.buildProject.projectArn, this.scanProject.projectArn],
+    );
+  }
+
+  /**
+   * The Trivy DB (and the Trivy tarball) live in a CodeBuild S3 cache shared by the three Trivy
+   * projects (one cache namespace): the scheduled refresh build downloads the DB, releases scan with
+   * --skip-db-update. A bucket of its own, because CodeBuild's cache grant is bucket-wide and the
+   * reports bucket must stay writable only under the reports prefix.
+   */
+  private newTrivyCacheBucket(props: BuildAndScanProps, removalPolicy: RemovalPolicy): s3.Bucket {
+    return privateBucket(this, "TrivyCacheBucket", {
+      serverAccessLogsBucket: props.accessLogsBucket,
+      serverAccessLogsPrefix: "trivy-cache-bucket/",
+      lifecycleRules: [
+        { id: "abort-incomplete-uploads", abortIncompleteMultipartUploadAfter: Duration.days(1) },
+      ],
+      removalPolicy,
+    });
+  }
+
+  /** Makes a project with the build key, a log group of its own and the shared Trivy cache. */
+  private projectFactory(
+    config: AppConfig,
+    buildKey: kms.IKey,
+    logRetention: logs.RetentionDays,
+  ): (name: string, projectProps: codebuild.ProjectProps) => codebuild.Project {
+    const trivyCache = codebuild.Cache.bucket(this.trivyCacheBucket, {
+      prefix: "trivy-cache",
+      cacheNamespace: `pourover-${config.app}-trivy`,
+    });
+    return (name, projectProps) => {
+      const logGroup = new logs.LogGroup(this, `${name}Logs`, {
+        retention: logRetention,
+        removalPolicy: RemovalPolicy.DESTROY,
+      });
+      keepLogicalId(logGroup, `${name}Logs/Resource`);
+      const created = new codebuild.Project(this, name, {
+        ...projectProps,
+        encryptionKey: buildKey,
+        logging: { cloudWatch: { logGroup } },
+        cache: trivyCache,
+      });
+      // Build history and the generated project name (the refresh project's is an output) stay.
+      keepLogicalId(created, `${name}/Resource`);
+      return created;
+    };
+  }
+
+  /** ECR, reports and source-credential permissions of BuildScanPush and ScanImage. */
+  private grantReleaseProjects(props: BuildAndScanProps): void {
+    const reportsPrefix = scanReportsPrefix(props.config.app);
+    const reportsArn = props.reportsBucket.arnForObjects(`${reportsPrefix}*`);
     const repoArns = props.repositories.map((r) => r.repositoryArn);
     const bucketId = logicalIdOf(props.reportsBucket);
     for (const releaseProject of [this.buildProject, this.scanProject]) {
@@ -204,43 +225,7 @@ export class BuildAndScan extends Construct {
         resources: repoArns,
       }),
     );
-    if (pullThroughCache) {
-      // ECR pull-through cache for Docker Hub: Docker Hub requires authentication through a Secrets
-      // Manager secret named ecr-pullthroughcache/..., in this account and region.
-      const rule = new ecr.CfnPullThroughCacheRule(this, "DockerHubPullThroughCache", {
-        ecrRepositoryPrefix: pullThroughCache.repositoryPrefix,
-        upstreamRegistry: "docker-hub",
-        upstreamRegistryUrl: "registry-1.docker.io",
-        credentialArn: pullThroughCache.credentialArn,
-      });
-      // One rule per prefix: a new logical id would create a second rule for the prefix, which fails.
-      keepLogicalId(rule, "DockerHubPullThroughCache");
-      const cachedRepos = Stack.of(this).formatArn({
-        service: "ecr",
-        resource: "repository",
-        resourceName: `${pullThroughCache.repositoryPrefix}/*`,
-      });
-      // Pulling through the rule needs, besides the pull actions, BatchImportUpstreamImage (fetch the
-      // upstream image into the registry) and CreateRepository (the first pull of an image creates
-      // its repository), per the ECR pull-through cache IAM documentation.
-      this.buildProject.addToRolePolicy(
-        new iam.PolicyStatement({
-          actions: [
-            "ecr:BatchGetImage",
-            "ecr:GetDownloadUrlForLayer",
-            "ecr:BatchCheckLayerAvailability",
-            "ecr:BatchImportUpstreamImage",
-            "ecr:CreateRepository",
-          ],
-          resources: [cachedRepos],
-        }),
-      );
-      Validations.of(this.buildProject).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecr:<AWS::Region>:<AWS::AccountId>:repository/${pullThroughCache.repositoryPrefix}/*]`,
-        reason:
-          "Pull-through cache repositories are created by ECR on the first pull of each base image, so their names are unknown at deploy time; the wildcard covers only the rule's repository prefix.",
-      });
-    }
+    this.pullThroughCache(props.config);
     this.buildProject.addToRolePolicy(
       new iam.PolicyStatement({
         actions: ["secretsmanager:GetSecretValue"],
@@ -258,35 +243,60 @@ export class BuildAndScan extends Construct {
         resources: repoArns,
       }),
     );
+  }
 
-    // Daily Trivy DB refresh into the shared cache: the only build that downloads the DB.
-    this.trivyDbRefreshProject = project("TrivyDbRefreshProject", {
-      description: "Pourover: downloads the Trivy DB and Java DB into the S3 cache the scan builds read",
-      buildSpec: readBuildspec(props.projectRoot, "refresh-trivy-db.yml"),
-      environment: {
-        buildImage: codebuild.LinuxBuildImage.STANDARD_7_0,
-        computeType: codebuild.ComputeType.SMALL,
-        privileged: false,
-      },
-      environmentVariables: {
-        TRIVY_VERSION: trivyEnv.TRIVY_VERSION as codebuild.BuildEnvironmentVariable,
-        TRIVY_SHA256: trivyEnv.TRIVY_SHA256 as codebuild.BuildEnvironmentVariable,
-      },
-      timeout: Duration.minutes(20),
+  /**
+   * ECR pull-through cache for Docker Hub (config build.pullThroughCache): Docker Hub requires
+   * authentication through a Secrets Manager secret named ecr-pullthroughcache/..., in this account
+   * and region.
+   */
+  private pullThroughCache(config: AppConfig): void {
+    const pullThroughCache = config.build?.pullThroughCache;
+    if (!pullThroughCache) return;
+    const rule = new ecr.CfnPullThroughCacheRule(this, "DockerHubPullThroughCache", {
+      ecrRepositoryPrefix: pullThroughCache.repositoryPrefix,
+      upstreamRegistry: "docker-hub",
+      upstreamRegistryUrl: "registry-1.docker.io",
+      credentialArn: pullThroughCache.credentialArn,
     });
-    const trivyRefreshDlq = new sqs.Queue(this, "TrivyDbRefreshRuleDlq", {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
+    // One rule per prefix: a new logical id would create a second rule for the prefix, which fails.
+    keepLogicalId(rule, "DockerHubPullThroughCache");
+    const cachedRepos = Stack.of(this).formatArn({
+      service: "ecr",
+      resource: "repository",
+      resourceName: `${pullThroughCache.repositoryPrefix}/*`,
     });
-    keepLogicalId(trivyRefreshDlq, "TrivyDbRefreshRuleDlq/Resource");
-    Validations.of(trivyRefreshDlq).acknowledge({
-      id: "AwsSolutions-SQS3",
+    // Pulling through the rule needs, besides the pull actions, BatchImportUpstreamImage (fetch the
+    // upstream image into the registry) and CreateRepository (the first pull of an image creates
+    // its repository), per the ECR pull-through cache IAM documentation.
+    this.buildProject.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: [
+          "ecr:BatchGetImage",
+          "ecr:GetDownloadUrlForLayer",
+          "ecr:BatchCheckLayerAvailability",
+          "ecr:BatchImportUpstreamImage",
+          "ecr:CreateRepository",
+        ],
+        resources: [cachedRepos],
+      }),
+    );
+    Validations.of(this.buildProject).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecr:<AWS::Region>:<AWS::AccountId>:repository/${pullThroughCache.repositoryPrefix}/*]`,
       reason:
-        "This queue is itself the dead-letter queue of the Trivy DB refresh schedule; a start that failed lands here for inspection.",
+        "Pull-through cache repositories are created by ECR on the first pull of each base image, so their names are unknown at deploy time; the wildcard covers only the rule's repository prefix.",
     });
+  }
+
+  private scheduleTrivyDbRefresh(props: BuildAndScanProps): void {
+    const trivyRefreshDlq = deadLetterQueue(
+      this,
+      "TrivyDbRefreshRuleDlq",
+      "This queue is itself the dead-letter queue of the Trivy DB refresh schedule; a start that failed lands here for inspection.",
+    );
+    keepLogicalId(trivyRefreshDlq, "TrivyDbRefreshRuleDlq/Resource");
     new scheduler.Schedule(this, "TrivyDbRefreshSchedule", {
-      description: `Pourover ${config.app}: refresh the Trivy DB in the cache the release scans read offline`,
+      description: `Pourover ${props.config.app}: refresh the Trivy DB in the cache the release scans read offline`,
       schedule:
         props.trivyDbRefreshSchedule ?? scheduler.ScheduleExpression.cron({ minute: "17", hour: "3" }),
       target: new schedulerTargets.CodeBuildStartBuild(this.trivyDbRefreshProject, {
@@ -295,6 +305,9 @@ export class BuildAndScan extends Construct {
         maxEventAge: Duration.hours(6),
       }),
     });
+  }
+
+  private acknowledgeTrivyCache(): void {
     const cacheBucketId = logicalIdOf(this.trivyCacheBucket);
     for (const trivyProject of [this.buildProject, this.scanProject, this.trivyDbRefreshProject]) {
       Validations.of(trivyProject).acknowledge(
@@ -313,20 +326,36 @@ export class BuildAndScan extends Construct {
     Validations.of(this.trivyDbRefreshProject).acknowledge(
       ...codeBuildProjectAcknowledgements(logicalIdOf(this.trivyDbRefreshProject)),
     );
-
-    // When BuildScanPush/ScanImage fails after its retry: which phase failed, and the logs link.
-    this.describeBuildFailure = pipelineFunction(this, {
-      functionDir: "describe-build-failure",
-      projectRoot: props.projectRoot,
-      config,
-      logRetention,
-      description: "Reads a failed build (BatchGetBuilds) and reports its failed phase and logs link",
-    });
-    this.describeBuildFailure.allow(
-      ["codebuild:BatchGetBuilds"],
-      [this.buildProject.projectArn, this.scanProject.projectArn],
-    );
   }
+}
+
+/** BuildScanPush: clone at the tag, docker build, Trivy scan, push only if it passed. */
+function buildProjectProps(
+  props: BuildAndScanProps,
+  trivyEnv: Record<string, codebuild.BuildEnvironmentVariable>,
+): codebuild.ProjectProps {
+  const pullThroughCache = props.config.build?.pullThroughCache;
+  return {
+    description:
+      "Pourover: clone at the tag's commit, docker build, Trivy scan, push to ECR only if it passed",
+    buildSpec: readBuildspec(props.projectRoot, "build-scan-push.yml"),
+    environment: {
+      buildImage: codebuild.LinuxBuildImage.STANDARD_7_0,
+      computeType: codebuild.ComputeType.MEDIUM,
+      // docker build needs the Docker daemon inside the build container.
+      privileged: true,
+    },
+    environmentVariables: {
+      ...trivyEnv,
+      SOURCE_TOKEN_SECRET_ARN: { value: props.githubCredentials.secretArn },
+      // Docker Hub base images come through the ECR pull-through cache rule (config
+      // build.pullThroughCache); the buildspec rewrites Docker Hub FROM references to it.
+      ...(pullThroughCache
+        ? { BASE_IMAGE_MIRROR: { value: `${ACCOUNT_REGISTRY}/${pullThroughCache.repositoryPrefix}` } }
+        : {}),
+    },
+    timeout: Duration.minutes(60),
+  };
 }
 
 function readBuildspec(projectRoot: string, file: string): codebuild.BuildSpec {

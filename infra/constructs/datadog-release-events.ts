@@ -8,14 +8,14 @@ import {
   Duration,
   aws_events as events,
   SecretValue,
-  aws_sqs as sqs,
+  type aws_sqs as sqs,
   aws_events_targets as targets,
-  Validations,
 } from "aws-cdk-lib";
 import { Construct } from "constructs";
 import * as z from "zod";
 import { zodProblems } from "../../shared/contracts/zod-problems.js";
 import { InvalidInputError } from "../../shared/domain/errors.js";
+import { deadLetterQueue } from "./dead-letter-queue.js";
 import { DATADOG_SITES } from "./platform/platform-config.js";
 
 export const DATADOG_RELEASE_EVENTS_CONTEXT_KEY = "pourover:datadogReleaseEvents";
@@ -96,16 +96,11 @@ export class DatadogReleaseEvents extends Construct {
       httpMethod: events.HttpMethod.POST,
       rateLimitPerSecond: 5,
     });
-    this.deadLetterQueue = new sqs.Queue(this, "Dlq", {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
-    Validations.of(this.deadLetterQueue).acknowledge({
-      id: "AwsSolutions-SQS3",
-      reason:
-        "This queue is itself the dead-letter queue of the Datadog deployment-event target; undelivered events wait here for inspection and redrive.",
-    });
+    this.deadLetterQueue = deadLetterQueue(
+      this,
+      "Dlq",
+      "This queue is itself the dead-letter queue of the Datadog deployment-event target; undelivered events wait here for inspection and redrive.",
+    );
     this.rule = new events.Rule(this, "Rule", {
       eventBus: props.bus,
       description: "Release outcomes to Datadog DORA deployments",

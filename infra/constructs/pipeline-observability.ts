@@ -47,6 +47,8 @@ export interface PipelineObservabilityProps {
 
 const FIVE_MINUTES = Duration.minutes(5);
 const ONE_DAY = Duration.days(1);
+const SUM_5 = { period: FIVE_MINUTES, statistic: cloudwatch.Stats.SUM };
+const DAILY = { period: ONE_DAY, statistic: cloudwatch.Stats.SUM };
 
 /**
  * Watches the pipeline itself: one encrypted SNS topic that every alarm notifies, alarms for what a
@@ -61,20 +63,34 @@ export class PipelineObservability extends Construct {
   /** Every alarm, by construct id. */
   readonly alarms: Record<string, cloudwatch.Alarm> = {};
   readonly namespace: string;
+  private readonly appName: string;
+  private readonly notify: actions.SnsAction;
 
   constructor(scope: Construct, id: string, props: PipelineObservabilityProps) {
     super(scope, id);
     this.namespace = props.metricsNamespace ?? METRICS_NAMESPACE;
-    const machine = props.stateMachine;
+    this.appName = props.appName;
+    this.key = this.topicKey(props);
+    this.topic = this.alarmTopic(props);
+    this.notify = new actions.SnsAction(this.topic);
+    this.releaseAlarms(props);
+    this.webhookAlarms(props);
+    this.deadLetterAlarms(props);
+    this.customMetricAlarms(props);
+    this.dashboard = this.releaseDashboard(props);
+  }
 
-    // A customer managed key: CloudWatch cannot publish to a topic encrypted with the AWS managed
-    // alias/aws/sns key, whose policy cannot be changed to admit it.
-    this.key = new kms.Key(this, "TopicKey", {
+  /**
+   * A customer managed key: CloudWatch cannot publish to a topic encrypted with the AWS managed
+   * alias/aws/sns key, whose policy cannot be changed to admit it.
+   */
+  private topicKey(props: PipelineObservabilityProps): kms.Key {
+    const key = new kms.Key(this, "TopicKey", {
       description: `Pourover ${props.appName}: alarm topic encryption`,
       enableKeyRotation: true,
       removalPolicy: props.keyRemovalPolicy ?? RemovalPolicy.RETAIN,
     });
-    this.key.addToResourcePolicy(
+    key.addToResourcePolicy(
       new iam.PolicyStatement({
         sid: "CloudWatchAlarmsPublishEncrypted",
         principals: [new iam.ServicePrincipal("cloudwatch.amazonaws.com")],
@@ -82,18 +98,22 @@ export class PipelineObservability extends Construct {
         resources: ["*"],
       }),
     );
-    this.topic = new sns.Topic(this, "AlarmTopic", {
+    return key;
+  }
+
+  private alarmTopic(props: PipelineObservabilityProps): sns.Topic {
+    const topic = new sns.Topic(this, "AlarmTopic", {
       displayName: `Pourover ${props.appName} alarms`,
       masterKey: this.key,
       enforceSSL: true,
     });
     // The explicit topic policy (SSL only) replaces SNS's default one: admit this account's alarms.
-    this.topic.addToResourcePolicy(
+    topic.addToResourcePolicy(
       new iam.PolicyStatement({
         sid: "CloudWatchAlarmsPublish",
         principals: [new iam.ServicePrincipal("cloudwatch.amazonaws.com")],
         actions: ["sns:Publish"],
-        resources: [this.topic.topicArn],
+        resources: [topic.topicArn],
         conditions: {
           StringEquals: { "aws:SourceAccount": Aws.ACCOUNT_ID },
           ArnLike: {
@@ -103,77 +123,73 @@ export class PipelineObservability extends Construct {
       }),
     );
     if (props.alarmEmail) {
-      this.topic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
+      topic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
     }
-    const notify = new actions.SnsAction(this.topic);
+    return topic;
+  }
 
-    const alarm = (
-      alarmId: string,
-      metric: cloudwatch.IMetric,
-      threshold: number,
-      description: string,
-      comparison = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-    ) => {
-      const created = new cloudwatch.Alarm(this, alarmId, {
-        metric,
-        threshold,
-        comparisonOperator: comparison,
-        evaluationPeriods: 1,
-        datapointsToAlarm: 1,
-        // Every metric here is sparse (no data point when nothing happened): quiet means OK.
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        alarmDescription: `Pourover ${props.appName}: ${description}`,
-      });
-      created.addAlarmAction(notify);
-      this.alarms[alarmId] = created;
-      return created;
-    };
-    const sum5 = { period: FIVE_MINUTES, statistic: cloudwatch.Stats.SUM };
+  private alarm(
+    alarmId: string,
+    metric: cloudwatch.IMetric,
+    threshold: number,
+    description: string,
+    comparison = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+  ): cloudwatch.Alarm {
+    const created = new cloudwatch.Alarm(this, alarmId, {
+      metric,
+      threshold,
+      comparisonOperator: comparison,
+      evaluationPeriods: 1,
+      datapointsToAlarm: 1,
+      // Every metric here is sparse (no data point when nothing happened): quiet means OK.
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      alarmDescription: `Pourover ${this.appName}: ${description}`,
+    });
+    created.addAlarmAction(this.notify);
+    this.alarms[alarmId] = created;
+    return created;
+  }
 
-    // ------------------------------------------------------------ releases
-    alarm(
+  private releaseAlarms(props: PipelineObservabilityProps): void {
+    const machine = props.stateMachine;
+    this.alarm(
       "ExecutionsFailedAlarm",
-      machine.metricFailed(sum5),
+      machine.metricFailed(SUM_5),
       1,
       "a release execution failed (see the email and the execution console link)",
     );
-    alarm(
+    this.alarm(
       "ExecutionsTimedOutAlarm",
-      machine.metricTimedOut(sum5),
+      machine.metricTimedOut(SUM_5),
       1,
       "a release execution hit the workflow timeout; nothing recorded its outcome",
     );
-    alarm(
+    this.alarm(
       "ExecutionsAbortedAlarm",
-      machine.metricAborted(sum5),
+      machine.metricAborted(SUM_5),
       1,
       "a release execution was stopped by hand or by a redeploy; check its release in the ledger",
     );
+  }
 
-    // ------------------------------------------------------------ webhook
-    const urlMetric = (metricName: string) =>
-      new cloudwatch.Metric({
-        namespace: "AWS/Lambda",
-        metricName,
-        dimensionsMap: { FunctionName: props.webhookFunction.functionName },
-        ...sum5,
-      });
-    alarm(
+  private webhookAlarms(props: PipelineObservabilityProps): void {
+    this.alarm(
       "Webhook4xxSpikeAlarm",
-      urlMetric("Url4xxCount"),
+      urlMetric(props.webhookFunction, "Url4xxCount"),
       props.webhook4xxThreshold ?? 20,
       "the webhook Function URL answered many 4xx (bad signatures or probing; check the GitHub webhook secret)",
     );
-    alarm(
+    this.alarm(
       "Webhook5xxAlarm",
-      urlMetric("Url5xxCount"),
+      urlMetric(props.webhookFunction, "Url5xxCount"),
       1,
       "the webhook Function URL answered 5xx (function error, timeout or throttling): GitHub deliveries may be lost",
     );
+  }
 
-    // ------------------------------------------------------------ dead letters
+  private deadLetterAlarms(props: PipelineObservabilityProps): void {
     for (const [name, queue] of Object.entries(props.deadLetterQueues)) {
-      alarm(
+      this.alarm(
         `${name}DlqAlarm`,
         queue.metricApproximateNumberOfMessagesVisible({
           period: FIVE_MINUTES,
@@ -184,62 +200,69 @@ export class PipelineObservability extends Construct {
         cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       );
     }
+  }
 
-    // ------------------------------------------------------------ custom metrics
-    const custom = (metricName: string, options: cloudwatch.MetricOptions = {}) =>
-      new cloudwatch.Metric({
-        namespace: this.namespace,
-        metricName,
-        dimensionsMap: { [APP_DIMENSION]: props.appName, ...options.dimensionsMap },
-        period: options.period ?? FIVE_MINUTES,
-        statistic: options.statistic ?? cloudwatch.Stats.SUM,
-        label: options.label,
-      });
-    alarm(
+  private customMetricAlarms(props: PipelineObservabilityProps): void {
+    this.alarm(
       "LostEventsRecoveredAlarm",
-      custom(METRIC_NAMES.lostEventsRecovered, { period: Duration.hours(1) }),
+      this.custom(METRIC_NAMES.lostEventsRecovered, { period: Duration.hours(1) }),
       1,
       "the reconciler found tag pushes that never started a release and started them (check the rules, DLQs and webhook)",
     );
-    alarm(
+    this.alarm(
       "ScanRejectionsAlarm",
-      custom(METRIC_NAMES.scanRejections),
+      this.custom(METRIC_NAMES.scanRejections),
       props.scanRejectionsThreshold ?? 1,
       "a release was blocked by the scan policy (the email lists the CVEs)",
     );
+  }
 
-    // ------------------------------------------------------------ dashboard
-    const daily = { period: ONE_DAY, statistic: cloudwatch.Stats.SUM };
-    const started = machine.metricStarted({ ...daily, label: "started" });
-    const failureRates = FAILURE_STAGES.map(
-      (stage, i) =>
-        new cloudwatch.MathExpression({
-          expression: `IF(started > 0, 100 * f${i} / started, 0)`,
-          usingMetrics: {
-            started,
-            [`f${i}`]: custom(METRIC_NAMES.releaseFailed, {
-              ...daily,
-              dimensionsMap: { [STAGE_DIMENSION]: stage },
-            }),
-          },
-          label: stage,
-          period: ONE_DAY,
-        }),
-    );
-    const taskFunctions = Object.entries(props.taskFunctions ?? {});
-    const buildProjects = Object.entries(props.buildProjects ?? {});
+  /** One of the functions' custom metrics, for this app. */
+  private custom(metricName: string, options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: this.namespace,
+      metricName,
+      dimensionsMap: { [APP_DIMENSION]: this.appName, ...options.dimensionsMap },
+      period: options.period ?? FIVE_MINUTES,
+      statistic: options.statistic ?? cloudwatch.Stats.SUM,
+      label: options.label,
+    });
+  }
 
-    this.dashboard = new cloudwatch.Dashboard(this, "Dashboard", {
+  private releaseDashboard(props: PipelineObservabilityProps): cloudwatch.Dashboard {
+    const dashboard = new cloudwatch.Dashboard(this, "Dashboard", {
       dashboardName: props.dashboardName ?? `pourover-${props.appName}`,
       defaultInterval: Duration.days(14),
     });
-    this.dashboard.addWidgets(
+    const started = props.stateMachine.metricStarted({ ...DAILY, label: "started" });
+    dashboard.addWidgets(...this.releaseRateWidgets(props.stateMachine, started));
+    dashboard.addWidgets(...this.failureAndDurationWidgets(props.stateMachine, started));
+    dashboard.addWidgets(...stageDurationWidgets(props));
+    dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: "Webhook Function URL responses (requests / 4xx / 5xx per 5 minutes)",
+        left: ["UrlRequestCount", "Url4xxCount", "Url5xxCount"].map((name) =>
+          urlMetric(props.webhookFunction, name),
+        ),
+        width: 12,
+      }),
+      new cloudwatch.AlarmStatusWidget({
+        title: "Pipeline alarms",
+        alarms: Object.values(this.alarms),
+        width: 12,
+      }),
+    );
+    return dashboard;
+  }
+
+  private releaseRateWidgets(machine: sfn.IStateMachine, started: cloudwatch.IMetric): cloudwatch.IWidget[] {
+    return [
       new cloudwatch.GraphWidget({
         title: "Releases per day (state machine executions started / succeeded / failed)",
         left: [
           started,
-          machine.metricSucceeded({ ...daily, label: "succeeded" }),
-          machine.metricFailed({ ...daily, label: "failed" }),
+          machine.metricSucceeded({ ...DAILY, label: "succeeded" }),
+          machine.metricFailed({ ...DAILY, label: "failed" }),
         ],
         width: 12,
       }),
@@ -247,18 +270,47 @@ export class PipelineObservability extends Construct {
         title:
           "Lead time tag → dev, seconds (ledger claim → RecordOutcome of releases that reached dev; p50 / p90 / max per day)",
         left: [
-          custom(METRIC_NAMES.leadTimeSeconds, { ...daily, statistic: cloudwatch.Stats.p(50), label: "p50" }),
-          custom(METRIC_NAMES.leadTimeSeconds, { ...daily, statistic: cloudwatch.Stats.p(90), label: "p90" }),
-          custom(METRIC_NAMES.leadTimeSeconds, {
-            ...daily,
+          this.custom(METRIC_NAMES.leadTimeSeconds, {
+            ...DAILY,
+            statistic: cloudwatch.Stats.p(50),
+            label: "p50",
+          }),
+          this.custom(METRIC_NAMES.leadTimeSeconds, {
+            ...DAILY,
+            statistic: cloudwatch.Stats.p(90),
+            label: "p90",
+          }),
+          this.custom(METRIC_NAMES.leadTimeSeconds, {
+            ...DAILY,
             statistic: cloudwatch.Stats.MAXIMUM,
             label: "max",
           }),
         ],
         width: 12,
       }),
+    ];
+  }
+
+  private failureAndDurationWidgets(
+    machine: sfn.IStateMachine,
+    started: cloudwatch.IMetric,
+  ): cloudwatch.IWidget[] {
+    const failureRates = FAILURE_STAGES.map(
+      (stage, i) =>
+        new cloudwatch.MathExpression({
+          expression: `IF(started > 0, 100 * f${i} / started, 0)`,
+          usingMetrics: {
+            started,
+            [`f${i}`]: this.custom(METRIC_NAMES.releaseFailed, {
+              ...DAILY,
+              dimensionsMap: { [STAGE_DIMENSION]: stage },
+            }),
+          },
+          label: stage,
+          period: ONE_DAY,
+        }),
     );
-    this.dashboard.addWidgets(
+    return [
       new cloudwatch.GraphWidget({
         title: "Failure rate by stage, % of executions started per day (ReleaseFailed by Stage)",
         left: failureRates,
@@ -274,44 +326,47 @@ export class PipelineObservability extends Construct {
         ],
         width: 12,
       }),
-    );
-    this.dashboard.addWidgets(
-      new cloudwatch.GraphWidget({
-        title: "Build and scan stage duration, seconds (CodeBuild Duration per project, average / max)",
-        left: buildProjects.flatMap(([name, project]) => [
-          project.metricDuration({
-            period: ONE_DAY,
-            statistic: cloudwatch.Stats.AVERAGE,
-            label: `${name} avg`,
-          }),
-          project.metricDuration({
-            period: ONE_DAY,
-            statistic: cloudwatch.Stats.MAXIMUM,
-            label: `${name} max`,
-          }),
-        ]),
-        width: 12,
-      }),
-      new cloudwatch.GraphWidget({
-        title:
-          "Lambda part of each stage, ms (Duration p90 per task function; excludes CodeBuild, SSM and retries)",
-        left: taskFunctions.map(([stage, fn]) =>
-          fn.metricDuration({ period: ONE_DAY, statistic: cloudwatch.Stats.p(90), label: stage }),
-        ),
-        width: 12,
-      }),
-    );
-    this.dashboard.addWidgets(
-      new cloudwatch.GraphWidget({
-        title: "Webhook Function URL responses (requests / 4xx / 5xx per 5 minutes)",
-        left: [urlMetric("UrlRequestCount"), urlMetric("Url4xxCount"), urlMetric("Url5xxCount")],
-        width: 12,
-      }),
-      new cloudwatch.AlarmStatusWidget({
-        title: "Pipeline alarms",
-        alarms: Object.values(this.alarms),
-        width: 12,
-      }),
-    );
+    ];
   }
+}
+
+/** A metric of the webhook's Function URL, summed per 5 minutes. */
+function urlMetric(webhook: lambda.IFunction, metricName: string): cloudwatch.Metric {
+  return new cloudwatch.Metric({
+    namespace: "AWS/Lambda",
+    metricName,
+    dimensionsMap: { FunctionName: webhook.functionName },
+    ...SUM_5,
+  });
+}
+
+function stageDurationWidgets(props: PipelineObservabilityProps): cloudwatch.IWidget[] {
+  const taskFunctions = Object.entries(props.taskFunctions ?? {});
+  const buildProjects = Object.entries(props.buildProjects ?? {});
+  return [
+    new cloudwatch.GraphWidget({
+      title: "Build and scan stage duration, seconds (CodeBuild Duration per project, average / max)",
+      left: buildProjects.flatMap(([name, project]) => [
+        project.metricDuration({
+          period: ONE_DAY,
+          statistic: cloudwatch.Stats.AVERAGE,
+          label: `${name} avg`,
+        }),
+        project.metricDuration({
+          period: ONE_DAY,
+          statistic: cloudwatch.Stats.MAXIMUM,
+          label: `${name} max`,
+        }),
+      ]),
+      width: 12,
+    }),
+    new cloudwatch.GraphWidget({
+      title:
+        "Lambda part of each stage, ms (Duration p90 per task function; excludes CodeBuild, SSM and retries)",
+      left: taskFunctions.map(([stage, fn]) =>
+        fn.metricDuration({ period: ONE_DAY, statistic: cloudwatch.Stats.p(90), label: stage }),
+      ),
+      width: 12,
+    }),
+  ];
 }

@@ -65,21 +65,15 @@ export class ReleaseFunctions extends Construct {
 
   constructor(scope: Construct, id: string, props: ReleaseFunctionsProps) {
     super(scope, id);
-    const { config, ledger, bucket, githubCredentials } = props;
-    const logRetention = props.logRetention ?? logs.RetentionDays.THREE_MONTHS;
-    const fn = (functionDir: string, extra: Partial<PouroverFunctionProps>) =>
-      pipelineFunction(this, { functionDir, projectRoot: props.projectRoot, config, logRetention, ...extra });
-    const reportsPrefix = scanReportsPrefix(config.app);
-    const bucketId = logicalIdOf(bucket);
-
-    this.claimRelease = fn("claim-release", {
+    const { config, ledger } = props;
+    this.claimRelease = this.fn(props, "claim-release", {
       description: "Claims app#tag in the release ledger (conditional write)",
       environment: { LEDGER_TABLE_NAME: ledger.tableName },
     });
     // Only the conditional PutItem (the claim): the handler never reads the ledger.
     this.claimRelease.allow(["dynamodb:PutItem"], [ledger.tableArn]);
 
-    this.planRelease = fn("plan-release", {
+    this.planRelease = this.fn(props, "plan-release", {
       description:
         "Resolves services, repositories and dev target; waits for all images of an ECR-triggered tag",
       environment: { LEDGER_TABLE_NAME: ledger.tableName },
@@ -93,44 +87,13 @@ export class ReleaseFunctions extends Construct {
       props.repositories.map((r) => r.repositoryArn),
     );
 
-    this.evaluateScan = fn("evaluate-scan", {
-      description: "Parses a Trivy report and applies the scan policy",
-      environment: { REPORTS_BUCKET_NAME: bucket.bucketName },
-      memorySize: 512,
-    });
-    const reportsArn = bucket.arnForObjects(`${reportsPrefix}*`);
-    this.evaluateScan.allow(["s3:GetObject"], [reportsArn]);
-    // Writes each service's full findings next to its report (<app>/<tag>/<service>/findings.json):
-    // the execution state only carries a summary, as a state's input or output over 256 KiB fails it.
-    this.evaluateScan.allow(["s3:PutObject"], [reportsArn]);
-    Validations.of(this.evaluateScan.role).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${reportsPrefix}*]`,
-      reason:
-        "Reports and findings are keyed by tag and service at run time, so the keys are unknown at deploy time; GetObject and PutObject are limited to the app's reports prefix.",
-    });
-
-    this.gateOnScan = fn("gate-on-scan", {
+    this.evaluateScan = this.newEvaluateScan(props);
+    this.gateOnScan = this.fn(props, "gate-on-scan", {
       description: "Rejects the release when one image failed the policy",
     });
+    this.updateManifests = this.newUpdateManifests(props);
 
-    this.updateManifests = fn("update-manifests", {
-      description: "One commit and one pull request pinning the release images",
-      environment: {
-        GITHUB_CREDENTIALS_SECRET_ARN: githubCredentials.secretArn,
-        ARTIFACTS_BUCKET_NAME: bucket.bucketName,
-      },
-      memorySize: 512,
-      timeout: Duration.seconds(120),
-    });
-    this.updateManifests.allow(["secretsmanager:GetSecretValue"], [githubCredentials.secretArn]);
-    this.updateManifests.allow(["s3:PutObject"], [bucket.arnForObjects(`${ARTIFACTS_PREFIX}*`)]);
-    Validations.of(this.updateManifests.role).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${ARTIFACTS_PREFIX}*]`,
-      reason:
-        "Each release writes its compose file under a key named after the app and tag at run time; PutObject is limited to the releases prefix.",
-    });
-
-    this.sendNotification = fn("send-notification", {
+    this.sendNotification = this.fn(props, "send-notification", {
       // The sender is read from the bundled app config (notify.from), not from the environment.
       description: "Emails the release outcome through SES",
     });
@@ -140,7 +103,7 @@ export class ReleaseFunctions extends Construct {
       reason: SES_IDENTITY_WILDCARD_REASON,
     });
 
-    this.recordOutcome = fn("record-outcome", {
+    this.recordOutcome = this.fn(props, "record-outcome", {
       description: "Writes the outcome to the ledger and publishes Release Succeeded/Failed",
       environment: { LEDGER_TABLE_NAME: ledger.tableName, EVENT_BUS_NAME: props.bus.eventBusName },
     });
@@ -148,4 +111,71 @@ export class ReleaseFunctions extends Construct {
     this.recordOutcome.allow(["dynamodb:UpdateItem"], [ledger.tableArn]);
     this.recordOutcome.allow(["events:PutEvents"], [props.bus.eventBusArn]);
   }
+
+  private fn(
+    props: ReleaseFunctionsProps,
+    functionDir: string,
+    extra: Partial<PouroverFunctionProps>,
+  ): PouroverFunction {
+    const logRetention = props.logRetention ?? logs.RetentionDays.THREE_MONTHS;
+    const { projectRoot, config } = props;
+    return pipelineFunction(this, { functionDir, projectRoot, config, logRetention, ...extra });
+  }
+
+  private newEvaluateScan(props: ReleaseFunctionsProps): PouroverFunction {
+    const { bucket } = props;
+    const evaluateScan = this.fn(props, "evaluate-scan", {
+      description: "Parses a Trivy report and applies the scan policy",
+      environment: { REPORTS_BUCKET_NAME: bucket.bucketName },
+      memorySize: 512,
+    });
+    const reportsPrefix = scanReportsPrefix(props.config.app);
+    const reportsArn = bucket.arnForObjects(`${reportsPrefix}*`);
+    evaluateScan.allow(["s3:GetObject"], [reportsArn]);
+    // Writes each service's full findings next to its report (<app>/<tag>/<service>/findings.json):
+    // the execution state only carries a summary, as a state's input or output over 256 KiB fails it.
+    evaluateScan.allow(["s3:PutObject"], [reportsArn]);
+    acknowledgeBucketPrefix(
+      evaluateScan,
+      bucket,
+      reportsPrefix,
+      "Reports and findings are keyed by tag and service at run time, so the keys are unknown at deploy time; GetObject and PutObject are limited to the app's reports prefix.",
+    );
+    return evaluateScan;
+  }
+
+  private newUpdateManifests(props: ReleaseFunctionsProps): PouroverFunction {
+    const { bucket, githubCredentials } = props;
+    const updateManifests = this.fn(props, "update-manifests", {
+      description: "One commit and one pull request pinning the release images",
+      environment: {
+        GITHUB_CREDENTIALS_SECRET_ARN: githubCredentials.secretArn,
+        ARTIFACTS_BUCKET_NAME: bucket.bucketName,
+      },
+      memorySize: 512,
+      timeout: Duration.seconds(120),
+    });
+    updateManifests.allow(["secretsmanager:GetSecretValue"], [githubCredentials.secretArn]);
+    updateManifests.allow(["s3:PutObject"], [bucket.arnForObjects(`${ARTIFACTS_PREFIX}*`)]);
+    acknowledgeBucketPrefix(
+      updateManifests,
+      bucket,
+      ARTIFACTS_PREFIX,
+      "Each release writes its compose file under a key named after the app and tag at run time; PutObject is limited to the releases prefix.",
+    );
+    return updateManifests;
+  }
+}
+
+/** The IAM5 finding of a grant on every key under one prefix of the bucket, with why. */
+function acknowledgeBucketPrefix(
+  fn: PouroverFunction,
+  bucket: s3.IBucket,
+  prefix: string,
+  reason: string,
+): void {
+  Validations.of(fn.role).acknowledge({
+    id: `AwsSolutions-IAM5[Resource::<${logicalIdOf(bucket)}.Arn>/${prefix}*]`,
+    reason,
+  });
 }

@@ -1,11 +1,12 @@
-import { Duration, Validations } from "aws-cdk-lib";
+import { Duration } from "aws-cdk-lib";
 import type * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as destinations from "aws-cdk-lib/aws-lambda-destinations";
 import type * as logs from "aws-cdk-lib/aws-logs";
-import * as sqs from "aws-cdk-lib/aws-sqs";
+import type * as sqs from "aws-cdk-lib/aws-sqs";
 import type * as sfn from "aws-cdk-lib/aws-stepfunctions";
 import { Construct } from "constructs";
 import type { AppConfig } from "../../shared/contracts/app-config.js";
+import { deadLetterQueue } from "./dead-letter-queue.js";
 import { PouroverFunction } from "./pourover-function.js";
 
 export interface ReleaseStarterProps {
@@ -34,16 +35,11 @@ export class ReleaseStarter extends Construct {
 
   constructor(scope: Construct, id: string, props: ReleaseStarterProps) {
     super(scope, id);
-    this.failures = new sqs.Queue(this, "Failures", {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
-    Validations.of(this.failures).acknowledge({
-      id: "AwsSolutions-SQS3",
-      reason:
-        "This queue is itself the on-failure destination of the release starter's asynchronous invocations; failed starts land here for inspection and redrive.",
-    });
+    this.failures = deadLetterQueue(
+      this,
+      "Failures",
+      "This queue is itself the on-failure destination of the release starter's asynchronous invocations; failed starts land here for inspection and redrive.",
+    );
     this.function = new PouroverFunction(this, "StartRelease", {
       functionDir: "start-release",
       projectRoot: props.projectRoot,

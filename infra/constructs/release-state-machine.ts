@@ -100,26 +100,7 @@ export class ReleaseStateMachine extends Construct {
   constructor(scope: Construct, id: string, props: ReleaseStateMachineProps) {
     super(scope, id);
     const stack = Stack.of(this);
-    const fns = props.functions;
-
-    const substitutions: Record<ReleasePlaceholder, string> = {
-      ClaimReleaseFunctionArn: fns.claimRelease.functionArn,
-      PlanReleaseFunctionArn: fns.planRelease.functionArn,
-      EvaluateScanFunctionArn: fns.evaluateScan.functionArn,
-      GateOnScanFunctionArn: fns.gateOnScan.functionArn,
-      DescribeBuildFailureFunctionArn: fns.describeBuildFailure.functionArn,
-      UpdateManifestsFunctionArn: fns.updateManifests.functionArn,
-      VerifyDevFunctionArn: fns.verifyDev.functionArn,
-      AcquireDevLockFunctionArn: fns.acquireDevLock.functionArn,
-      LedgerTableName: props.ledger.tableName,
-      SendNotificationFunctionArn: fns.sendNotification.functionArn,
-      RecordOutcomeFunctionArn: fns.recordOutcome.functionArn,
-      ReportDevResultFunctionArn: fns.reportDevResult.functionArn,
-      BuildProjectName: props.buildProject.projectName,
-      ScanProjectName: props.scanProject.projectName,
-      DeployDocumentName: props.deployDocument.ref,
-      DeployLogGroupName: props.deployLogGroup.logGroupName,
-    };
+    const substitutions = releaseSubstitutions(props);
     assertPlaceholdersMatch(readFileSync(props.definitionFile, "utf8"), Object.keys(substitutions));
     this.substitutions = substitutions;
 
@@ -139,95 +120,8 @@ export class ReleaseStateMachine extends Construct {
       tracingEnabled: true,
     });
     const role = this.stateMachine.role;
-
-    // Lambda tasks use the unqualified function ARN as Resource: that ARN, nothing else.
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: "InvokeReleaseFunctions",
-        actions: ["lambda:InvokeFunction"],
-        resources: Object.values(fns).map((f) => f.functionArn),
-      }),
-    );
-
-    // ReleaseDevLock / ReleaseDevLockAfterFailure: arn:aws:states:::dynamodb:updateItem. The optimized
-    // integration calls UpdateItem with the state machine's role (Step Functions Developer Guide, "IAM
-    // policies for calling DynamoDB": the action on the table ARN); dynamodb:LeadingKeys limits it to
-    // the app's dev lock item, as the Lambda it replaces was limited.
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: "ReleaseDevLockItem",
-        actions: ["dynamodb:UpdateItem"],
-        resources: [props.ledger.tableArn],
-        conditions: { "ForAllValues:StringEquals": { "dynamodb:LeadingKeys": [`devlock#${props.app}`] } },
-      }),
-    );
-
-    // BuildScanPush / ScanImage: codebuild:startBuild.sync.
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: "RunBuildAndScanProjects",
-        actions: ["codebuild:StartBuild", "codebuild:StopBuild", "codebuild:BatchGetBuilds"],
-        resources: [props.buildProject.projectArn, props.scanProject.projectArn],
-      }),
-    );
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: "CodeBuildSyncManagedRule",
-        actions: ["events:PutTargets", "events:PutRule", "events:DescribeRule"],
-        resources: [
-          stack.formatArn({ service: "events", resource: "rule", resourceName: CODEBUILD_SYNC_RULE }),
-        ],
-      }),
-    );
-
-    // DeployDev: aws-sdk:ssm:sendCommand with Targets by tag.
-    const tagKeys = Object.keys(props.devInstanceTags);
-    if (tagKeys.length === 0)
-      throw new Error("ReleaseStateMachine: dev.instanceTags must name at least one tag");
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: "SendDeployDocument",
-        actions: ["ssm:SendCommand"],
-        resources: [
-          stack.formatArn({ service: "ssm", resource: "document", resourceName: props.deployDocument.ref }),
-        ],
-      }),
-    );
-    const tagConditions: Record<string, string> = {};
-    for (const key of tagKeys) tagConditions[`ssm:resourceTag/${key}`] = props.devInstanceTags[key] as string;
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: "SendDeployToTaggedDevInstances",
-        actions: ["ssm:SendCommand"],
-        resources: [stack.formatArn({ service: "ec2", resource: "instance", resourceName: "*" })],
-        conditions: { StringEquals: tagConditions },
-      }),
-    );
-
-    // The wake loop (WakeDevHost, CheckDevHostAgents, StartDevHosts) calls EC2 and SSM itself
-    // (aws-sdk integrations run with the state machine's role). DescribeInstances and
-    // DescribeInstanceInformation are read-only and support no resource-level permissions, so they take
-    // "*"; StartInstances takes instance ARNs and the aws:ResourceTag condition key, so it is limited to
-    // instances carrying every configured dev tag.
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: "DescribeDevHosts",
-        actions: ["ec2:DescribeInstances", "ssm:DescribeInstanceInformation"],
-        resources: ["*"],
-      }),
-    );
-    const startConditions: Record<string, string> = {};
-    for (const key of tagKeys)
-      startConditions[`aws:ResourceTag/${key}`] = props.devInstanceTags[key] as string;
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: "StartTaggedDevHosts",
-        actions: ["ec2:StartInstances"],
-        resources: [stack.formatArn({ service: "ec2", resource: "instance", resourceName: "*" })],
-        conditions: { StringEquals: startConditions },
-      }),
-    );
-
+    grantReleaseTasks(role, props);
+    grantDevHostTasks(role, props);
     Validations.of(role).acknowledge(
       {
         id: "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]",
@@ -241,6 +135,123 @@ export class ReleaseStateMachine extends Construct {
       },
     );
   }
+}
+
+function releaseSubstitutions(props: ReleaseStateMachineProps): Record<ReleasePlaceholder, string> {
+  const fns = props.functions;
+  return {
+    ClaimReleaseFunctionArn: fns.claimRelease.functionArn,
+    PlanReleaseFunctionArn: fns.planRelease.functionArn,
+    EvaluateScanFunctionArn: fns.evaluateScan.functionArn,
+    GateOnScanFunctionArn: fns.gateOnScan.functionArn,
+    DescribeBuildFailureFunctionArn: fns.describeBuildFailure.functionArn,
+    UpdateManifestsFunctionArn: fns.updateManifests.functionArn,
+    VerifyDevFunctionArn: fns.verifyDev.functionArn,
+    AcquireDevLockFunctionArn: fns.acquireDevLock.functionArn,
+    LedgerTableName: props.ledger.tableName,
+    SendNotificationFunctionArn: fns.sendNotification.functionArn,
+    RecordOutcomeFunctionArn: fns.recordOutcome.functionArn,
+    ReportDevResultFunctionArn: fns.reportDevResult.functionArn,
+    BuildProjectName: props.buildProject.projectName,
+    ScanProjectName: props.scanProject.projectName,
+    DeployDocumentName: props.deployDocument.ref,
+    DeployLogGroupName: props.deployLogGroup.logGroupName,
+  };
+}
+
+/** The Lambda, DynamoDB and CodeBuild tasks. */
+function grantReleaseTasks(role: iam.IRole, props: ReleaseStateMachineProps): void {
+  // Lambda tasks use the unqualified function ARN as Resource: that ARN, nothing else.
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      sid: "InvokeReleaseFunctions",
+      actions: ["lambda:InvokeFunction"],
+      resources: Object.values(props.functions).map((f) => f.functionArn),
+    }),
+  );
+
+  // ReleaseDevLock / ReleaseDevLockAfterFailure: arn:aws:states:::dynamodb:updateItem. The optimized
+  // integration calls UpdateItem with the state machine's role (Step Functions Developer Guide, "IAM
+  // policies for calling DynamoDB": the action on the table ARN); dynamodb:LeadingKeys limits it to
+  // the app's dev lock item, as the Lambda it replaces was limited.
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      sid: "ReleaseDevLockItem",
+      actions: ["dynamodb:UpdateItem"],
+      resources: [props.ledger.tableArn],
+      conditions: { "ForAllValues:StringEquals": { "dynamodb:LeadingKeys": [`devlock#${props.app}`] } },
+    }),
+  );
+
+  // BuildScanPush / ScanImage: codebuild:startBuild.sync.
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      sid: "RunBuildAndScanProjects",
+      actions: ["codebuild:StartBuild", "codebuild:StopBuild", "codebuild:BatchGetBuilds"],
+      resources: [props.buildProject.projectArn, props.scanProject.projectArn],
+    }),
+  );
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      sid: "CodeBuildSyncManagedRule",
+      actions: ["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+      resources: [
+        Stack.of(role).formatArn({ service: "events", resource: "rule", resourceName: CODEBUILD_SYNC_RULE }),
+      ],
+    }),
+  );
+}
+
+/** DeployDev and the wake loop: SSM and EC2 on the instances carrying every dev tag. */
+function grantDevHostTasks(role: iam.IRole, props: ReleaseStateMachineProps): void {
+  const stack = Stack.of(role);
+  // DeployDev: aws-sdk:ssm:sendCommand with Targets by tag.
+  if (Object.keys(props.devInstanceTags).length === 0)
+    throw new Error("ReleaseStateMachine: dev.instanceTags must name at least one tag");
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      sid: "SendDeployDocument",
+      actions: ["ssm:SendCommand"],
+      resources: [
+        stack.formatArn({ service: "ssm", resource: "document", resourceName: props.deployDocument.ref }),
+      ],
+    }),
+  );
+  const anyInstance = stack.formatArn({ service: "ec2", resource: "instance", resourceName: "*" });
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      sid: "SendDeployToTaggedDevInstances",
+      actions: ["ssm:SendCommand"],
+      resources: [anyInstance],
+      conditions: { StringEquals: tagConditions("ssm:resourceTag", props.devInstanceTags) },
+    }),
+  );
+
+  // The wake loop (WakeDevHost, CheckDevHostAgents, StartDevHosts) calls EC2 and SSM itself
+  // (aws-sdk integrations run with the state machine's role). DescribeInstances and
+  // DescribeInstanceInformation are read-only and support no resource-level permissions, so they take
+  // "*"; StartInstances takes instance ARNs and the aws:ResourceTag condition key, so it is limited to
+  // instances carrying every configured dev tag.
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      sid: "DescribeDevHosts",
+      actions: ["ec2:DescribeInstances", "ssm:DescribeInstanceInformation"],
+      resources: ["*"],
+    }),
+  );
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      sid: "StartTaggedDevHosts",
+      actions: ["ec2:StartInstances"],
+      resources: [anyInstance],
+      conditions: { StringEquals: tagConditions("aws:ResourceTag", props.devInstanceTags) },
+    }),
+  );
+}
+
+/** `<conditionKey>/<tag>: <value>` for every tag: all of them must match. */
+function tagConditions(conditionKey: string, tags: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(tags).map(([key, value]) => [`${conditionKey}/${key}`, value]));
 }
 
 /** Throws when the ASL and the construct disagree about the placeholders, in either direction. */

@@ -63,33 +63,47 @@ export class ReleaseStorage extends Construct {
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     // Data: each resource keeps the logical id it had in the stack, or a deploy would replace it.
 
-    this.accessLogsBucket = new s3.Bucket(this, "AccessLogsBucket", {
-      encryption: s3.BucketEncryption.S3_MANAGED,
-      enforceSSL: true,
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+    this.accessLogsBucket = this.newAccessLogsBucket(removalPolicy);
+    this.bucket = this.newReportsBucket(props, removalPolicy);
+    this.ledger = new dynamodb.Table(this, "ReleaseLedger", {
+      partitionKey: { name: "pk", type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      timeToLiveAttribute: "expiresAt",
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      deletionProtection: removalPolicy === RemovalPolicy.RETAIN,
+      removalPolicy,
+    });
+    keepLogicalId(this.ledger, "ReleaseLedger/Resource");
+    this.repositories = props.services.map((service) => this.newRepository(props, service, removalPolicy));
+    this.bus = new events.EventBus(this, "Bus", { eventBusName: `pourover-${props.app}` });
+    keepLogicalId(this.bus, "Bus/Resource");
+  }
+
+  private newAccessLogsBucket(removalPolicy: RemovalPolicy): s3.Bucket {
+    const bucket = privateBucket(this, "AccessLogsBucket", {
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
       versioned: false,
       lifecycleRules: [{ id: "expire-access-logs", expiration: Duration.days(365) }],
       removalPolicy,
     });
-    keepLogicalId(this.accessLogsBucket, "AccessLogsBucket/Resource");
-    Validations.of(this.accessLogsBucket).acknowledge({
+    Validations.of(bucket).acknowledge({
       id: "AwsSolutions-S1",
       reason:
         "This bucket is the destination of the server access logs of the reports bucket; logging it into itself would loop, and a third bucket adds nothing.",
     });
+    return bucket;
+  }
 
-    this.bucket = new s3.Bucket(this, "ReportsBucket", {
-      encryption: s3.BucketEncryption.S3_MANAGED,
-      enforceSSL: true,
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+  private newReportsBucket(props: ReleaseStorageProps, removalPolicy: RemovalPolicy): s3.Bucket {
+    return privateBucket(this, "ReportsBucket", {
       versioned: true,
       serverAccessLogsBucket: this.accessLogsBucket,
       serverAccessLogsPrefix: "reports-bucket/",
       lifecycleRules: [
         {
           id: "expire-scan-reports",
-          prefix: this.reportsPrefix,
+          prefix: scanReportsPrefix(props.app),
           expiration: Duration.days(props.reportRetentionDays ?? 180),
           noncurrentVersionExpiration: Duration.days(30),
         },
@@ -103,47 +117,51 @@ export class ReleaseStorage extends Construct {
       ],
       removalPolicy,
     });
-    keepLogicalId(this.bucket, "ReportsBucket/Resource");
-
-    this.ledger = new dynamodb.Table(this, "ReleaseLedger", {
-      partitionKey: { name: "pk", type: dynamodb.AttributeType.STRING },
-      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      timeToLiveAttribute: "expiresAt",
-      encryption: dynamodb.TableEncryption.AWS_MANAGED,
-      deletionProtection: removalPolicy === RemovalPolicy.RETAIN,
-      removalPolicy,
-    });
-    keepLogicalId(this.ledger, "ReleaseLedger/Resource");
-
-    this.repositories = props.services.map((service) => {
-      const repository = new ecr.Repository(this, `Repository-${service.name}`, {
-        repositoryName: service.repository,
-        // Release tags (v*) can never be overwritten; other tags (e.g. latest, cache) stay mutable.
-        imageTagMutability: ecr.TagMutability.MUTABLE_WITH_EXCLUSION,
-        imageTagMutabilityExclusionFilters: [ecr.ImageTagMutabilityExclusionFilter.wildcard("v*")],
-        imageScanOnPush: true,
-        encryption: ecr.RepositoryEncryption.AES_256,
-        removalPolicy,
-        emptyOnDelete: removalPolicy !== RemovalPolicy.RETAIN,
-        // Untagged images only: release images (v*) and the build cache tag are never expired.
-        // ECR's lifecycle has no "exclude" filter, and an image carrying a matching tag is expired
-        // with all its other tags (ECR user guide, lifecycle policy examples), so any tagged or
-        // `any` rule could delete a v* image a prod pin or a rollback needs. `untagged` selects only
-        // images with no tag at all (superseded cache manifests, interrupted pushes).
-        lifecycleRules: [
-          {
-            description: "expire untagged images (never a tagged one: v* releases and the build cache stay)",
-            tagStatus: ecr.TagStatus.UNTAGGED,
-            maxImageAge: Duration.days(props.ecrUntaggedMaxAgeDays ?? 14),
-          },
-        ],
-      });
-      keepLogicalId(repository, `Repository-${service.name}/Resource`);
-      return repository;
-    });
-
-    this.bus = new events.EventBus(this, "Bus", { eventBusName: `pourover-${props.app}` });
-    keepLogicalId(this.bus, "Bus/Resource");
   }
+
+  private newRepository(
+    props: ReleaseStorageProps,
+    service: ReleaseStorageProps["services"][number],
+    removalPolicy: RemovalPolicy,
+  ): ecr.Repository {
+    const repository = new ecr.Repository(this, `Repository-${service.name}`, {
+      repositoryName: service.repository,
+      // Release tags (v*) can never be overwritten; other tags (e.g. latest, cache) stay mutable.
+      imageTagMutability: ecr.TagMutability.MUTABLE_WITH_EXCLUSION,
+      imageTagMutabilityExclusionFilters: [ecr.ImageTagMutabilityExclusionFilter.wildcard("v*")],
+      imageScanOnPush: true,
+      encryption: ecr.RepositoryEncryption.AES_256,
+      removalPolicy,
+      emptyOnDelete: removalPolicy !== RemovalPolicy.RETAIN,
+      // Untagged images only: release images (v*) and the build cache tag are never expired.
+      // ECR's lifecycle has no "exclude" filter, and an image carrying a matching tag is expired
+      // with all its other tags (ECR user guide, lifecycle policy examples), so any tagged or
+      // `any` rule could delete a v* image a prod pin or a rollback needs. `untagged` selects only
+      // images with no tag at all (superseded cache manifests, interrupted pushes).
+      lifecycleRules: [
+        {
+          description: "expire untagged images (never a tagged one: v* releases and the build cache stay)",
+          tagStatus: ecr.TagStatus.UNTAGGED,
+          maxImageAge: Duration.days(props.ecrUntaggedMaxAgeDays ?? 14),
+        },
+      ],
+    });
+    keepLogicalId(repository, `Repository-${service.name}/Resource`);
+    return repository;
+  }
+}
+
+/**
+ * A bucket of the pipeline's own data: S3-managed encryption, TLS only, no public access, and the
+ * logical id it had when it sat directly in the stack (keepLogicalId says why).
+ */
+export function privateBucket(scope: Construct, id: string, props: s3.BucketProps): s3.Bucket {
+  const bucket = new s3.Bucket(scope, id, {
+    encryption: s3.BucketEncryption.S3_MANAGED,
+    enforceSSL: true,
+    blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+    ...props,
+  });
+  keepLogicalId(bucket, `${id}/Resource`);
+  return bucket;
 }

@@ -1,14 +1,15 @@
-import { Duration, Validations } from "aws-cdk-lib";
+import { Duration } from "aws-cdk-lib";
 import type * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as events from "aws-cdk-lib/aws-events";
 import * as targets from "aws-cdk-lib/aws-events-targets";
 import * as lambda from "aws-cdk-lib/aws-lambda";
 import * as logs from "aws-cdk-lib/aws-logs";
 import type * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
-import * as sqs from "aws-cdk-lib/aws-sqs";
+import type * as sqs from "aws-cdk-lib/aws-sqs";
 import type * as sfn from "aws-cdk-lib/aws-stepfunctions";
 import { Construct } from "constructs";
 import type { AppConfig } from "../../shared/contracts/app-config.js";
+import { deadLetterQueue } from "./dead-letter-queue.js";
 import { keepLogicalId } from "./logical-ids.js";
 import type { PouroverFunction } from "./pourover-function.js";
 import { pipelineFunction } from "./release-functions.js";
@@ -17,6 +18,8 @@ import { ReleaseStarter } from "./release-starter.js";
 /** EventBridge source and detail-type of the webhook's events (see functions/receive-github-webhook). */
 export const WEBHOOK_EVENT_SOURCE = "pourover.webhook";
 export const RELEASE_TAG_PUSHED = "Release Tag Pushed";
+/** Retries of both rules' starter target before the event goes to the rule's dead-letter queue. */
+const RULE_RETRY = { retryAttempts: 8, maxEventAge: Duration.hours(2) };
 
 export interface ReleaseTriggersProps {
   /** Repository root holding functions/. */
@@ -59,31 +62,10 @@ export class ReleaseTriggers extends Construct {
 
   constructor(scope: Construct, id: string, props: ReleaseTriggersProps) {
     super(scope, id);
-    const { config, bus, ledger } = props;
+    const { config, ledger } = props;
     const logRetention = props.logRetention ?? logs.RetentionDays.THREE_MONTHS;
 
-    this.webhook = pipelineFunction(this, {
-      functionDir: "receive-github-webhook",
-      projectRoot: props.projectRoot,
-      config,
-      logRetention,
-      description: "GitHub webhook: HMAC-verified tag pushes become Release Tag Pushed events",
-      environment: {
-        WEBHOOK_SECRET_ARN: props.webhookSecret.secretArn,
-        EVENT_BUS_NAME: bus.eventBusName,
-        LEDGER_TABLE_NAME: ledger.tableName,
-      },
-      timeout: Duration.seconds(10),
-      reservedConcurrentExecutions: props.webhookReservedConcurrency,
-    });
-    this.webhook.allow(["secretsmanager:GetSecretValue"], [props.webhookSecret.secretArn]);
-    this.webhook.allow(["events:PutEvents"], [bus.eventBusArn]);
-    // Its own dedupe items only (delivery ids and body digests), never a release claim or the dev
-    // lock: DynamoDB's dynamodb:LeadingKeys condition limits an action to items with those partition
-    // key values (fine-grained access control, DynamoDB developer guide).
-    this.webhook.allow(["dynamodb:PutItem", "dynamodb:DeleteItem"], [ledger.tableArn], {
-      "ForAllValues:StringLike": { "dynamodb:LeadingKeys": ["delivery#*", "delivery-body#*"] },
-    });
+    this.webhook = this.newWebhook(props, logRetention);
     // Auth NONE: GitHub cannot sign AWS requests. The handler verifies X-Hub-Signature-256 (HMAC-SHA256,
     // constant time) before parsing anything; optional reserved concurrency bounds the cost of junk traffic.
     this.webhookUrl = this.webhook.function.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.NONE });
@@ -104,38 +86,64 @@ export class ReleaseTriggers extends Construct {
     keepLogicalId(this.starter.failures, "ReleaseStarter/Failures/Resource");
     keepLogicalId(this.starter.function.logGroup, "ReleaseStarter/StartRelease/LogGroup/Resource");
 
-    const dlq = (name: string) => {
-      const queue = new sqs.Queue(this, `${name}Dlq`, {
-        encryption: sqs.QueueEncryption.SQS_MANAGED,
-        enforceSSL: true,
-        retentionPeriod: Duration.days(14),
-      });
-      // Undelivered trigger events wait here for a redrive: the queue must survive the move.
-      keepLogicalId(queue, `${name}Dlq/Resource`);
-      Validations.of(queue).acknowledge({
-        id: "AwsSolutions-SQS3",
-        reason:
-          "This queue is itself the dead-letter queue of an EventBridge rule target; failed release triggers land here for inspection and redrive.",
-      });
-      return queue;
-    };
-    this.tagRuleDeadLetterQueue = dlq("TagPushedRule");
-    this.ecrRuleDeadLetterQueue = dlq("EcrPushRule");
-    const retry = { retryAttempts: 8, maxEventAge: Duration.hours(2) };
+    this.tagRuleDeadLetterQueue = this.deadLetterQueue("TagPushedRule");
+    this.ecrRuleDeadLetterQueue = this.deadLetterQueue("EcrPushRule");
+    this.tagPushedRule(props);
+    this.ecrPushRule(props);
+  }
 
+  private newWebhook(props: ReleaseTriggersProps, logRetention: logs.RetentionDays): PouroverFunction {
+    const { bus, ledger } = props;
+    const webhook = pipelineFunction(this, {
+      functionDir: "receive-github-webhook",
+      projectRoot: props.projectRoot,
+      config: props.config,
+      logRetention,
+      description: "GitHub webhook: HMAC-verified tag pushes become Release Tag Pushed events",
+      environment: {
+        WEBHOOK_SECRET_ARN: props.webhookSecret.secretArn,
+        EVENT_BUS_NAME: bus.eventBusName,
+        LEDGER_TABLE_NAME: ledger.tableName,
+      },
+      timeout: Duration.seconds(10),
+      reservedConcurrentExecutions: props.webhookReservedConcurrency,
+    });
+    webhook.allow(["secretsmanager:GetSecretValue"], [props.webhookSecret.secretArn]);
+    webhook.allow(["events:PutEvents"], [bus.eventBusArn]);
+    // Its own dedupe items only (delivery ids and body digests), never a release claim or the dev
+    // lock: DynamoDB's dynamodb:LeadingKeys condition limits an action to items with those partition
+    // key values (fine-grained access control, DynamoDB developer guide).
+    webhook.allow(["dynamodb:PutItem", "dynamodb:DeleteItem"], [ledger.tableArn], {
+      "ForAllValues:StringLike": { "dynamodb:LeadingKeys": ["delivery#*", "delivery-body#*"] },
+    });
+    return webhook;
+  }
+
+  private deadLetterQueue(name: string): sqs.Queue {
+    const queue = deadLetterQueue(
+      this,
+      `${name}Dlq`,
+      "This queue is itself the dead-letter queue of an EventBridge rule target; failed release triggers land here for inspection and redrive.",
+    );
+    // Undelivered trigger events wait here for a redrive: the queue must survive the move.
+    keepLogicalId(queue, `${name}Dlq/Resource`);
+    return queue;
+  }
+
+  private tagPushedRule(props: ReleaseTriggersProps): void {
     const tagRule = new events.Rule(this, "TagPushedRule", {
-      eventBus: bus,
+      eventBus: props.bus,
       description: "A verified GitHub tag push starts a release",
       eventPattern: {
         source: [WEBHOOK_EVENT_SOURCE],
         detailType: [RELEASE_TAG_PUSHED],
-        detail: { app: [config.app] },
+        detail: { app: [props.config.app] },
       },
     });
     tagRule.addTarget(
       new targets.LambdaFunction(this.starter.function.function, {
         deadLetterQueue: this.tagRuleDeadLetterQueue,
-        ...retry,
+        ...RULE_RETRY,
         event: events.RuleTargetInput.fromObject({
           app: events.EventField.fromPath("$.detail.app"),
           tag: events.EventField.fromPath("$.detail.tag"),
@@ -150,7 +158,9 @@ export class ReleaseTriggers extends Construct {
         }),
       }),
     );
+  }
 
+  private ecrPushRule(props: ReleaseTriggersProps): void {
     const ecrRule = new events.Rule(this, "EcrPushRule", {
       description: "A v* image pushed to a watched ECR repository starts a release (scan by digest)",
       eventPattern: {
@@ -159,7 +169,7 @@ export class ReleaseTriggers extends Construct {
         detail: {
           "action-type": ["PUSH"],
           result: ["SUCCESS"],
-          "repository-name": config.services.map((s) => s.repository),
+          "repository-name": props.config.services.map((s) => s.repository),
           "image-tag": [{ prefix: "v" }],
         },
       },
@@ -167,9 +177,9 @@ export class ReleaseTriggers extends Construct {
     ecrRule.addTarget(
       new targets.LambdaFunction(this.starter.function.function, {
         deadLetterQueue: this.ecrRuleDeadLetterQueue,
-        ...retry,
+        ...RULE_RETRY,
         event: events.RuleTargetInput.fromObject({
-          app: config.app,
+          app: props.config.app,
           tag: events.EventField.fromPath("$.detail.image-tag"),
           trigger: {
             source: "ecr",

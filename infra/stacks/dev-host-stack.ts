@@ -113,7 +113,6 @@ export class DevHostStack extends Stack {
     if (!CIDR.test(props.allowedCidr)) {
       throw new Error(`DevHostStack: allowedCidr must be an IPv4 CIDR, got "${props.allowedCidr}"`);
     }
-    const ports = appPorts(config.dev.healthUrls);
     const deployLogGroupName = props.deployLogGroupName ?? `/pourover/${config.app}/deploy-dev`;
 
     const vpc = new ec2.Vpc(this, "Vpc", {
@@ -123,51 +122,58 @@ export class DevHostStack extends Stack {
       subnetConfiguration: [{ name: "public", subnetType: ec2.SubnetType.PUBLIC, cidrMask: 26 }],
     });
     vpc.addFlowLog("RejectedTraffic", { trafficType: ec2.FlowLogTrafficType.REJECT });
-
-    this.securityGroup = new ec2.SecurityGroup(this, "AppPorts", {
-      vpc,
-      description: `Pourover dev host for ${config.app}: app ports ${ports.join(", ") || "none"} from ${props.allowedCidr} only`,
-      // The host reaches ECR, S3 and SSM over their public endpoints (no NAT gateway, no VPC endpoints).
-      allowAllOutbound: true,
-    });
-    for (const port of ports) {
-      this.securityGroup.addIngressRule(
-        ec2.Peer.ipv4(props.allowedCidr),
-        ec2.Port.tcp(port),
-        `app port ${port}`,
-      );
-    }
-
+    this.securityGroup = this.appPortsSecurityGroup(props, vpc);
     this.role = new iam.Role(this, "InstanceRole", {
       assumedBy: new iam.ServicePrincipal("ec2.amazonaws.com"),
       description: `Pourover dev host (${config.app}): SSM agent, ECR pull of the app images, release compose files, deploy log`,
       managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName("AmazonSSMManagedInstanceCore")],
     });
-    this.role.addToPolicy(
-      new iam.PolicyStatement({
-        sid: "PullAppImages",
-        actions: ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-        resources: config.services.map((s) =>
-          this.formatArn({ service: "ecr", resource: "repository", resourceName: s.repository }),
-        ),
-      }),
+    const { nagName } = this.grantInstanceRole(props, deployLogGroupName);
+    this.envSecret = this.appEnvSecret(config);
+    this.instance = this.newInstance(props, vpc);
+    for (const [key, value] of Object.entries(config.dev.instanceTags))
+      Tags.of(this.instance).add(key, value);
+    if (props.stopSchedule) this.nightlyStop(props, props.stopSchedule);
+    this.acknowledgeFindings(config, nagName, deployLogGroupName);
+
+    new CfnOutput(this, "DevInstanceId", { value: this.instance.instanceId });
+    new CfnOutput(this, "StartDevHost", {
+      value: `aws ec2 start-instances --instance-ids ${this.instance.instanceId}`,
+      description: "Run when a release fails with DevAgentOfflineError because the host was stopped",
+    });
+    new CfnOutput(this, "DevHostPublicIp", { value: this.instance.instancePublicIp });
+  }
+
+  private appPortsSecurityGroup(props: DevHostStackProps, vpc: ec2.IVpc): ec2.SecurityGroup {
+    const ports = appPorts(props.config.dev.healthUrls);
+    const securityGroup = new ec2.SecurityGroup(this, "AppPorts", {
+      vpc,
+      description: `Pourover dev host for ${props.config.app}: app ports ${ports.join(", ") || "none"} from ${props.allowedCidr} only`,
+      // The host reaches ECR, S3 and SSM over their public endpoints (no NAT gateway, no VPC endpoints).
+      allowAllOutbound: true,
+    });
+    for (const port of ports) {
+      securityGroup.addIngressRule(ec2.Peer.ipv4(props.allowedCidr), ec2.Port.tcp(port), `app port ${port}`);
+    }
+    return securityGroup;
+  }
+
+  /** Image pulls, the release compose files and the deploy log; returns the bucket name cdk-nag prints. */
+  private grantInstanceRole(props: DevHostStackProps, deployLogGroupName: string): { nagName: string } {
+    const { config } = props;
+    const statement = (sid: string, actions: string[], resources: string[]) =>
+      this.role.addToPolicy(new iam.PolicyStatement({ sid, actions, resources }));
+    statement(
+      "PullAppImages",
+      ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+      config.services.map((s) =>
+        this.formatArn({ service: "ecr", resource: "repository", resourceName: s.repository }),
+      ),
     );
-    this.role.addToPolicy(
-      new iam.PolicyStatement({
-        sid: "EcrLogin",
-        actions: ["ecr:GetAuthorizationToken"],
-        resources: ["*"],
-      }),
-    );
+    statement("EcrLogin", ["ecr:GetAuthorizationToken"], ["*"]);
     const { bucketName, nagName } = artifactsBucketName(this, props.artifactsBucket);
     const releasesArn = `arn:${Aws.PARTITION}:s3:::${bucketName}/releases/${config.app}/*`;
-    this.role.addToPolicy(
-      new iam.PolicyStatement({
-        sid: "ReadReleaseComposeFiles",
-        actions: ["s3:GetObject"],
-        resources: [releasesArn],
-      }),
-    );
+    statement("ReadReleaseComposeFiles", ["s3:GetObject"], [releasesArn]);
     const logGroupArn = this.formatArn({
       service: "logs",
       resource: "log-group",
@@ -178,77 +184,49 @@ export class DevHostStack extends Stack {
     // Amazon CloudWatch Logs for Run Command" lists what a custom instance policy needs: DescribeLogGroups
     // on "*", and CreateLogGroup, CreateLogStream, DescribeLogStreams, PutLogEvents on the log group.
     // The writes are limited to the deploy log group (and its streams); the group already exists.
+    statement(
+      "WriteDeployLog",
+      ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+      [logGroupArn, `${logGroupArn}:*`],
+    );
+    statement("FindDeployLogGroup", ["logs:DescribeLogGroups"], ["*"]);
+    return { nagName };
+  }
+
+  /**
+   * The app's env file (the compose file's env_file) comes from this secret at each deploy. It is
+   * created holding only a comment: the deploy treats that as empty and fails with a named error
+   * until the operator puts the real file in it. The role may read this one secret, nothing else.
+   */
+  private appEnvSecret(config: AppConfig): secretsmanager.Secret | undefined {
+    if (!config.dev.envSecret) return undefined;
+    const envFile = config.dev.envFile ?? `${config.app}.env`;
+    const envSecret = new secretsmanager.Secret(this, "AppEnvSecret", {
+      secretName: config.dev.envSecret,
+      description: `The ${config.app} dev host's ${envFile} (KEY=value lines), written mode 0600 before each dev deploy. Created empty: fill it with aws secretsmanager put-secret-value --secret-id ${config.dev.envSecret} --secret-string file://${envFile}`,
+      secretStringValue: SecretValue.unsafePlainText(
+        `# ${envFile} for the ${config.app} dev host: replace this line with the app's KEY=value lines\n`,
+      ),
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
     this.role.addToPolicy(
       new iam.PolicyStatement({
-        sid: "WriteDeployLog",
-        actions: [
-          "logs:CreateLogGroup",
-          "logs:CreateLogStream",
-          "logs:DescribeLogStreams",
-          "logs:PutLogEvents",
-        ],
-        resources: [logGroupArn, `${logGroupArn}:*`],
+        sid: "ReadAppEnvSecret",
+        actions: ["secretsmanager:GetSecretValue"],
+        resources: [envSecret.secretArn],
       }),
     );
-    this.role.addToPolicy(
-      new iam.PolicyStatement({
-        sid: "FindDeployLogGroup",
-        actions: ["logs:DescribeLogGroups"],
-        resources: ["*"],
-      }),
-    );
+    Validations.of(envSecret).acknowledge({
+      id: "AwsSolutions-SMG4",
+      reason:
+        "The secret is the app's env file written by a person; its values (database and broker passwords) change with the app's own services, so a rotation Lambda cannot apply them.",
+    });
+    return envSecret;
+  }
 
-    // The app's env file (the compose file's env_file) comes from this secret at each deploy. It is
-    // created holding only a comment: the deploy treats that as empty and fails with a named error
-    // until the operator puts the real file in it. The role may read this one secret, nothing else.
-    if (config.dev.envSecret) {
-      const envFile = config.dev.envFile ?? `${config.app}.env`;
-      const envSecret = new secretsmanager.Secret(this, "AppEnvSecret", {
-        secretName: config.dev.envSecret,
-        description: `The ${config.app} dev host's ${envFile} (KEY=value lines), written mode 0600 before each dev deploy. Created empty: fill it with aws secretsmanager put-secret-value --secret-id ${config.dev.envSecret} --secret-string file://${envFile}`,
-        secretStringValue: SecretValue.unsafePlainText(
-          `# ${envFile} for the ${config.app} dev host: replace this line with the app's KEY=value lines\n`,
-        ),
-        removalPolicy: RemovalPolicy.RETAIN,
-      });
-      this.role.addToPolicy(
-        new iam.PolicyStatement({
-          sid: "ReadAppEnvSecret",
-          actions: ["secretsmanager:GetSecretValue"],
-          resources: [envSecret.secretArn],
-        }),
-      );
-      Validations.of(envSecret).acknowledge({
-        id: "AwsSolutions-SMG4",
-        reason:
-          "The secret is the app's env file written by a person; its values (database and broker passwords) change with the app's own services, so a rotation Lambda cannot apply them.",
-      });
-      this.envSecret = envSecret;
-    }
-
-    const userData = ec2.UserData.forLinux();
-    const compose = props.composeVersion ?? "v2.29.7";
-    if (!/^v\d+\.\d+\.\d+$/.test(compose))
-      throw new Error(`DevHostStack: composeVersion must be vX.Y.Z, got "${compose}"`);
-    userData.addCommands(
-      "set -euo pipefail",
-      "dnf -y upgrade --refresh amazon-ssm-agent || dnf -y install amazon-ssm-agent",
-      "systemctl enable --now amazon-ssm-agent",
-      "dnf -y install docker util-linux",
-      "systemctl enable --now docker",
-      'arch="$(uname -m)"',
-      `base="https://github.com/docker/compose/releases/download/${compose}"`,
-      'tmp="$(mktemp -d)"',
-      'curl -fsSL -o "$tmp/docker-compose-linux-$arch" "$base/docker-compose-linux-$arch"',
-      'curl -fsSL -o "$tmp/docker-compose-linux-$arch.sha256" "$base/docker-compose-linux-$arch.sha256"',
-      '(cd "$tmp" && sha256sum -c "docker-compose-linux-$arch.sha256")',
-      'install -D -m 0755 "$tmp/docker-compose-linux-$arch" /usr/local/lib/docker/cli-plugins/docker-compose',
-      "docker compose version",
-      "mkdir -p /opt/pourover",
-    );
-
+  private newInstance(props: DevHostStackProps, vpc: ec2.IVpc): ec2.Instance {
     const instanceType = new ec2.InstanceType(props.instanceType ?? "t3.small");
-    this.instance = new ec2.Instance(this, "Instance", {
+    return new ec2.Instance(this, "Instance", {
       vpc,
       vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
       associatePublicIpAddress: true,
@@ -261,7 +239,7 @@ export class DevHostStack extends Stack {
       }),
       role: this.role,
       securityGroup: this.securityGroup,
-      userData,
+      userData: devHostUserData(props.composeVersion ?? "v2.29.7"),
       requireImdsv2: true,
       blockDevices: [
         {
@@ -273,38 +251,38 @@ export class DevHostStack extends Stack {
         },
       ],
     });
-    for (const [key, value] of Object.entries(config.dev.instanceTags))
-      Tags.of(this.instance).add(key, value);
+  }
 
-    if (props.stopSchedule) {
-      const stopRole = new iam.Role(this, "StopScheduleRole", {
-        assumedBy: new iam.ServicePrincipal("scheduler.amazonaws.com", {
-          conditions: { StringEquals: { "aws:SourceAccount": Aws.ACCOUNT_ID } },
-        }),
-        description: "Lets EventBridge Scheduler stop the Pourover dev host at night",
-      });
-      stopRole.addToPolicy(
-        new iam.PolicyStatement({
-          actions: ["ec2:StopInstances"],
-          resources: [
-            this.formatArn({ service: "ec2", resource: "instance", resourceName: this.instance.instanceId }),
-          ],
-        }),
-      );
-      new scheduler.CfnSchedule(this, "NightlyStop", {
-        description: `Stops the ${config.app} dev host; the next release finds it stopped (DevAgentOfflineError) until it is started`,
-        scheduleExpression: props.stopSchedule,
-        scheduleExpressionTimezone: props.stopScheduleTimezone ?? "UTC",
-        flexibleTimeWindow: { mode: "OFF" },
-        target: {
-          arn: "arn:aws:scheduler:::aws-sdk:ec2:stopInstances",
-          roleArn: stopRole.roleArn,
-          input: this.toJsonString({ InstanceIds: [this.instance.instanceId] }),
-          retryPolicy: { maximumRetryAttempts: 3 },
-        },
-      });
-    }
+  private nightlyStop(props: DevHostStackProps, stopSchedule: string): void {
+    const stopRole = new iam.Role(this, "StopScheduleRole", {
+      assumedBy: new iam.ServicePrincipal("scheduler.amazonaws.com", {
+        conditions: { StringEquals: { "aws:SourceAccount": Aws.ACCOUNT_ID } },
+      }),
+      description: "Lets EventBridge Scheduler stop the Pourover dev host at night",
+    });
+    stopRole.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ["ec2:StopInstances"],
+        resources: [
+          this.formatArn({ service: "ec2", resource: "instance", resourceName: this.instance.instanceId }),
+        ],
+      }),
+    );
+    new scheduler.CfnSchedule(this, "NightlyStop", {
+      description: `Stops the ${props.config.app} dev host; the next release finds it stopped (DevAgentOfflineError) until it is started`,
+      scheduleExpression: stopSchedule,
+      scheduleExpressionTimezone: props.stopScheduleTimezone ?? "UTC",
+      flexibleTimeWindow: { mode: "OFF" },
+      target: {
+        arn: "arn:aws:scheduler:::aws-sdk:ec2:stopInstances",
+        roleArn: stopRole.roleArn,
+        input: this.toJsonString({ InstanceIds: [this.instance.instanceId] }),
+        retryPolicy: { maximumRetryAttempts: 3 },
+      },
+    });
+  }
 
+  private acknowledgeFindings(config: AppConfig, nagName: string, deployLogGroupName: string): void {
     Validations.of(this.role).acknowledge(
       {
         id: "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]",
@@ -339,14 +317,31 @@ export class DevHostStack extends Stack {
           "The dev host is disposable and recreated from this stack; termination protection would only block cdk destroy, and no data lives on it.",
       },
     );
-
-    new CfnOutput(this, "DevInstanceId", { value: this.instance.instanceId });
-    new CfnOutput(this, "StartDevHost", {
-      value: `aws ec2 start-instances --instance-ids ${this.instance.instanceId}`,
-      description: "Run when a release fails with DevAgentOfflineError because the host was stopped",
-    });
-    new CfnOutput(this, "DevHostPublicIp", { value: this.instance.instancePublicIp });
   }
+}
+
+/** SSM agent, Docker and the docker compose plugin checked against its published sha256. */
+function devHostUserData(compose: string): ec2.UserData {
+  if (!/^v\d+\.\d+\.\d+$/.test(compose))
+    throw new Error(`DevHostStack: composeVersion must be vX.Y.Z, got "${compose}"`);
+  const userData = ec2.UserData.forLinux();
+  userData.addCommands(
+    "set -euo pipefail",
+    "dnf -y upgrade --refresh amazon-ssm-agent || dnf -y install amazon-ssm-agent",
+    "systemctl enable --now amazon-ssm-agent",
+    "dnf -y install docker util-linux",
+    "systemctl enable --now docker",
+    'arch="$(uname -m)"',
+    `base="https://github.com/docker/compose/releases/download/${compose}"`,
+    'tmp="$(mktemp -d)"',
+    'curl -fsSL -o "$tmp/docker-compose-linux-$arch" "$base/docker-compose-linux-$arch"',
+    'curl -fsSL -o "$tmp/docker-compose-linux-$arch.sha256" "$base/docker-compose-linux-$arch.sha256"',
+    '(cd "$tmp" && sha256sum -c "docker-compose-linux-$arch.sha256")',
+    'install -D -m 0755 "$tmp/docker-compose-linux-$arch" /usr/local/lib/docker/cli-plugins/docker-compose',
+    "docker compose version",
+    "mkdir -p /opt/pourover",
+  );
+  return userData;
 }
 
 /**

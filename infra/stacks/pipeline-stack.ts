@@ -15,7 +15,7 @@ import type { Construct } from "constructs";
 import type { AppConfig } from "../../shared/contracts/app-config.js";
 import { InvalidInputError } from "../../shared/domain/errors.js";
 import { AbandonedReleaseFinisher } from "../constructs/abandoned-release-finisher.js";
-import { BuildAndScan } from "../constructs/build-and-scan.js";
+import { BuildAndScan, type BuildAndScanProps } from "../constructs/build-and-scan.js";
 import { DevDeploy } from "../constructs/dev-deploy.js";
 import { PipelineObservability } from "../constructs/pipeline-observability.js";
 import { PipelineSecrets } from "../constructs/pipeline-secrets.js";
@@ -158,17 +158,7 @@ export class PipelineStack extends Stack {
       githubCredentials: secrets.githubCredentials,
       bus: this.bus,
     });
-    const build = new BuildAndScan(this, "BuildAndScan", {
-      ...shared,
-      reportsBucket: this.bucket,
-      accessLogsBucket: storage.accessLogsBucket,
-      repositories: this.repositories,
-      githubCredentials: secrets.githubCredentials,
-      trivyVersion: props.trivyVersion,
-      trivySha256: props.trivySha256,
-      trivyDbRefreshSchedule: props.trivyDbRefreshSchedule,
-      removalPolicy: dataRemoval,
-    });
+    const build = this.newBuildAndScan(props, shared, storage, secrets);
     this.buildProject = build.buildProject;
     this.scanProject = build.scanProject;
     this.trivyDbRefreshProject = build.trivyDbRefreshProject;
@@ -182,18 +172,7 @@ export class PipelineStack extends Stack {
     this.deployDocument = dev.document;
 
     const tasks = releaseTasks(steps, build, dev);
-    this.stateMachine = new ReleaseStateMachine(this, "Release", {
-      definitionFile: props.definitionFile ?? join(projectRoot, "state-machines", "release.asl.json"),
-      functions: lambdasOf(tasks),
-      ledger: this.ledger,
-      app: config.app,
-      buildProject: this.buildProject,
-      scanProject: this.scanProject,
-      deployDocument: this.deployDocument,
-      deployLogGroup: dev.logGroup,
-      devInstanceTags: config.dev.instanceTags,
-      logRetention,
-    });
+    this.stateMachine = this.newReleaseStateMachine(props, tasks, dev.logGroup, logRetention);
     const machine = this.stateMachine.stateMachine;
     // Safety net for lost trigger events: a schedule starts releases for unclaimed recent v* images.
     const reconciler = new ReleaseReconciler(this, "ReleaseReconciler", {
@@ -216,45 +195,95 @@ export class PipelineStack extends Stack {
       stateMachine: machine,
       webhookReservedConcurrency: props.webhookReservedConcurrency,
     });
-    const { webhook, starter } = triggers;
     this.functions = {
       ...tasks,
-      webhook,
+      webhook: triggers.webhook,
       reconcileReleases: reconciler.function,
       finishAbandonedRelease: this.abandonedReleases.function,
-      startRelease: starter.function,
+      startRelease: triggers.starter.function,
     };
+    const observability = this.newObservability(props, triggers, tasks);
+    this.addOutputs(observability, triggers.webhookUrl, secrets);
+    if (props.prodFeedback === true) this.prodFeedback = this.newProdFeedback(props, shared, secrets);
+  }
 
-    const observability = new PipelineObservability(this, "Observability", {
-      appName: config.app,
-      stateMachine: machine,
-      webhookFunction: webhook.function,
+  private newBuildAndScan(
+    props: PipelineStackProps,
+    shared: Pick<BuildAndScanProps, "projectRoot" | "config" | "logRetention">,
+    storage: ReleaseStorage,
+    secrets: PipelineSecrets,
+  ): BuildAndScan {
+    return new BuildAndScan(this, "BuildAndScan", {
+      ...shared,
+      reportsBucket: this.bucket,
+      accessLogsBucket: storage.accessLogsBucket,
+      repositories: this.repositories,
+      githubCredentials: secrets.githubCredentials,
+      trivyVersion: props.trivyVersion,
+      trivySha256: props.trivySha256,
+      trivyDbRefreshSchedule: props.trivyDbRefreshSchedule,
+      removalPolicy: props.dataRemovalPolicy ?? RemovalPolicy.RETAIN,
+    });
+  }
+
+  private newReleaseStateMachine(
+    props: PipelineStackProps,
+    tasks: ReleaseTasks,
+    deployLogGroup: logs.ILogGroup,
+    logRetention: logs.RetentionDays,
+  ): ReleaseStateMachine {
+    const projectRoot = props.projectRoot ?? PROJECT_ROOT;
+    return new ReleaseStateMachine(this, "Release", {
+      definitionFile: props.definitionFile ?? join(projectRoot, "state-machines", "release.asl.json"),
+      functions: lambdasOf(tasks),
+      ledger: this.ledger,
+      app: props.config.app,
+      buildProject: this.buildProject,
+      scanProject: this.scanProject,
+      deployDocument: this.deployDocument,
+      deployLogGroup,
+      devInstanceTags: props.config.dev.instanceTags,
+      logRetention,
+    });
+  }
+
+  private newObservability(
+    props: PipelineStackProps,
+    triggers: ReleaseTriggers,
+    tasks: ReleaseTasks,
+  ): PipelineObservability {
+    return new PipelineObservability(this, "Observability", {
+      appName: props.config.app,
+      stateMachine: this.stateMachine.stateMachine,
+      webhookFunction: triggers.webhook.function,
       deadLetterQueues: {
         TagPushedRule: triggers.tagRuleDeadLetterQueue,
         EcrPushRule: triggers.ecrRuleDeadLetterQueue,
         AbandonedReleases: this.abandonedReleases.deadLetterQueue,
-        StartRelease: starter.failures,
+        StartRelease: triggers.starter.failures,
       },
       taskFunctions: lambdasOf(observedTaskStates(tasks)),
       buildProjects: { BuildScanPush: this.buildProject, ScanImage: this.scanProject },
       alarmEmail: props.alarmEmail,
-      keyRemovalPolicy: dataRemoval,
+      keyRemovalPolicy: props.dataRemovalPolicy ?? RemovalPolicy.RETAIN,
     });
+  }
 
-    this.addOutputs(observability, triggers.webhookUrl, secrets);
-
-    if (props.prodFeedback === true) {
-      this.prodFeedback = new ProdFeedback(this, "ProdFeedback", {
-        ...shared,
-        ledger: this.ledger,
-        bus: this.bus,
-        secretRemovalPolicy: dataRemoval,
-        // The release PR gets a short comment when Argo CD reports it in prod.
-        githubCredentials: secrets.githubCredentials,
-        // One setting bounds both public Function URLs.
-        reservedConcurrency: props.webhookReservedConcurrency,
-      });
-    }
+  private newProdFeedback(
+    props: PipelineStackProps,
+    shared: Pick<BuildAndScanProps, "projectRoot" | "config" | "logRetention">,
+    secrets: PipelineSecrets,
+  ): ProdFeedback {
+    return new ProdFeedback(this, "ProdFeedback", {
+      ...shared,
+      ledger: this.ledger,
+      bus: this.bus,
+      secretRemovalPolicy: props.dataRemovalPolicy ?? RemovalPolicy.RETAIN,
+      // The release PR gets a short comment when Argo CD reports it in prod.
+      githubCredentials: secrets.githubCredentials,
+      // One setting bounds both public Function URLs.
+      reservedConcurrency: props.webhookReservedConcurrency,
+    });
   }
 
   /** The stack outputs: their names are what the docs and scripts read, so they stay on the stack. */

@@ -20,12 +20,12 @@ import {
   aws_route53 as route53,
   Stack,
   type StackProps,
-  Validations,
 } from "aws-cdk-lib";
-import type { Construct, IConstruct } from "constructs";
+import type { Construct } from "constructs";
 import { loadArgoCdBootstrap } from "../constructs/platform/argocd-bootstrap.js";
 import { DatadogAgent, traefikDatadogValues } from "../constructs/platform/datadog-agent.js";
 import { DEFAULT_ARGOCD_DIR, type PlatformConfig } from "../constructs/platform/platform-config.js";
+import { acknowledgePlatformFindings } from "../constructs/platform/platform-findings.js";
 import {
   CHARTS,
   EXTERNAL_SECRETS_API_VERSION,
@@ -44,6 +44,14 @@ const ESO_SERVICE_ACCOUNT = "external-secrets";
 const TRAEFIK_NAMESPACE = "traefik";
 const ARGOCD_NAMESPACE = "argocd";
 const POSTGRES_PORT = 5432;
+/**
+ * Every release waits until its objects are ready (helm --wait, kstatus with Helm 4), so what is
+ * applied after a chart (custom resources its webhooks validate, objects of its CRDs) finds the
+ * controller serving. Without it the chart's custom resource completes as soon as Helm has submitted
+ * the objects: a ClusterSecretStore applied then hits ESO's validating webhook (failurePolicy Fail)
+ * before its pod is up, and the kubectl handler retries only i/o timeouts.
+ */
+const HELM_READY = { wait: true, timeout: Duration.minutes(HELM_TIMEOUT_MINUTES) };
 
 export class PlatformStack extends Stack {
   readonly cluster: eks.Cluster;
@@ -55,10 +63,70 @@ export class PlatformStack extends Stack {
   constructor(scope: Construct, id: string, props: PlatformStackProps) {
     super(scope, id, props);
     const { config } = props;
+    const vpc = this.network();
+    this.cluster = this.newCluster(config, vpc);
+    const nodegroup = this.nodes(config);
+    this.addChart("MetricsServer", CHARTS.metricsServer, {
+      release: "metrics-server",
+      namespace: "kube-system",
+    });
+    const zone = route53.HostedZone.fromHostedZoneAttributes(this, "Zone", {
+      hostedZoneId: config.hostedZone.id,
+      zoneName: config.hostedZone.name,
+    });
+    // TLS: the certificate is validated through the configured zone, offline at synth.
+    this.certificate = new acm.Certificate(this, "Certificate", {
+      domainName: config.appHost,
+      validation: acm.CertificateValidation.fromDns(zone),
+    });
+    this.ingress(config, zone);
+    const secretName = `${config.app}/prod/postgres`;
+    this.database = this.newDatabase(config, vpc, secretName);
+    const eso = this.externalSecrets(config);
+    this.argoCd(config, eso.secretStore);
 
-    // One NAT gateway: nodes need egress (image pulls, AWS APIs) but the app's traffic comes in
-    // through the NLB, so losing the NAT's AZ only stops pulls and syncs until it is back; a second
-    // gateway would add about $33/month for that.
+    if (config.datadog)
+      this.datadog = new DatadogAgent(this, "Datadog", {
+        cluster: this.cluster,
+        config: config.datadog,
+        app: config.app,
+        // The literal name (the construct's clusterName is a token until deploy).
+        clusterName: `${config.app}-prod`,
+        clusterSecretStoreName: config.clusterSecretStoreName,
+        externalSecretsChart: eso.chart,
+        secretStore: eso.secretStore,
+      });
+
+    new CfnOutput(this, "ClusterName", { value: this.cluster.clusterName });
+    new CfnOutput(this, "DatabaseEndpoint", { value: this.database.dbInstanceEndpointAddress });
+    new CfnOutput(this, "DatabaseSecretName", { value: secretName });
+    new CfnOutput(this, "AppUrl", { value: `https://${config.appHost}` });
+
+    acknowledgePlatformFindings({
+      stack: this,
+      config,
+      cluster: this.cluster,
+      nodegroup,
+      database: this.database,
+      eso: eso.serviceAccount,
+    });
+  }
+
+  /** A chart from platform-versions, installed once its objects are ready (HELM_READY). */
+  private addChart(
+    id: string,
+    chart: (typeof CHARTS)[keyof typeof CHARTS],
+    options: Omit<eks.HelmChartOptions, "chart" | "repository" | "version">,
+  ): eks.HelmChart {
+    return this.cluster.addHelmChart(id, { ...chart, ...HELM_READY, ...options });
+  }
+
+  /**
+   * One NAT gateway: nodes need egress (image pulls, AWS APIs) but the app's traffic comes in
+   * through the NLB, so losing the NAT's AZ only stops pulls and syncs until it is back; a second
+   * gateway would add about $33/month for that.
+   */
+  private network(): ec2.Vpc {
     const vpc = new ec2.Vpc(this, "Vpc", {
       maxAzs: 2,
       natGateways: 1,
@@ -76,9 +144,12 @@ export class PlatformStack extends Stack {
       destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogs),
       trafficType: ec2.FlowLogTrafficType.REJECT,
     });
+    return vpc;
+  }
 
+  private newCluster(config: PlatformConfig, vpc: ec2.IVpc): eks.Cluster {
     const k8s = KUBERNETES_VERSIONS[config.kubernetesVersion];
-    this.cluster = new eks.Cluster(this, "Cluster", {
+    return new eks.Cluster(this, "Cluster", {
       clusterName: `${config.app}-prod`,
       version: k8s.version,
       kubectlLayer: k8s.kubectlLayer(this, "KubectlLayer"),
@@ -99,9 +170,11 @@ export class PlatformStack extends Stack {
         eks.ClusterLoggingTypes.SCHEDULER,
       ],
     });
-    const cluster = this.cluster;
+  }
 
-    const nodegroup = cluster.addNodegroupCapacity("Nodes", {
+  /** The managed node group and the admin's access entry. */
+  private nodes(config: PlatformConfig): eks.Nodegroup {
+    const nodegroup = this.cluster.addNodegroupCapacity("Nodes", {
       nodegroupName: "default",
       instanceTypes: [new ec2.InstanceType(config.nodes.instanceType)],
       amiType: /^[a-z]+\d+g/.test(config.nodes.instanceType)
@@ -118,43 +191,21 @@ export class PlatformStack extends Stack {
         iam.ManagedPolicy.fromAwsManagedPolicyName("AmazonSSMManagedInstanceCore"),
       );
 
-    cluster.grantAccess("AdminAccess", config.adminPrincipalArn, [
+    this.cluster.grantAccess("AdminAccess", config.adminPrincipalArn, [
       eks.AccessPolicy.fromAccessPolicyName("AmazonEKSClusterAdminPolicy", {
         accessScopeType: eks.AccessScopeType.CLUSTER,
       }),
     ]);
+    return nodegroup;
+  }
 
-    // Every release waits until its objects are ready (helm --wait, kstatus with Helm 4), so what
-    // is applied after a chart (custom resources its webhooks validate, objects of its CRDs) finds
-    // the controller serving. Without it the chart's custom resource completes as soon as Helm has
-    // submitted the objects: a ClusterSecretStore applied then hits ESO's validating webhook
-    // (failurePolicy Fail) before its pod is up, and the kubectl handler retries only i/o timeouts.
-    const helmReady = { wait: true, timeout: Duration.minutes(HELM_TIMEOUT_MINUTES) };
-
-    // HPAs read CPU from the metrics API; EKS does not install metrics-server by itself.
-    cluster.addHelmChart("MetricsServer", {
-      ...CHARTS.metricsServer,
-      ...helmReady,
-      release: "metrics-server",
-      namespace: "kube-system",
-    });
-
-    // DNS and TLS: the certificate is validated through the configured zone, offline at synth.
-    const zone = route53.HostedZone.fromHostedZoneAttributes(this, "Zone", {
-      hostedZoneId: config.hostedZone.id,
-      zoneName: config.hostedZone.name,
-    });
-    this.certificate = new acm.Certificate(this, "Certificate", {
-      domainName: config.appHost,
-      validation: acm.CertificateValidation.fromDns(zone),
-    });
-
-    // Traefik behind an NLB made by the cluster's cloud controller from these annotations. The NLB
-    // terminates TLS with the ACM certificate and forwards plain HTTP to Traefik's `web`
-    // entrypoint, so only 443 is exposed and the Ingresses keep `router.entrypoints: web`.
-    const traefik = cluster.addHelmChart("Traefik", {
-      ...CHARTS.traefik,
-      ...helmReady,
+  /**
+   * Traefik behind an NLB made by the cluster's cloud controller from these annotations. The NLB
+   * terminates TLS with the ACM certificate and forwards plain HTTP to Traefik's `web` entrypoint,
+   * so only 443 is exposed and the Ingresses keep `router.entrypoints: web`.
+   */
+  private ingress(config: PlatformConfig, zone: route53.IHostedZone): void {
+    const traefik = this.addChart("Traefik", CHARTS.traefik, {
       release: "traefik",
       namespace: TRAEFIK_NAMESPACE,
       createNamespace: true,
@@ -181,7 +232,7 @@ export class PlatformStack extends Stack {
     // The NLB exists only once Traefik's Service is reconciled, so no CDK construct knows it: read
     // its host name back from the Service and point a CNAME at it (the app host is a sub-domain).
     const lbHostname = new eks.KubernetesObjectValue(this, "TraefikLoadBalancerHostname", {
-      cluster,
+      cluster: this.cluster,
       objectType: "service",
       objectName: "traefik",
       objectNamespace: TRAEFIK_NAMESPACE,
@@ -196,21 +247,24 @@ export class PlatformStack extends Stack {
       ttl: Duration.minutes(5),
       comment: `${config.app} prod: Traefik's NLB`,
     });
+  }
 
-    // Database: private isolated subnets, only the cluster security group (which EKS attaches to
-    // every managed node, so to every pod on them) may connect.
+  /**
+   * Private isolated subnets, only the cluster security group (which EKS attaches to every managed
+   * node, so to every pod on them) may connect.
+   */
+  private newDatabase(config: PlatformConfig, vpc: ec2.IVpc, secretName: string): rds.DatabaseInstance {
     const dbSecurityGroup = new ec2.SecurityGroup(this, "DatabaseSecurityGroup", {
       vpc,
       description: `${config.app} prod PostgreSQL: from the EKS cluster only`,
       allowAllOutbound: false,
     });
     dbSecurityGroup.addIngressRule(
-      cluster.clusterSecurityGroup,
+      this.cluster.clusterSecurityGroup,
       ec2.Port.tcp(POSTGRES_PORT),
       "PostgreSQL from the EKS cluster security group (nodes and pods)",
     );
-    const secretName = `${config.app}/prod/postgres`;
-    this.database = new rds.DatabaseInstance(this, "Database", {
+    return new rds.DatabaseInstance(this, "Database", {
       engine: rds.DatabaseInstanceEngine.postgres({ version: POSTGRES_VERSION }),
       instanceType: new ec2.InstanceType(config.database.instanceClass.replace(/^db\./, "")),
       vpc,
@@ -233,27 +287,36 @@ export class PlatformStack extends Stack {
       deletionProtection: config.deletionProtection,
       removalPolicy: config.deletionProtection ? RemovalPolicy.SNAPSHOT : RemovalPolicy.DESTROY,
     });
+  }
 
-    // External Secrets: the controller's service account gets AWS credentials from Pod Identity
-    // (no keys in any Secret), read-only on this app's prod secrets.
+  /**
+   * External Secrets: the controller's service account gets AWS credentials from Pod Identity (no
+   * keys in any Secret), read-only on this app's prod secrets.
+   */
+  private externalSecrets(config: PlatformConfig): {
+    serviceAccount: eks.ServiceAccount;
+    chart: eks.HelmChart;
+    secretStore: eks.KubernetesManifest;
+  } {
+    const cluster = this.cluster;
     const esoNamespace = cluster.addManifest("ExternalSecretsNamespace", {
       apiVersion: "v1",
       kind: "Namespace",
       metadata: { name: ESO_NAMESPACE },
     });
-    const esoServiceAccount = cluster.addServiceAccount("ExternalSecretsServiceAccount", {
+    const serviceAccount = cluster.addServiceAccount("ExternalSecretsServiceAccount", {
       name: ESO_SERVICE_ACCOUNT,
       namespace: ESO_NAMESPACE,
       identityType: eks.IdentityType.POD_IDENTITY,
     });
-    esoServiceAccount.node.addDependency(esoNamespace);
+    serviceAccount.node.addDependency(esoNamespace);
     const appSecretsArn = this.formatArn({
       service: "secretsmanager",
       resource: "secret",
       resourceName: `${config.app}/prod/*`,
       arnFormat: ArnFormat.COLON_RESOURCE_NAME,
     });
-    esoServiceAccount.addToPrincipalPolicy(
+    serviceAccount.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
         resources: [appSecretsArn],
@@ -262,9 +325,7 @@ export class PlatformStack extends Stack {
     // ESO's webhook answers only once its cert-controller has injected the CA bundle into the
     // webhook configuration and CRDs and the webhook's endpoints are ready: that is the
     // cert-controller's readiness check, so waiting for the release covers it.
-    const externalSecrets = cluster.addHelmChart("ExternalSecrets", {
-      ...CHARTS.externalSecrets,
-      ...helmReady,
+    const chart = this.addChart("ExternalSecrets", CHARTS.externalSecrets, {
       release: "external-secrets",
       namespace: ESO_NAMESPACE,
       createNamespace: false,
@@ -273,7 +334,7 @@ export class PlatformStack extends Stack {
         serviceAccount: { create: false, name: ESO_SERVICE_ACCOUNT },
       },
     });
-    externalSecrets.node.addDependency(esoServiceAccount);
+    chart.node.addDependency(serviceAccount);
     const secretStore = cluster.addManifest("ClusterSecretStore", {
       apiVersion: EXTERNAL_SECRETS_API_VERSION,
       kind: "ClusterSecretStore",
@@ -281,183 +342,27 @@ export class PlatformStack extends Stack {
       // No `auth`: the provider uses the controller pod's own credentials, i.e. Pod Identity.
       spec: { provider: { aws: { service: "SecretsManager", region: this.region } } },
     });
-    secretStore.node.addDependency(externalSecrets);
+    secretStore.node.addDependency(chart);
+    return { serviceAccount, chart, secretStore };
+  }
 
-    // Argo CD, then the AppProject/Application from the example: from here on the manifests repo
-    // drives the cluster (a person merges the release PR, Argo CD syncs).
-    const argoCd = cluster.addHelmChart("ArgoCd", {
-      ...CHARTS.argoCd,
-      ...helmReady,
+  /**
+   * Argo CD, then the AppProject/Application from the example: from here on the manifests repo
+   * drives the cluster (a person merges the release PR, Argo CD syncs).
+   */
+  private argoCd(config: PlatformConfig, secretStore: eks.KubernetesManifest): void {
+    const argoCd = this.addChart("ArgoCd", CHARTS.argoCd, {
       release: "argocd",
       namespace: ARGOCD_NAMESPACE,
       createNamespace: true,
       values: { dex: { enabled: false } },
     });
-    const bootstrap = cluster.addManifest(
+    const bootstrap = this.cluster.addManifest(
       "ArgoCdBootstrap",
       ...loadArgoCdBootstrap(config.gitops.argocdManifestsDir ?? DEFAULT_ARGOCD_DIR, config.gitops),
     );
     bootstrap.node.addDependency(argoCd);
     // The app's ExternalSecrets need the store to exist before Argo CD's first sync.
     bootstrap.node.addDependency(secretStore);
-
-    if (config.datadog)
-      this.datadog = new DatadogAgent(this, "Datadog", {
-        cluster,
-        config: config.datadog,
-        app: config.app,
-        // The literal name (the construct's clusterName is a token until deploy).
-        clusterName: `${config.app}-prod`,
-        clusterSecretStoreName: config.clusterSecretStoreName,
-        externalSecretsChart: externalSecrets,
-        secretStore,
-      });
-
-    new CfnOutput(this, "ClusterName", { value: cluster.clusterName });
-    new CfnOutput(this, "DatabaseEndpoint", { value: this.database.dbInstanceEndpointAddress });
-    new CfnOutput(this, "DatabaseSecretName", { value: secretName });
-    new CfnOutput(this, "AppUrl", { value: `https://${config.appHost}` });
-
-    this.acknowledgeFindings(config, nodegroup, esoServiceAccount);
-  }
-
-  /** cdk-nag AwsSolutions findings that stay, each with why; the rest were fixed above. */
-  private acknowledgeFindings(
-    config: PlatformConfig,
-    nodegroup: eks.Nodegroup,
-    eso: eks.ServiceAccount,
-  ): void {
-    const ack = (scope: IConstruct | undefined, id: string, reason: string) => {
-      if (scope) Validations.of(scope).acknowledge({ id, reason });
-    };
-    const managed = (name: string) =>
-      `AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/${name}]`;
-    const cluster = this.cluster;
-    const child = (scope: IConstruct, ...path: string[]) =>
-      path.reduce<IConstruct | undefined>((c, id) => c?.node.tryFindChild(id), scope);
-    // Constructs aws-cdk-lib's EKS module creates for its custom resources (the cluster itself and
-    // kubectl/helm): their code and policies are the library's, not ours to change.
-    const clusterProvider = child(this, "@aws-cdk--aws-eks.ClusterResourceProvider");
-    const kubectlProvider = child(this, "@aws-cdk--aws-eks.KubectlProvider");
-    const logRetention = this.node.children.find((c) => c.node.id.startsWith("LogRetention"));
-    const internal = [clusterProvider, kubectlProvider, child(cluster, "KubectlHandlerRole"), logRetention];
-
-    for (const scope of internal) {
-      ack(
-        scope,
-        managed("service-role/AWSLambdaBasicExecutionRole"),
-        "Custom resource Lambdas created by aws-cdk-lib (EKS cluster provider, kubectl handler, log retention) use the AWS managed basic execution role for their own log groups only.",
-      );
-      ack(
-        scope,
-        managed("service-role/AWSLambdaVPCAccessExecutionRole"),
-        "The aws-cdk-lib kubectl handler may run inside the VPC to reach the cluster endpoint and needs ENI management, which this AWS managed policy grants and nothing more.",
-      );
-    }
-    ack(
-      child(cluster, "KubectlHandlerRole"),
-      managed("AmazonEC2ContainerRegistryPullOnly"),
-      "The aws-cdk-lib kubectl handler pulls Helm charts stored as OCI artifacts in ECR; pull-only is the narrowest managed policy for that.",
-    );
-    ack(
-      child(cluster, "KubectlHandlerRole"),
-      'AwsSolutions-IAM4[Policy::{"Fn::If":["ClusterHasEcrPublic8EE1114E",{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":iam::aws:policy/AmazonElasticContainerRegistryPublicReadOnly"]]},{"Ref":"AWS::NoValue"}]}]',
-      "Conditional in aws-cdk-lib: read-only ECR Public access for OCI Helm charts, added only in the partitions where ECR Public exists.",
-    );
-    ack(
-      child(cluster, "Role"),
-      managed("AmazonEKSClusterPolicy"),
-      "The EKS control plane's service role must carry AmazonEKSClusterPolicy; AWS maintains it as EKS gains features and documents no narrower replacement.",
-    );
-    const creationPolicy = child(cluster, "Resource", "CreationRole");
-    for (const resource of [
-      `arn:<AWS::Partition>:eks:<AWS::Region>:<AWS::AccountId>:cluster/${config.app}-prod/*`,
-      `arn:<AWS::Partition>:eks:<AWS::Region>:<AWS::AccountId>:fargateprofile/${config.app}-prod/*`,
-    ])
-      ack(
-        creationPolicy,
-        `AwsSolutions-IAM5[Resource::${resource}]`,
-        "The aws-cdk-lib cluster creation role manages sub-resources of this one named cluster (updates, profiles) whose ids EKS assigns at run time.",
-      );
-    ack(
-      creationPolicy,
-      "AwsSolutions-IAM5[Resource::*]",
-      "The aws-cdk-lib cluster creation role calls EC2 describe and IAM pass-role style APIs that support no resource-level permissions during cluster creation.",
-    );
-    ack(
-      logRetention,
-      "AwsSolutions-IAM5[Resource::*]",
-      "The aws-cdk-lib log retention singleton sets retention on log groups RDS creates at run time, so their ARNs are unknown at deploy time.",
-    );
-    for (const scope of [clusterProvider, kubectlProvider]) {
-      for (const fn of [
-        "OnEventHandler42BEBAE0",
-        "IsCompleteHandler7073F4DA",
-        "ProviderframeworkisComplete26D7B0CB",
-        "ProviderframeworkonTimeout0B47CA38",
-        "Handler886CB40B",
-      ])
-        ack(
-          scope,
-          `AwsSolutions-IAM5[Resource::<${fn}.Arn>:*]`,
-          "The custom resource provider framework of aws-cdk-lib invokes its own handler function by ARN; the trailing wildcard covers that function's versions and aliases only.",
-        );
-    }
-    ack(
-      clusterProvider,
-      "AwsSolutions-SF1",
-      "The waiter state machine belongs to the aws-cdk-lib provider framework, only polls cluster creation, and exposes no logging properties to configure.",
-    );
-    ack(
-      clusterProvider,
-      "AwsSolutions-SF2",
-      "The waiter state machine belongs to the aws-cdk-lib provider framework, only polls cluster creation, and exposes no tracing properties to configure.",
-    );
-    ack(
-      kubectlProvider,
-      "AwsSolutions-L1",
-      "The kubectl handler's runtime is chosen by aws-cdk-lib to match the kubectl layer it bundles; it moves forward when aws-cdk-lib is upgraded.",
-    );
-    ack(
-      cluster,
-      "AwsSolutions-EKS1",
-      "The public endpoint lets admins and the CDK kubectl handler reach the API; access entries with IAM authentication gate it and apiAllowedCidrs narrows it.",
-    );
-    for (const name of [
-      "AmazonEKSWorkerNodePolicy",
-      "AmazonEKS_CNI_Policy",
-      "AmazonEC2ContainerRegistryReadOnly",
-    ])
-      ack(
-        nodegroup.role,
-        managed(name),
-        `EKS managed nodes need ${name} to join the cluster, run the VPC CNI and pull images; AWS maintains these policies for exactly that role.`,
-      );
-    if (config.ssmPortForward)
-      ack(
-        nodegroup.role,
-        managed("AmazonSSMManagedInstanceCore"),
-        "Opted in with ssmPortForward: Session Manager on the nodes is the bastion-free way to port-forward to the private database; no SSH, no open port.",
-      );
-    ack(
-      eso.role,
-      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${config.app}/prod/*]`,
-      "External Secrets reads only this app's prod secrets; Secrets Manager appends a random suffix to every secret ARN, so the prefix needs a wildcard.",
-    );
-    ack(
-      child(this.database, "Secret"),
-      "AwsSolutions-SMG4",
-      "Pods read the password through an ExternalSecret at start; rotating it would break running connections until a restart, so rotation is a documented manual step.",
-    );
-    ack(
-      this.database,
-      "AwsSolutions-RDS3",
-      "Single-AZ by default to keep the example's prod affordable; automated backups cover data loss and `database.multiAz: true` switches Multi-AZ on.",
-    );
-    ack(
-      this.database,
-      "AwsSolutions-RDS11",
-      "The app's manifests expect PostgreSQL on 5432; the database is in isolated subnets reachable only from the cluster security group, so a different port adds nothing.",
-    );
   }
 }
