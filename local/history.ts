@@ -1,5 +1,5 @@
 import type { EventLog } from "./event-log.js";
-import type { ReleaseOutcome } from "./runtime.js";
+import type { ReleaseOutcome } from "./release-outcome.js";
 
 /** A local execution as kept under the state dir's executions/ folder. */
 export interface ExecutionRecord {

@@ -93,73 +93,15 @@ export function rollbackRequest(
  * never released successfully (or, in the workflow, when its images are gone from the registry).
  * With `aws`: StartExecution of the same request on the deployed state machine.
  */
-export async function rollbackCommand(
-  opts: RollbackOptions,
-  io: { out: (line: string) => void; err: (line: string) => void; json: (value: unknown) => void },
-): Promise<number> {
-  const { config, tag } = opts;
+export async function rollbackCommand(opts: RollbackOptions, io: RollbackIo): Promise<number> {
   const requestedBy = opts.requestedBy ?? "local";
   const now = (opts.now ?? (() => new Date()))();
-
-  if (opts.aws) {
-    // The ledger is in DynamoDB: the workflow's PlanRelease checks the target and its images, and a
-    // refused rollback fails there with RollbackRefusedError (one line, in the email and the console).
-    const request = rollbackRequest(config.app, tag, requestedBy, now, null);
-    const name = releaseExecutionName(request, 1);
-    const region = opts.aws.region ?? opts.aws.stateMachineArn.split(":")[3];
-    const client =
-      opts.aws.client ?? new (await import("@aws-sdk/client-sfn")).SFNClient(region ? { region } : {});
-    let started: { started: boolean; executionId: string | null };
-    try {
-      started = await new SfnReleaseStarter(client, opts.aws.stateMachineArn).start(name, request);
-    } catch (error) {
-      // Credentials, access, a deleted state machine, the network: one line, no stack.
-      const e = error as Error;
-      io.err(`pourover: rollback --aws: Step Functions said ${e.name}: ${(e.message ?? "").split("\n")[0]}`);
-      return 1;
-    }
-    const executionArn =
-      started.executionId ?? `${opts.aws.stateMachineArn.replace(":stateMachine:", ":execution:")}:${name}`;
-    if (!started.started) {
-      // ExecutionAlreadyExists: the name is taken by a closed execution, or by an open one with other
-      // input (same name and input is idempotent and answers 200). The name carries the second of the
-      // request, so this is another rollback to the same tag asked for in the same second.
-      io.err(
-        `pourover: a rollback execution named ${name} already exists (Step Functions refuses a repeated name); nothing was started: ${executionConsoleUrl(executionArn)}`,
-      );
-      return 1;
-    }
-    if (opts.json)
-      io.json({ started: true, name, executionArn, consoleUrl: executionConsoleUrl(executionArn), request });
-    else
-      io.out(
-        `started: rollback of ${config.app} to ${tag}, execution ${name}\n  ${executionConsoleUrl(executionArn)}`,
-      );
-    return 0;
-  }
-
+  if (opts.aws) return rollbackInAws(opts, opts.aws, io, requestedBy, now);
   // Refused before anything is touched: no claim, no commit, no email.
-  const file = stateDirLayout(opts.stateDir).ledger;
-  let from: string | null = null;
-  if (!existsSync(file)) {
-    io.err(
-      `pourover: cannot roll back ${config.app} to ${tag}: no release was ever recorded in ${opts.stateDir}`,
-    );
-    return 2;
-  }
-  const ledger = new SqliteLedger(file);
-  try {
-    const problem = rollbackProblem(config.app, tag, await ledger.get(config.app, tag));
-    if (problem) {
-      io.err(`pourover: ${problem}`);
-      return 2;
-    }
-    const onDev = await ledger.latestSucceeded(config.app);
-    from = onDev ? parseLedgerTag(onDev.tag).tag : null;
-  } finally {
-    ledger.close();
-  }
-
+  const checked = await checkLocalTarget(opts, io);
+  if ("refused" in checked) return checked.refused;
+  const { from } = checked;
+  const { config, tag } = opts;
   const runtime = await LocalRuntime.start({
     config,
     configDir: opts.configDir,
@@ -178,6 +120,95 @@ export async function rollbackCommand(
   } finally {
     await runtime.close();
   }
+  return reportLocalRollback(opts, outcome, from, io);
+}
+
+type RollbackIo = {
+  out: (line: string) => void;
+  err: (line: string) => void;
+  json: (value: unknown) => void;
+};
+
+/**
+ * In AWS the ledger is in DynamoDB: the workflow's PlanRelease checks the target and its images, and
+ * a refused rollback fails there with RollbackRefusedError (one line, in the email and the console).
+ */
+async function rollbackInAws(
+  opts: RollbackOptions,
+  aws: NonNullable<RollbackOptions["aws"]>,
+  io: RollbackIo,
+  requestedBy: string,
+  now: Date,
+): Promise<number> {
+  const { config, tag } = opts;
+  const request = rollbackRequest(config.app, tag, requestedBy, now, null);
+  const name = releaseExecutionName(request, 1);
+  const region = aws.region ?? aws.stateMachineArn.split(":")[3];
+  const client = aws.client ?? new (await import("@aws-sdk/client-sfn")).SFNClient(region ? { region } : {});
+  let started: { started: boolean; executionId: string | null };
+  try {
+    started = await new SfnReleaseStarter(client, aws.stateMachineArn).start(name, request);
+  } catch (error) {
+    // Credentials, access, a deleted state machine, the network: one line, no stack.
+    const e = error as Error;
+    io.err(`pourover: rollback --aws: Step Functions said ${e.name}: ${(e.message ?? "").split("\n")[0]}`);
+    return 1;
+  }
+  const executionArn =
+    started.executionId ?? `${aws.stateMachineArn.replace(":stateMachine:", ":execution:")}:${name}`;
+  if (!started.started) {
+    // ExecutionAlreadyExists: the name is taken by a closed execution, or by an open one with other
+    // input (same name and input is idempotent and answers 200). The name carries the second of the
+    // request, so this is another rollback to the same tag asked for in the same second.
+    io.err(
+      `pourover: a rollback execution named ${name} already exists (Step Functions refuses a repeated name); nothing was started: ${executionConsoleUrl(executionArn)}`,
+    );
+    return 1;
+  }
+  if (opts.json)
+    io.json({ started: true, name, executionArn, consoleUrl: executionConsoleUrl(executionArn), request });
+  else
+    io.out(
+      `started: rollback of ${config.app} to ${tag}, execution ${name}\n  ${executionConsoleUrl(executionArn)}`,
+    );
+  return 0;
+}
+
+/** The local ledger's word on the target: refused (exit 2, one line said), or what dev runs now. */
+async function checkLocalTarget(
+  opts: RollbackOptions,
+  io: RollbackIo,
+): Promise<{ refused: number } | { from: string | null }> {
+  const { config, tag } = opts;
+  const file = stateDirLayout(opts.stateDir).ledger;
+  if (!existsSync(file)) {
+    io.err(
+      `pourover: cannot roll back ${config.app} to ${tag}: no release was ever recorded in ${opts.stateDir}`,
+    );
+    return { refused: 2 };
+  }
+  const ledger = new SqliteLedger(file);
+  try {
+    const problem = rollbackProblem(config.app, tag, await ledger.get(config.app, tag));
+    if (problem) {
+      io.err(`pourover: ${problem}`);
+      return { refused: 2 };
+    }
+    const onDev = await ledger.latestSucceeded(config.app);
+    return { from: onDev ? parseLedgerTag(onDev.tag).tag : null };
+  } finally {
+    ledger.close();
+  }
+}
+
+/** Prints a local rollback's outcome; its exit code: 2 refused by the workflow, 1 failed, else 0. */
+function reportLocalRollback(
+  opts: RollbackOptions,
+  outcome: ReleaseOutcome,
+  from: string | null,
+  io: RollbackIo,
+): number {
+  const { config, tag } = opts;
   const refused = outcome.error?.error === "RollbackRefusedError";
   if (opts.json) {
     const { output: _output, ...rest } = outcome;

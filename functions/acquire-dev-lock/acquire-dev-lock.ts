@@ -1,7 +1,7 @@
 import * as z from "zod";
 import { lazySchema } from "../../shared/contracts/lazy-schema.js";
-import { zodProblems } from "../../shared/contracts/zod-problems.js";
-import { DevLockBusyError, InvalidInputError } from "../../shared/domain/errors.js";
+import { parseInput } from "../../shared/contracts/zod-problems.js";
+import { DevLockBusyError } from "../../shared/domain/errors.js";
 import { compactTime, parseLedgerTag } from "../../shared/domain/release-naming.js";
 import { compareReleaseTags } from "../../shared/domain/release-version.js";
 import type { Clock, DevLock } from "../../shared/ports/index.js";
@@ -48,12 +48,7 @@ export async function acquireDevLock(
   raw: unknown,
   deps: { lock: DevLock; clock: Clock },
 ): Promise<AcquireDevLockResult> {
-  const parsed = inputSchema().safeParse(raw);
-  if (!parsed.success) {
-    const problems = zodProblems(parsed.error);
-    throw new InvalidInputError(`AcquireDevLock: ${problems.join("; ")}`, problems);
-  }
-  const input = parsed.data;
+  const input = parseInput(inputSchema(), raw, "AcquireDevLock");
   const now = deps.clock.now();
   const current = await deps.lock.read(input.app);
   if (current) {

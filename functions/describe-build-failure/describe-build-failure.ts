@@ -1,8 +1,8 @@
 import * as z from "zod";
 import { lazySchema } from "../../shared/contracts/lazy-schema.js";
-import { zodProblems } from "../../shared/contracts/zod-problems.js";
+import { parseInput } from "../../shared/contracts/zod-problems.js";
 import { normaliseBuild } from "../../shared/domain/codebuild-build.js";
-import { BuildFailedError, InvalidInputError, ScanFailedError } from "../../shared/domain/errors.js";
+import { BuildFailedError, ScanFailedError } from "../../shared/domain/errors.js";
 import type { BuildInfo, BuildReader } from "../../shared/ports/build-reader.js";
 
 /**
@@ -32,10 +32,7 @@ const MAX_CONTEXT_CHARS = 600;
  * context message and the logs link, e.g. `kitchen: BUILD phase failed: <message> — logs: <url>`.
  */
 export async function describeBuildFailure(rawInput: unknown, deps: { builds: BuildReader }): Promise<never> {
-  const parsed = inputSchema().safeParse(rawInput);
-  if (!parsed.success)
-    throw new InvalidInputError(`DescribeBuildFailure input: ${zodProblems(parsed.error).join("; ")}`);
-  const { service, triggerSource, error } = parsed.data;
+  const { service, triggerSource, error } = parseInput(inputSchema(), rawInput, "DescribeBuildFailure input");
   const scanOnly = triggerSource === "ecr";
   const fromCause = buildFromCause(error.Cause ?? "");
 

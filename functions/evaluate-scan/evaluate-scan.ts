@@ -3,7 +3,7 @@ import { appConfigSchemas } from "../../shared/contracts/app-config.js";
 import { lazySchema } from "../../shared/contracts/lazy-schema.js";
 import type { ScanResult } from "../../shared/contracts/release.js";
 import type { ScanFindingsDocument } from "../../shared/contracts/release-state.js";
-import { zodProblems } from "../../shared/contracts/zod-problems.js";
+import { parseInput } from "../../shared/contracts/zod-problems.js";
 import { InvalidInputError, InvalidScanReportError, ScanFailedError } from "../../shared/domain/errors.js";
 import { applyScanPolicy } from "../../shared/domain/scan-policy.js";
 import { parseTrivyReport, reportDigest } from "../../shared/domain/trivy-report.js";
@@ -79,10 +79,7 @@ export async function evaluateScan(
   rawInput: unknown,
   deps: { reports: ReportStore; findings: FindingsStore; clock: Clock },
 ): Promise<ScanResult> {
-  const parsed = inputSchema().safeParse(rawInput);
-  if (!parsed.success)
-    throw new InvalidInputError(`EvaluateScan input: ${zodProblems(parsed.error).join("; ")}`);
-  const input = parsed.data;
+  const input = parseInput(inputSchema(), rawInput, "EvaluateScan input");
   const exported = new Map((input.build.exported ?? []).map((v) => [v.Name, v.Value]));
   const reportUri = exported.get("REPORT_URI");
   const exitCode = exported.get("SCAN_EXIT_CODE");

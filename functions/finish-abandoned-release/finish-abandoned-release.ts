@@ -3,7 +3,7 @@ import type { AppConfig } from "../../shared/contracts/app-config.js";
 import { lazySchema } from "../../shared/contracts/lazy-schema.js";
 import { parseReleaseRequest, type ReleaseRequest } from "../../shared/contracts/release.js";
 import type { ReleaseState } from "../../shared/contracts/release-state.js";
-import { zodProblems } from "../../shared/contracts/zod-problems.js";
+import { parseInput } from "../../shared/contracts/zod-problems.js";
 import { InvalidInputError } from "../../shared/domain/errors.js";
 import { ledgerTag } from "../../shared/domain/release-naming.js";
 import type {
@@ -71,12 +71,7 @@ export async function finishAbandonedRelease(
     clock: Clock;
   },
 ): Promise<FinishAbandonedResult> {
-  const parsed = statusChangeSchema().safeParse(raw);
-  if (!parsed.success) {
-    const problems = zodProblems(parsed.error);
-    throw new InvalidInputError(`FinishAbandonedRelease: ${problems.join("; ")}`, problems);
-  }
-  const detail = parsed.data.detail;
+  const { detail } = parseInput(statusChangeSchema(), raw, "FinishAbandonedRelease");
   const request = requestOf(detail);
   if (!request || request.app !== deps.config.app)
     return { finished: false, reason: "not-this-app", lockFreed: false, emailed: false };

@@ -1,6 +1,18 @@
+import * as z from "zod";
+import { lazySchema } from "../../shared/contracts/lazy-schema.js";
 import type { ScanResult } from "../../shared/contracts/release.js";
 import type { GateResult } from "../../shared/contracts/release-state.js";
+import { zodProblems } from "../../shared/contracts/zod-problems.js";
 import { InvalidInputError, ScanPolicyRejectedError } from "../../shared/domain/errors.js";
+
+const inputSchema = lazySchema(() =>
+  z.object({
+    // Each built by EvaluateScan in this same execution.
+    scans: z
+      .array(z.custom<ScanResult>((v) => typeof v === "object" && v !== null, "expected a scan result"))
+      .min(1),
+  }),
+);
 
 /** Rejected services the error message names one by one; the rest are counted. */
 export const GATE_MESSAGE_SERVICES = 10;
@@ -12,9 +24,10 @@ export const GATE_MESSAGE_IDS_PER_SERVICE = 5;
  * Step Functions keeps at most 32,768 characters of a failure's cause, and the cause is carried in
  * the execution state up to the email.
  */
-export function gateOnScan(input: { scans?: ScanResult[] }): GateResult {
-  const scans = input.scans;
-  if (!Array.isArray(scans) || scans.length === 0) throw new InvalidInputError("GateOnScan: no scan results");
+export function gateOnScan(raw: unknown): GateResult {
+  const parsed = inputSchema().safeParse(raw);
+  if (!parsed.success) throw new InvalidInputError("GateOnScan: no scan results", zodProblems(parsed.error));
+  const scans = parsed.data.scans;
   const rejected = scans.filter((s) => s.verdict !== "PASSED");
   if (rejected.length > 0) {
     const lines = rejected.slice(0, GATE_MESSAGE_SERVICES).map((s) => {

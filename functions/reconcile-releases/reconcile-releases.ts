@@ -104,6 +104,47 @@ export async function reconcileReleases(
   const repositories = [...new Set(config.services.map((s) => s.repository))];
   const failures: ReconcileResult["failures"] = [];
 
+  const candidates = await collectCandidates(config, repositories, since, deps, failures);
+
+  const settled = [...candidates.values()]
+    .filter((c) => c.firstPushedAt.getTime() <= settledBefore.getTime())
+    // Oldest first, so releases start in the order their images were pushed.
+    .sort((a, b) => a.firstPushedAt.getTime() - b.firstPushedAt.getTime() || a.tag.localeCompare(b.tag));
+
+  const { alreadyClaimed, lost } = await splitClaimed(config.app, settled, deps, failures);
+
+  const { heldByRollback, unchecked } = await holdForRollback(config.app, lost, deps, failures);
+
+  const { started, alreadyStarted } = await startLost(
+    config.app,
+    lost.slice(0, Math.max(0, options.maxStarts)),
+    deps,
+    failures,
+  );
+
+  return {
+    app: config.app,
+    window: { since: since.toISOString(), settledBefore: settledBefore.toISOString() },
+    repositories: repositories.length,
+    tagsSeen: candidates.size,
+    alreadyClaimed,
+    lostEventsFound: lost.length + heldByRollback.length + unchecked.length,
+    started,
+    alreadyStarted,
+    heldByRollback,
+    deferred: [...lost.slice(Math.max(0, options.maxStarts)).map((c) => c.tag), ...unchecked],
+    failures,
+  };
+}
+
+/** Every release tag of the window, per tag its first push and the image a release request names. */
+async function collectCandidates(
+  config: ReconcileConfig,
+  repositories: string[],
+  since: Date,
+  deps: ReconcileDeps,
+  failures: ReconcileResult["failures"],
+): Promise<Map<string, TagCandidate>> {
   const candidates = new Map<string, TagCandidate>();
   const listed = await Promise.all(
     repositories.map(async (repository, serviceIndex) => {
@@ -135,30 +176,45 @@ export async function reconcileReleases(
       }
     }
   }
+  return candidates;
+}
 
-  const settled = [...candidates.values()]
-    .filter((c) => c.firstPushedAt.getTime() <= settledBefore.getTime())
-    // Oldest first, so releases start in the order their images were pushed.
-    .sort((a, b) => a.firstPushedAt.getTime() - b.firstPushedAt.getTime() || a.tag.localeCompare(b.tag));
-
+/** The settled tags the ledger holds, counted, and those it has never seen: their events were lost. */
+async function splitClaimed(
+  app: string,
+  settled: TagCandidate[],
+  deps: ReconcileDeps,
+  failures: ReconcileResult["failures"],
+): Promise<{ alreadyClaimed: number; lost: TagCandidate[] }> {
   let alreadyClaimed = 0;
   const lost: TagCandidate[] = [];
   for (const candidate of settled) {
     try {
-      if (await deps.ledger.get(config.app, candidate.tag)) alreadyClaimed += 1;
+      if (await deps.ledger.get(app, candidate.tag)) alreadyClaimed += 1;
       else lost.push(candidate);
     } catch (error) {
       failures.push({ tag: candidate.tag, error: oneLine(error) });
     }
   }
+  return { alreadyClaimed, lost };
+}
 
-  // A rollback on dev outranks every trigger older than it, however new its tag: a lost event
-  // recovered now is such a trigger (its images were pushed before the rollback was asked for).
+/**
+ * A rollback on dev outranks every trigger older than it, however new its tag: a lost event
+ * recovered now is such a trigger (its images were pushed before the rollback was asked for). The
+ * tags it holds back leave `lost`.
+ */
+async function holdForRollback(
+  app: string,
+  lost: TagCandidate[],
+  deps: ReconcileDeps,
+  failures: ReconcileResult["failures"],
+): Promise<{ heldByRollback: string[]; unchecked: string[] }> {
   const heldByRollback: string[] = [];
   const unchecked: string[] = [];
   if (lost.length > 0 && deps.ledger.latestSucceeded) {
     try {
-      const onDev = await deps.ledger.latestSucceeded(config.app);
+      const onDev = await deps.ledger.latestSucceeded(app);
       const rollback = onDev && parseLedgerTag(onDev.tag).rollback ? onDev : null;
       const askedAt = rollback
         ? Date.parse(
@@ -176,14 +232,23 @@ export async function reconcileReleases(
       unchecked.push(...lost.splice(0).map((c) => c.tag));
     }
   }
+  return { heldByRollback, unchecked };
+}
 
+/** Starts a release per lost tag; a name already taken is a release already started. */
+async function startLost(
+  app: string,
+  toStart: TagCandidate[],
+  deps: ReconcileDeps,
+  failures: ReconcileResult["failures"],
+): Promise<{ started: StartedRelease[]; alreadyStarted: string[] }> {
   const started: StartedRelease[] = [];
   const alreadyStarted: string[] = [];
-  for (const candidate of lost.slice(0, Math.max(0, options.maxStarts))) {
-    const executionName = reconcileExecutionName(config.app, candidate.tag);
+  for (const candidate of toStart) {
+    const executionName = reconcileExecutionName(app, candidate.tag);
     try {
       const request = parseReleaseRequest({
-        app: config.app,
+        app: app,
         tag: candidate.tag,
         trigger: { source: "ecr", repository: candidate.image.repository, digest: candidate.image.digest },
         force: false,
@@ -202,20 +267,7 @@ export async function reconcileReleases(
       failures.push({ tag: candidate.tag, error: oneLine(error) });
     }
   }
-
-  return {
-    app: config.app,
-    window: { since: since.toISOString(), settledBefore: settledBefore.toISOString() },
-    repositories: repositories.length,
-    tagsSeen: candidates.size,
-    alreadyClaimed,
-    lostEventsFound: lost.length + heldByRollback.length + unchecked.length,
-    started,
-    alreadyStarted,
-    heldByRollback,
-    deferred: [...lost.slice(Math.max(0, options.maxStarts)).map((c) => c.tag), ...unchecked],
-    failures,
-  };
+  return { started, alreadyStarted };
 }
 
 /** Errors go into logs and results: name and first line only, never a stack or a payload. */

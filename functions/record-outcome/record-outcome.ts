@@ -1,8 +1,18 @@
-import type { ReleaseState } from "../../shared/contracts/release-state.js";
+import * as z from "zod";
+import { lazySchema } from "../../shared/contracts/lazy-schema.js";
 import { describeError } from "../../shared/contracts/release-state.js";
+import { releaseStateField } from "../../shared/contracts/release-state-field.js";
+import { parseInput } from "../../shared/contracts/zod-problems.js";
 import { notifyOutcomeOf } from "../../shared/domain/release-email.js";
 import { ledgerTag } from "../../shared/domain/release-naming.js";
 import type { Clock, EventPublisher, ReleaseLedger } from "../../shared/ports/index.js";
+
+const inputSchema = lazySchema(() =>
+  z.object({
+    release: releaseStateField(),
+    executionId: z.string(),
+  }),
+);
 
 export interface RecordOutcomeResult {
   status: "SUCCEEDED" | "FAILED";
@@ -14,9 +24,10 @@ export interface RecordOutcomeResult {
  * status follows from the state: any caught error means FAILED. An email failure does not.
  */
 export async function recordOutcome(
-  input: { release: ReleaseState; executionId: string },
+  raw: unknown,
   deps: { ledger: ReleaseLedger; events: EventPublisher; clock: Clock },
 ): Promise<RecordOutcomeResult> {
+  const input = parseInput(inputSchema(), raw, "RecordOutcome");
   const release = input.release;
   const status = release.error ? "FAILED" : "SUCCEEDED";
   const finishedAt = deps.clock.now().toISOString();

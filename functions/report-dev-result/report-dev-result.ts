@@ -1,6 +1,17 @@
+import * as z from "zod";
+import { lazySchema } from "../../shared/contracts/lazy-schema.js";
 import { describeError, type ReleaseState } from "../../shared/contracts/release-state.js";
+import { releaseStateField } from "../../shared/contracts/release-state-field.js";
+import { parseInput } from "../../shared/contracts/zod-problems.js";
 import { type DevReport, describeDev, withDevSection } from "../../shared/domain/pull-request-body.js";
 import type { DevStatus, PullRequestReporter } from "../../shared/ports/release-review.js";
+
+const inputSchema = lazySchema(() =>
+  z.object({
+    release: releaseStateField(),
+    executionId: z.string(),
+  }),
+);
 
 export type ReportDevResultOutput =
   | { reported: true; dev: string; state: DevStatus["state"] }
@@ -41,9 +52,10 @@ export function devStatusOf(report: DevReport, targetUrl: string): DevStatus {
  * catches any failure: a report that fails never fails the release.
  */
 export async function reportDevResult(
-  input: { release: ReleaseState; executionId: string },
+  raw: unknown,
   deps: { reporter: PullRequestReporter; executionUrl: (executionId: string) => string },
 ): Promise<ReportDevResultOutput> {
+  const input = parseInput(inputSchema(), raw, "ReportDevResult");
   const pr = input.release.pullRequest;
   if (!pr || (pr.number === null && pr.commit === null))
     return { reported: false, reason: "no release pull request was opened" };

@@ -1,13 +1,21 @@
+import * as z from "zod";
 import type { AppConfig } from "../../shared/contracts/app-config.js";
+import { lazySchema } from "../../shared/contracts/lazy-schema.js";
 import type { ReleaseState } from "../../shared/contracts/release-state.js";
+import { releaseStateField } from "../../shared/contracts/release-state-field.js";
+import { parseInput } from "../../shared/contracts/zod-problems.js";
 import { notifyOutcomeOf, renderReleaseEmail } from "../../shared/domain/release-email.js";
 import type { Clock, Mailer } from "../../shared/ports/index.js";
 
-export interface SendNotificationInput {
-  outcome: "SUCCEEDED" | "FAILED";
-  release: ReleaseState;
-  executionId: string;
-}
+const inputSchema = lazySchema(() =>
+  z.object({
+    outcome: z.enum(["SUCCEEDED", "FAILED"]),
+    release: releaseStateField(),
+    executionId: z.string(),
+  }),
+);
+
+export type SendNotificationInput = z.infer<ReturnType<typeof inputSchema>>;
 
 /** Who gets the email: `to`, plus `onFailure` on any failure, plus `byOutcome[<outcome>]`. */
 export function recipientsFor(
@@ -27,7 +35,7 @@ export function recipientsFor(
 
 /** Renders and sends the outcome email; a send error propagates for the workflow to retry and record. */
 export async function sendNotification(
-  input: SendNotificationInput,
+  raw: unknown,
   deps: {
     config: AppConfig;
     mailer: Mailer;
@@ -35,6 +43,7 @@ export async function sendNotification(
     clock?: Clock;
   },
 ): Promise<{ messageId: string; subject: string; to: string[] }> {
+  const input = parseInput(inputSchema(), raw, "SendNotification");
   const region = input.executionId.startsWith("arn:") ? input.executionId.split(":")[3] : undefined;
   const email = renderReleaseEmail({
     outcome: input.outcome,

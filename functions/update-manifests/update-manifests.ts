@@ -2,8 +2,8 @@ import * as z from "zod";
 import type { AppConfig } from "../../shared/contracts/app-config.js";
 import { lazySchema } from "../../shared/contracts/lazy-schema.js";
 import type { PullRequestRef, ScanResult } from "../../shared/contracts/release.js";
-import { zodProblems } from "../../shared/contracts/zod-problems.js";
-import { InvalidInputError, ManifestInvalidError } from "../../shared/domain/errors.js";
+import { parseInput } from "../../shared/contracts/zod-problems.js";
+import { ManifestInvalidError } from "../../shared/domain/errors.js";
 import type { ImageChange } from "../../shared/domain/image-editor.js";
 import { parseImageReference } from "../../shared/domain/image-reference.js";
 import {
@@ -37,6 +37,8 @@ const inputSchema = lazySchema(() =>
   }),
 );
 
+type UpdateManifestsInput = z.infer<ReturnType<typeof inputSchema>>;
+
 export interface UpdateManifestsDeps {
   config: AppConfig;
   repo: ManifestRepository;
@@ -51,10 +53,7 @@ export interface UpdateManifestsDeps {
  * one pull request. Only image values change; a re-run makes no new commit.
  */
 export async function updateManifests(rawInput: unknown, deps: UpdateManifestsDeps): Promise<PullRequestRef> {
-  const parsed = inputSchema().safeParse(rawInput);
-  if (!parsed.success)
-    throw new InvalidInputError(`UpdateManifests input: ${zodProblems(parsed.error).join("; ")}`);
-  const input = parsed.data;
+  const input = parseInput(inputSchema(), rawInput, "UpdateManifests input");
   const { manifests, dev } = deps.config;
   const paths = manifests.files.map((f) => f.path);
   const { baseCommit, files } = await deps.repo.readFiles({ baseBranch: manifests.baseBranch, paths });
@@ -63,36 +62,7 @@ export async function updateManifests(rawInput: unknown, deps: UpdateManifestsDe
     throw new ManifestInvalidError(`${manifests.repo}@${manifests.baseBranch} lacks ${missing.join(", ")}`);
   }
 
-  const updates = input.images.map(({ service, repository, tag, digest }) => ({
-    service,
-    repository,
-    tag,
-    ...(digest ? { digest } : {}),
-  }));
-  const changed: { path: string; content: string }[] = [];
-  const changes: ImageChange[] = [];
-  let composeText = files[dev.composeFile] ?? null;
-  // The editor and the `yaml` library it falls back on (about 130 KB of minified code) are loaded
-  // here, not when the Lambda's bundle is, so that they stay out of the cold start's init.
-  const { editImages } = await import("../../shared/domain/image-editor.js");
-  for (const file of manifests.files) {
-    const text = files[file.path] as string;
-    const result = editImages(text, updates, {
-      kind: file.kind,
-      pin: manifests.pin,
-      // A rollback goes back to an older version on purpose: the downgrade refusal does not apply.
-      force: input.force || input.rollback !== null,
-      path: file.path,
-      ...(file.kind === "helm" ? { helmPaths: file.imagePaths } : {}),
-    });
-    if (result.changes.length === 0) continue;
-    changed.push({ path: file.path, content: result.text });
-    changes.push(...result.changes);
-    if (file.path === dev.composeFile) composeText = result.text;
-  }
-  if (composeText === null) {
-    throw new ManifestInvalidError(`the dev compose file ${dev.composeFile} is not among the manifest files`);
-  }
+  const { changed, changes, composeText } = await editManifests(input, deps.config, files);
 
   const branchPrefix = `${input.rollback ? "rollback" : "release"}/${input.app}/`;
   const branch = `${branchPrefix}${input.tag}`;
@@ -113,31 +83,9 @@ export async function updateManifests(rawInput: unknown, deps: UpdateManifestsDe
     };
   }
   // A rollback closes no release PR: the newer releases stay open for when the fix lands.
-  const supersede = input.rollback
-    ? {}
-    : {
-        supersede: {
-          branchPrefix,
-          // Only a release this one is newer than; an unordered tag (or a newer release) stays open.
-          isOlder: (head: string) =>
-            (compareReleaseTags(head.slice(branchPrefix.length), input.tag) ?? 0) < 0,
-          comment: (pull: { number: number | null; url: string | null }) =>
-            `Superseded by ${pull.number !== null ? `#${pull.number}` : "the release PR"} (${input.app} ${input.tag})${
-              pull.url ? `: ${pull.url}` : ""
-            }. Closed by Pourover; this branch is left in place.`,
-        },
-      };
+  const supersede = input.rollback ? {} : { supersede: supersedeOlder(input, branchPrefix) };
   const previous = previousTag(changes, input.tag);
-  const changelog: Changelog = input.rollback
-    ? {
-        available: false,
-        reason: `a rollback: the commits after ${input.tag}${input.rollback.from ? ` up to ${input.rollback.from}` : ""} leave dev`,
-      }
-    : !previous
-      ? { available: false, reason: "the manifests held no earlier release tag to compare with" }
-      : deps.history
-        ? await deps.history.changelog(previous, input.tag, CHANGELOG_LIMIT)
-        : { available: false, reason: "no source history here (locally: pass --source <checkout>)" };
+  const changelog = await changelogFor(input, previous, deps.history);
   const body = renderPullRequestBody({
     app: input.app,
     tag: input.tag,
@@ -172,6 +120,77 @@ export async function updateManifests(rawInput: unknown, deps: UpdateManifestsDe
     ...(published.superseded?.length ? { superseded: published.superseded } : {}),
     ...(published.supersedeError ? { supersedeError: published.supersedeError } : {}),
   };
+}
+
+/** Pins the images in every manifest file; the files that changed, each change, and the dev compose file. */
+async function editManifests(
+  input: UpdateManifestsInput,
+  config: AppConfig,
+  files: Record<string, string | null | undefined>,
+): Promise<{ changed: { path: string; content: string }[]; changes: ImageChange[]; composeText: string }> {
+  const { manifests, dev } = config;
+  const updates = input.images.map(({ service, repository, tag, digest }) => ({
+    service,
+    repository,
+    tag,
+    ...(digest ? { digest } : {}),
+  }));
+  const changed: { path: string; content: string }[] = [];
+  const changes: ImageChange[] = [];
+  let composeText = files[dev.composeFile] ?? null;
+  // The editor and the `yaml` library it falls back on (about 130 KB of minified code) are loaded
+  // here, not when the Lambda's bundle is, so that they stay out of the cold start's init.
+  const { editImages } = await import("../../shared/domain/image-editor.js");
+  for (const file of manifests.files) {
+    const text = files[file.path] as string;
+    const result = editImages(text, updates, {
+      kind: file.kind,
+      pin: manifests.pin,
+      // A rollback goes back to an older version on purpose: the downgrade refusal does not apply.
+      force: input.force || input.rollback !== null,
+      path: file.path,
+      ...(file.kind === "helm" ? { helmPaths: file.imagePaths } : {}),
+    });
+    if (result.changes.length === 0) continue;
+    changed.push({ path: file.path, content: result.text });
+    changes.push(...result.changes);
+    if (file.path === dev.composeFile) composeText = result.text;
+  }
+  if (composeText === null) {
+    throw new ManifestInvalidError(`the dev compose file ${dev.composeFile} is not among the manifest files`);
+  }
+  return { changed, changes, composeText };
+}
+
+/** Which open release PRs this one closes: those of older releases only. */
+function supersedeOlder(input: UpdateManifestsInput, branchPrefix: string) {
+  return {
+    branchPrefix,
+    // Only a release this one is newer than; an unordered tag (or a newer release) stays open.
+    isOlder: (head: string) => (compareReleaseTags(head.slice(branchPrefix.length), input.tag) ?? 0) < 0,
+    comment: (pull: { number: number | null; url: string | null }) =>
+      `Superseded by ${pull.number !== null ? `#${pull.number}` : "the release PR"} (${input.app} ${input.tag})${
+        pull.url ? `: ${pull.url}` : ""
+      }. Closed by Pourover; this branch is left in place.`,
+  };
+}
+
+/** The commits since the previous release, or why the body has none. */
+async function changelogFor(
+  input: UpdateManifestsInput,
+  previous: string | null,
+  history: SourceHistory | undefined,
+): Promise<Changelog> {
+  return input.rollback
+    ? {
+        available: false,
+        reason: `a rollback: the commits after ${input.tag}${input.rollback.from ? ` up to ${input.rollback.from}` : ""} leave dev`,
+      }
+    : !previous
+      ? { available: false, reason: "the manifests held no earlier release tag to compare with" }
+      : history
+        ? await history.changelog(previous, input.tag, CHANGELOG_LIMIT)
+        : { available: false, reason: "no source history here (locally: pass --source <checkout>)" };
 }
 
 /** The release tag the manifests held before this edit (the first image whose tag changes). */

@@ -1,4 +1,7 @@
+import * as z from "zod";
+import { lazySchema } from "../../shared/contracts/lazy-schema.js";
 import type { DeployResult } from "../../shared/contracts/release-state.js";
+import { parseInput } from "../../shared/contracts/zod-problems.js";
 import {
   DevAgentOfflineError,
   DevDeployFailedError,
@@ -57,13 +60,17 @@ export interface InstanceResult {
   summary: string;
 }
 
-export interface VerifyDevDeployInput {
-  commandId?: string;
-  app?: string;
-  tag?: string;
-  /** dev.timeoutSeconds: the document's execution timeout. */
-  timeoutSeconds?: number;
-}
+const inputSchema = lazySchema(() =>
+  z.object({
+    commandId: z.string().optional(),
+    app: z.string().optional(),
+    tag: z.string().optional(),
+    /** dev.timeoutSeconds: the document's execution timeout. */
+    timeoutSeconds: z.number().optional(),
+  }),
+);
+
+export type VerifyDevDeployInput = z.infer<ReturnType<typeof inputSchema>>;
 
 /**
  * Reads the per-instance results of the dev deploy command.
@@ -78,9 +85,10 @@ export interface VerifyDevDeployInput {
  *   lists every host as `<instance> <status> <summary>` separated by `; `.
  */
 export async function verifyDevDeploy(
-  input: VerifyDevDeployInput,
+  raw: unknown,
   deps: { reader: DeployStatusReader; clock?: Clock },
 ): Promise<DeployResult> {
+  const input = parseInput(inputSchema(), raw, "VerifyDev");
   if (!input.commandId) throw new InvalidInputError("VerifyDev: commandId is required");
   if (
     input.timeoutSeconds !== undefined &&
@@ -92,6 +100,7 @@ export async function verifyDevDeploy(
   const now = (deps.clock ?? { now: () => new Date() }).now();
   const { command, invocations } = await deps.reader.read(commandId);
   const release = `${input.app ?? "?"} ${input.tag ?? "?"}`;
+  const watch = { command, input, now, reader: deps.reader, release };
 
   if (invocations.length === 0) {
     if (command && command.targetCount === 0 && COMMAND_DONE.has(command.status)) {
@@ -99,30 +108,19 @@ export async function verifyDevDeploy(
         `no dev instance matched the configured dev.instanceTags for ${release}: nothing was deployed (SSM ${command.status}${command.statusDetails ? `, ${command.statusDetails}` : ""}, 0 targets)`,
       );
     }
-    await giveUpIfOverdue(
-      command,
-      input,
-      now,
-      deps.reader,
-      release,
+    return notFinished(
+      watch,
       "its dev instance targets never resolved",
-    );
-    throw new DevDeployInProgressError(
       `dev deploy ${commandId} of ${release}: SSM has not resolved the dev instance targets yet`,
     );
   }
   const running = invocations.filter((i) => RUNNING.has(i.status));
-  if (running.length > 0) {
-    await giveUpIfOverdue(
-      command,
-      input,
-      now,
-      deps.reader,
-      release,
+  if (running.length > 0)
+    return notFinished(
+      watch,
       `still running on ${running.map((i) => `${i.instanceId} ${i.status}`).join(", ")}`,
+      `dev deploy ${commandId} of ${release} still running`,
     );
-    throw new DevDeployInProgressError(`dev deploy ${commandId} of ${release} still running`);
-  }
   const judged = invocations.map((i) => judge(i));
   const instances: InstanceResult[] = judged.map((j) => j.result);
   const failed = judged.filter((j) => j.kind !== null);
@@ -139,6 +137,25 @@ export async function verifyDevDeploy(
     instances,
     dryRun: judged.every((j) => j.scriptStatus === "dry-run"),
   };
+}
+
+/**
+ * A deploy not finished yet (`state` says how): "running, retry after" (DevDeployInProgressError,
+ * retried by the workflow), unless it is overdue (see giveUpIfOverdue).
+ */
+async function notFinished(
+  watch: {
+    command: DeployCommandStatus | null;
+    input: VerifyDevDeployInput;
+    now: Date;
+    reader: DeployStatusReader;
+    release: string;
+  },
+  state: string,
+  message: string,
+): Promise<never> {
+  await giveUpIfOverdue(watch.command, watch.input, watch.now, watch.reader, watch.release, state);
+  throw new DevDeployInProgressError(message);
 }
 
 /** When the command should have ended by now, cancels it and fails the release as timed out. */
