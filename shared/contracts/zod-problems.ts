@@ -1,4 +1,5 @@
 import type * as z from "zod";
+import { InvalidInputError } from "../domain/errors.js";
 
 /** One line per problem, naming the field: `services[2].repository: Invalid input: expected string`. */
 export function zodProblems(error: z.ZodError): string[] {
@@ -9,4 +10,15 @@ export function zodProblems(error: z.ZodError): string[] {
     }, "");
     return `${path || "(root)"}: ${issue.message}`;
   });
+}
+
+/**
+ * `raw` parsed with `schema`, or an InvalidInputError `<label>: <problem>; <problem>` listing each
+ * problem: what every core does first with its input from the workflow.
+ */
+export function parseInput<S extends z.ZodType>(schema: S, raw: unknown, label: string): z.output<S> {
+  const parsed = schema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const problems = zodProblems(parsed.error);
+  throw new InvalidInputError(`${label}: ${problems.join("; ")}`, problems);
 }
