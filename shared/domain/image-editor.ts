@@ -476,26 +476,12 @@ class Editor {
     if (!prepared) return;
     if (this.seen.has(entry)) return;
     this.seen.add(entry);
-    const { update } = prepared;
-    const tagField = field("newTag");
-    const digestField = field("digest");
-    const oldTag = tagField && tagField.value.value !== null ? str(tagField) : null;
-    const oldDigest = digestField && digestField.value.value !== null ? str(digestField) : null;
-    this.checkRegression(effective.repository, oldTag, update.tag);
-
-    this.pinMap({
-      map: entry,
+    this.pinMap(doc, entry, {
+      form: "kustomize",
       reportAt: nameField,
       tagAnchor: newNameField && newNameField.keyStart > nameField.keyStart ? newNameField : nameField,
-      tagKey: "newTag",
-      tagField,
-      digestField,
-      oldTag,
-      oldDigest,
       effective,
-      update,
-      writeTag: styled,
-      staleDigest: digestField !== undefined,
+      update: prepared.update,
       what: "kustomize image",
     });
   }
@@ -505,48 +491,62 @@ class Editor {
    * of the file's opening comment: the tag field set or inserted, the digest written, inserted or
    * its stale line removed; the change is reported at `reportAt`.
    */
-  private pinMap(m: {
-    map: YAMLMap;
-    reportAt: Field;
-    tagAnchor: Field;
-    tagKey: string;
-    tagField: Field | undefined;
-    digestField: Field | undefined;
-    oldTag: string | null;
-    oldDigest: string | null;
-    effective: ImageReference;
-    update: ImageUpdate;
-    writeTag: (style: Scalar.Type | undefined, value: string) => string;
-    /** Whether an existing digest field is a pin to remove when there is no digest to write. */
-    staleDigest: boolean;
-    what: string;
-  }): void {
-    const { update, tagField, digestField } = m;
+  private pinMap(
+    doc: Document,
+    map: YAMLMap,
+    m: {
+      /** kustomize: `newTag`; helm: `tag`, and `tag: ""` / `digest: ""` are a chart's "unset". */
+      form: "kustomize" | "helm";
+      reportAt: Field;
+      tagAnchor: Field;
+      effective: ImageReference;
+      update: ImageUpdate;
+      what: string;
+    },
+  ): void {
+    const helm = m.form === "helm";
+    const tagField = this.field(doc, map, helm ? "tag" : "newTag");
+    const digestField = this.field(doc, map, "digest");
+    const text = (f: Field | undefined) => (f && f.value.value !== null ? this.fieldText(f) : null);
+    const oldTag = helm ? text(tagField) || null : text(tagField);
+    const oldDigest = helm ? text(digestField) || null : text(digestField);
+    const { update } = m;
+    this.checkRegression(m.effective.repository, oldTag, update.tag);
+    // Helm: a tag YAML would read as a number is quoted; `digest: ""` is "no pin", not a stale one.
+    const writeTag = helm ? styledString : styled;
+    const staleDigest = helm ? oldDigest !== null : digestField !== undefined;
+
     const pin = this.options.pin;
     const digest = pin !== "tag" ? update.digest : undefined;
     const editsBefore = this.edits.length;
     let tagAnchor = m.tagAnchor;
     if (tagField) {
-      if (m.oldTag !== update.tag) this.replaceScalar(tagField, update.tag, m.writeTag);
+      if (oldTag !== update.tag) this.replaceScalar(tagField, update.tag, writeTag);
       tagAnchor = tagField;
     } else if (pin !== "digest" || digest === undefined) {
-      this.insertAfter(m.map, tagAnchor, m.tagKey, update.tag, m.writeTag(Scalar.PLAIN, update.tag));
+      this.insertAfter(
+        map,
+        tagAnchor,
+        helm ? "tag" : "newTag",
+        update.tag,
+        writeTag(Scalar.PLAIN, update.tag),
+      );
     }
     if (digest !== undefined) {
       if (digestField) {
-        if (m.oldDigest !== digest) this.replaceScalar(digestField, digest);
+        if (oldDigest !== digest) this.replaceScalar(digestField, digest);
       } else {
-        this.insertAfter(m.map, tagAnchor, "digest", digest);
+        this.insertAfter(map, tagAnchor, "digest", digest);
       }
-    } else if (digestField && m.staleDigest) {
-      this.removeLine(m.map, digestField, m.what);
+    } else if (digestField && staleDigest) {
+      this.removeLine(map, digestField, m.what);
     }
     if (this.edits.length === editsBefore) return;
     const base = { registry: m.effective.registry, repository: m.effective.repository };
     this.pending.push({
       offset: m.reportAt.keyStart,
       repository: update.repository,
-      before: formatImageReference({ ...base, tag: m.oldTag, digest: m.oldDigest }),
+      before: formatImageReference({ ...base, tag: oldTag, digest: oldDigest }),
       after: formatImageReference({
         ...base,
         tag: tagField || pin !== "digest" || digest === undefined ? update.tag : null,
@@ -686,29 +686,12 @@ class Editor {
     if (imageName(effective) !== imageName(prepared.name)) return;
     if (this.seen.has(map)) return; // two paths reaching one map through an alias
     this.seen.add(map);
-    const { update } = prepared;
-    const tagField = this.field(doc, map, "tag");
-    const digestField = this.field(doc, map, "digest");
-    // `tag: ""` and `digest: ""` are the usual "unset" of chart defaults: no version, no pin.
-    const oldTag = (tagField && tagField.value.value !== null && this.fieldText(tagField)) || null;
-    const oldDigest =
-      (digestField && digestField.value.value !== null && this.fieldText(digestField)) || null;
-    this.checkRegression(effective.repository, oldTag, update.tag);
-
-    this.pinMap({
-      map,
+    this.pinMap(doc, map, {
+      form: "helm",
       reportAt: repoField,
       tagAnchor: registryField && registryField.keyStart > repoField.keyStart ? registryField : repoField,
-      tagKey: "tag",
-      tagField,
-      digestField,
-      oldTag,
-      oldDigest,
       effective,
-      update,
-      writeTag: styledString,
-      // `digest: ""` is the chart's "no pin", not a stale pin.
-      staleDigest: oldDigest !== null,
+      update: prepared.update,
       what: `the Helm image at ${path},`,
     });
   }
