@@ -1,6 +1,6 @@
 import { readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { DevStatus, PullRequestReporter } from "../shared/ports/release-review.js";
+import type { DevReport, DevStatus, PullRequestReporter } from "../shared/ports/release-review.js";
 
 /** A commit status as the local PR record keeps it (GitHub's shape: state, description, target_url, context). */
 export interface LocalCommitStatus {
@@ -33,13 +33,7 @@ export class PullRecordReporter implements PullRequestReporter {
     await rename(tmp, file);
   }
 
-  async reportDev(input: {
-    number: number | null;
-    branch: string;
-    commit: string | null;
-    body: string;
-    status: DevStatus;
-  }): Promise<void> {
+  async reportDev(input: DevReport): Promise<void> {
     await this.update(input.branch, (record) => {
       record.body = input.body;
       const status: LocalCommitStatus = {

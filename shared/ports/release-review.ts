@@ -15,15 +15,18 @@ export interface DevStatus {
 }
 
 /** Writes what happened back onto the release PR: GitHub in AWS, the local PR record locally. */
+/** What ReportDevResult writes back to a release's pull request. */
+export interface DevReport {
+  number: number | null;
+  branch: string;
+  commit: string | null;
+  body: string;
+  status: DevStatus;
+}
+
 export interface PullRequestReporter {
   /** Replaces the PR body (one call) and sets the `pourover/dev` status on `commit` (one call). */
-  reportDev(input: {
-    number: number | null;
-    branch: string;
-    commit: string | null;
-    body: string;
-    status: DevStatus;
-  }): Promise<void>;
+  reportDev(input: DevReport): Promise<void>;
   /** Leaves one comment on the PR (prod feedback). */
   comment(input: { number: number | null; branch: string; body: string }): Promise<void>;
 }

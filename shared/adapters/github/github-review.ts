@@ -1,6 +1,6 @@
 import { RequestError } from "@octokit/request-error";
 import type { Changelog } from "../../domain/pull-request-body.js";
-import type { DevStatus, PullRequestReporter, SourceHistory } from "../../ports/release-review.js";
+import type { DevReport, PullRequestReporter, SourceHistory } from "../../ports/release-review.js";
 import type { GithubClient } from "./github-client.js";
 
 /** The commit status context Pourover owns: branch protection can require it before merge. */
@@ -87,13 +87,7 @@ export class GithubPullRequestReporter implements PullRequestReporter {
     this.target = split(repo);
   }
 
-  async reportDev(input: {
-    number: number | null;
-    branch: string;
-    commit: string | null;
-    body: string;
-    status: DevStatus;
-  }): Promise<void> {
+  async reportDev(input: DevReport): Promise<void> {
     if (input.number !== null) {
       await this.octokit.request("PATCH /repos/{owner}/{repo}/pulls/{pull_number}", {
         ...this.target,
