@@ -10,6 +10,7 @@ import type {
   DeployStatusReader,
   InstanceDeployStatus,
 } from "../shared/ports/index.js";
+import { onPath } from "./local-build.js";
 
 const run = promisify(execFile);
 
@@ -44,6 +45,7 @@ export async function scriptDeployRunner(
 ): Promise<DeployRunner> {
   const hasCompose =
     !options.dryRun &&
+    onPath("docker") &&
     (await run("docker", ["compose", "version"], { timeout: 5000 }).then(
       () => true,
       () => false,

@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
+import { accessSync, constants, statSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
-import { dirname, resolve } from "node:path";
+import { delimiter, dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { inheritedEnv } from "../shared/config/local-env.js";
 import type { AppConfig } from "../shared/contracts/app-config.js";
@@ -17,11 +18,29 @@ export interface LocalTools {
   path?: string;
 }
 
-const succeeds = (cmd: string, args: string[], path: string | undefined) =>
+const succeeds = async (cmd: string, args: string[], path: string | undefined) =>
+  onPath(cmd, path) &&
   run(cmd, args, { timeout: 10_000, env: envWith(path) }).then(
     () => true,
     () => false,
   );
+
+/**
+ * Whether `cmd` is an executable file in a folder of `path` (default: this process's PATH). A tool
+ * that is not there is known absent without starting a process; on a 2-core machine each process
+ * started costs a local release 10-30 ms.
+ */
+export function onPath(cmd: string, path: string | undefined = inheritedEnv().PATH): boolean {
+  return (path ?? "").split(delimiter).some((dir) => {
+    if (!dir) return false;
+    try {
+      accessSync(join(dir, cmd), constants.X_OK);
+      return statSync(join(dir, cmd)).isFile();
+    } catch {
+      return false;
+    }
+  });
+}
 
 function envWith(path: string | undefined): NodeJS.ProcessEnv {
   return path === undefined ? inheritedEnv() : { ...inheritedEnv(), PATH: path };

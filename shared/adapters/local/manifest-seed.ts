@@ -1,18 +1,7 @@
 /** Seeds the local manifests repository from an example's files, once, safely against concurrent runs. */
 import { createHash, randomBytes } from "node:crypto";
-import {
-  chmod,
-  cp,
-  lstat,
-  mkdir,
-  readdir,
-  readFile,
-  readlink,
-  rename,
-  rm,
-  stat,
-  writeFile,
-} from "node:fs/promises";
+import { cpSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { chmod, cp, lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { ManifestInvalidError } from "../../domain/errors.js";
 import { runGit } from "./git-cli.js";
@@ -51,9 +40,11 @@ export async function initManifestRepo(
     await mkdir(tmp, { recursive: true, mode: 0o700 });
     try {
       const template = options.templateCache
-        ? join(options.templateCache, `seed-${await seedKey(resolve(seedDir), baseBranch)}`)
+        ? join(options.templateCache, `seed-${seedKey(resolve(seedDir), baseBranch)}`)
         : null;
-      if (template && (await exists(template))) await cp(template, tmp, { recursive: true });
+      // Synchronous on purpose: fs.cp's promise version queues every stat, copy and chmod of the
+      // template's hundred-odd small files on libuv's thread pool, about ten times slower here.
+      if (template && (await exists(template))) cpSync(template, tmp, { recursive: true });
       else {
         await seedWithGit(tmp, resolve(seedDir), baseBranch);
         if (template) await keepTemplate(tmp, template);
@@ -99,26 +90,26 @@ async function seedWithGit(tmp: string, seedDir: string, baseBranch: string): Pr
 }
 
 /** A name for the seed's files (paths, executable bits, contents or link targets) and the branch. */
-async function seedKey(seedDir: string, baseBranch: string): Promise<string> {
+function seedKey(seedDir: string, baseBranch: string): string {
   const hash = createHash("sha256").update(`${baseBranch}\0`);
-  const walk = async (rel: string): Promise<void> => {
-    const entries = (await readdir(join(seedDir, rel), { withFileTypes: true })).sort((a, b) =>
+  const walk = (rel: string): void => {
+    const entries = readdirSync(join(seedDir, rel), { withFileTypes: true }).sort((a, b) =>
       a.name < b.name ? -1 : 1,
     );
     for (const entry of entries) {
       if (entry.name === ".git") continue;
       const path = rel ? `${rel}/${entry.name}` : entry.name;
       const full = join(seedDir, path);
-      if (entry.isDirectory()) await walk(path);
-      else if (entry.isSymbolicLink()) hash.update(`l ${path}\0${await readlink(full)}\0`);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.isSymbolicLink()) hash.update(`l ${path}\0${readlinkSync(full)}\0`);
       else {
-        const content = await readFile(full);
-        const executable = (await stat(full)).mode & 0o100 ? "x" : "-";
+        const content = readFileSync(full);
+        const executable = statSync(full).mode & 0o100 ? "x" : "-";
         hash.update(`f ${path} ${executable} ${content.length}\0`).update(content);
       }
     }
   };
-  await walk("");
+  walk("");
   return hash.digest("hex").slice(0, 24);
 }
 
