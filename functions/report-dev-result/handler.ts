@@ -29,7 +29,7 @@ const pullRequestReporter = firstUse(async () => {
 export const handler = middy()
   .use(powertools("pourover-report-dev-result").middleware)
   .handler(async (event: unknown) =>
-    reportDevResult(event as Parameters<typeof reportDevResult>[0], {
+    reportDevResult(event, {
       reporter: await pullRequestReporter(),
       executionUrl: executionConsoleUrl,
     }),
