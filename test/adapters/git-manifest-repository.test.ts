@@ -1,4 +1,5 @@
 import { execFileSync } from "node:child_process";
+import { lstatSync, readdirSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -98,6 +99,18 @@ describe("initManifestRepo", () => {
     await writeFile(join(templates, template as string, ".git", "description"), "from the template\n");
     const second = join(root, "second");
     expect(await initManifestRepo(second, seedDir, "main", { templateCache: templates })).toBe(head);
+    // The template was made under this process's umask (022 in tests): its copy is owner-only
+    // (checked before the git commands below, which write under that umask again).
+    const open: string[] = [];
+    const walk = (dir: string) => {
+      for (const entry of readdirSync(dir, { withFileTypes: true })) {
+        const path = join(dir, entry.name);
+        if (lstatSync(path).mode & 0o077) open.push(path);
+        if (entry.isDirectory()) walk(path);
+      }
+    };
+    walk(second);
+    expect(open).toEqual([]);
     expect(await readFile(join(second, ".git", "description"), "utf8")).toBe("from the template\n");
     expect(git(second, "rev-parse", "--show-toplevel")).toBe(second);
     expect(git(second, "status", "--porcelain=v1")).toBe("");

@@ -1,6 +1,6 @@
 /** Seeds the local manifests repository from an example's files, once, safely against concurrent runs. */
 import { createHash, randomBytes } from "node:crypto";
-import { cpSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { chmodSync, cpSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { chmod, cp, lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { ManifestInvalidError } from "../../domain/errors.js";
@@ -44,8 +44,12 @@ export async function initManifestRepo(
         : null;
       // Synchronous on purpose: fs.cp's promise version queues every stat, copy and chmod of the
       // template's hundred-odd small files on libuv's thread pool, about ten times slower here.
-      if (template && (await exists(template))) cpSync(template, tmp, { recursive: true });
-      else {
+      if (template && (await exists(template))) {
+        cpSync(template, tmp, { recursive: true });
+        // cpSync keeps the template's modes, which the umask of whoever made it decided: the
+        // checkout in the state dir is owner-only whatever they were.
+        privateTree(tmp);
+      } else {
         await seedWithGit(tmp, resolve(seedDir), baseBranch);
         if (template) await keepTemplate(tmp, template);
       }
@@ -119,6 +123,7 @@ async function keepTemplate(seeded: string, template: string): Promise<void> {
   try {
     await mkdir(dirname(template), { recursive: true, mode: 0o700 });
     await cp(seeded, aside, { recursive: true });
+    privateTree(aside);
     // Another run may have kept the same template meanwhile: theirs stays, this copy goes.
     await rename(aside, template);
   } catch {
@@ -187,6 +192,16 @@ async function acquireSeedLock(lockDir: string): Promise<() => Promise<void>> {
 }
 
 // ---------------------------------------------------------------------------------------------
+
+/** Removes the group and other bits of everything under `dir` (git's read-only objects stay read-only). */
+function privateTree(dir: string): void {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isSymbolicLink()) continue;
+    chmodSync(path, statSync(path).mode & 0o700);
+    if (entry.isDirectory()) privateTree(path);
+  }
+}
 
 /** chmod every file and folder under `dir` to owner-only (0700 for folders and executables, else 0600). */
 async function ownerOnly(dir: string): Promise<void> {
