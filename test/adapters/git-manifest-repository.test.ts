@@ -95,12 +95,14 @@ describe("initManifestRepo", () => {
     const head = await initManifestRepo(repoDir, seedDir, "main", { templateCache: templates });
     const [template] = await readdir(templates);
     expect(template).toMatch(/^seed-[0-9a-f]{24}$/);
+    // A template whose modes are open (as an older version left them): its copy must not be.
+    execFileSync("chmod", ["-R", "go+rX", join(templates, template as string)]);
     // Marked inside the template's git folder: only a copy carries the mark.
     await writeFile(join(templates, template as string, ".git", "description"), "from the template\n");
     const second = join(root, "second");
     expect(await initManifestRepo(second, seedDir, "main", { templateCache: templates })).toBe(head);
-    // The template was made under this process's umask (022 in tests): its copy is owner-only
-    // (checked before the git commands below, which write under that umask again).
+    // Its copy is owner-only (checked before the git commands below, which write under this
+    // process's umask, 022 in tests).
     const open: string[] = [];
     const walk = (dir: string) => {
       for (const entry of readdirSync(dir, { withFileTypes: true })) {
