@@ -69,6 +69,13 @@ async function run() {
       target: "node20",
       // Native and server packages stay in node_modules.
       external: ["better-sqlite3", "aws-ses-v2-local"],
+      // What the engine would use to invoke a real Lambda function, which a local run never does.
+      alias: Object.fromEntries(
+        ["@aws-sdk/client-lambda", "@aws-sdk/credential-providers"].map((name) => [
+          name,
+          join(root, "local", "engine-without-lambda.ts"),
+        ]),
+      ),
       banner: {
         js: "import { createRequire as __pouroverRequire } from 'node:module'; const require = __pouroverRequire(import.meta.url);",
       },
