@@ -478,8 +478,7 @@ class Editor {
     this.seen.add(entry);
     this.pinMap(doc, entry, {
       form: "kustomize",
-      reportAt: nameField,
-      tagAnchor: newNameField && newNameField.keyStart > nameField.keyStart ? newNameField : nameField,
+      names: [nameField, newNameField],
       effective,
       update: prepared.update,
       what: "kustomize image",
@@ -497,8 +496,8 @@ class Editor {
     m: {
       /** kustomize: `newTag`; helm: `tag`, and `tag: ""` / `digest: ""` are a chart's "unset". */
       form: "kustomize" | "helm";
-      reportAt: Field;
-      tagAnchor: Field;
+      /** The name field (where the change is reported) and the optional second one (newName, registry): a missing tag goes after whichever comes later. */
+      names: [Field, Field | undefined];
       effective: ImageReference;
       update: ImageUpdate;
       what: string;
@@ -519,7 +518,8 @@ class Editor {
     const pin = this.options.pin;
     const digest = pin !== "tag" ? update.digest : undefined;
     const editsBefore = this.edits.length;
-    let tagAnchor = m.tagAnchor;
+    const [reportAt, other] = m.names;
+    let tagAnchor = other && other.keyStart > reportAt.keyStart ? other : reportAt;
     if (tagField) {
       if (oldTag !== update.tag) this.replaceScalar(tagField, update.tag, writeTag);
       tagAnchor = tagField;
@@ -544,7 +544,7 @@ class Editor {
     if (this.edits.length === editsBefore) return;
     const base = { registry: m.effective.registry, repository: m.effective.repository };
     this.pending.push({
-      offset: m.reportAt.keyStart,
+      offset: reportAt.keyStart,
       repository: update.repository,
       before: formatImageReference({ ...base, tag: oldTag, digest: oldDigest }),
       after: formatImageReference({
@@ -688,8 +688,7 @@ class Editor {
     this.seen.add(map);
     this.pinMap(doc, map, {
       form: "helm",
-      reportAt: repoField,
-      tagAnchor: registryField && registryField.keyStart > repoField.keyStart ? registryField : repoField,
+      names: [repoField, registryField],
       effective,
       update: prepared.update,
       what: `the Helm image at ${path},`,
