@@ -2,13 +2,11 @@ import { Duration, Validations } from "aws-cdk-lib";
 import type * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as events from "aws-cdk-lib/aws-events";
 import * as targets from "aws-cdk-lib/aws-events-targets";
-import type * as logs from "aws-cdk-lib/aws-logs";
 import type * as sqs from "aws-cdk-lib/aws-sqs";
 import type * as sfn from "aws-cdk-lib/aws-stepfunctions";
 import { Construct } from "constructs";
-import type { AppConfig } from "../../shared/contracts/app-config.js";
 import { deadLetterQueue } from "./dead-letter-queue.js";
-import { PouroverFunction } from "./pourover-function.js";
+import { PouroverFunction, type PouroverSiteProps } from "./pourover-function.js";
 import {
   SES_IDENTITY_WILDCARD_FINDING,
   SES_IDENTITY_WILDCARD_REASON,
@@ -18,16 +16,11 @@ import {
 /** The execution statuses after which a release can no longer reach RecordOutcome by itself. */
 export const ABANDONED_STATUSES = ["ABORTED", "TIMED_OUT", "FAILED"] as const;
 
-export interface AbandonedReleaseFinisherProps {
-  /** Repository root holding `functions/` and `package-lock.json`. */
-  readonly projectRoot: string;
-  readonly config: AppConfig;
+export interface AbandonedReleaseFinisherProps extends PouroverSiteProps {
   /** The release state machine whose ended executions are closed. */
   readonly stateMachine: sfn.IStateMachine;
   /** The release ledger: the claim (`app#tag`) and the dev lock (`devlock#app`) live there. */
   readonly ledger: dynamodb.ITable;
-  /** @default logs.RetentionDays.ONE_MONTH */
-  readonly logRetention?: logs.RetentionDays;
 }
 
 /**

@@ -16,14 +16,11 @@ import type { AppConfig } from "../../shared/contracts/app-config.js";
 import { deadLetterQueue } from "./dead-letter-queue.js";
 import { keepLogicalId, logicalIdOf } from "./logical-ids.js";
 import type { PouroverFunction } from "./pourover-function.js";
+import { DEFAULT_LOG_RETENTION, type PouroverSiteProps } from "./pourover-function.js";
 import { pipelineFunction } from "./release-functions.js";
 import { ACCOUNT_REGISTRY, privateBucket, scanReportsPrefix } from "./release-storage.js";
 
-export interface BuildAndScanProps {
-  /** Repository root holding infra/buildspecs/ and functions/. */
-  readonly projectRoot: string;
-  /** The validated app config (app, build.pullThroughCache), compiled into describe-build-failure. */
-  readonly config: AppConfig;
+export interface BuildAndScanProps extends PouroverSiteProps {
   /** Where the builds upload scan reports, under `<app>/` only. */
   readonly reportsBucket: s3.IBucket;
   /** Receives the Trivy cache bucket's server access logs. */
@@ -42,8 +39,6 @@ export interface BuildAndScanProps {
   readonly trivySha256?: string;
   /** When the scheduled build refreshes the Trivy DB in the shared cache. @default daily at 03:17 UTC */
   readonly trivyDbRefreshSchedule?: scheduler.ScheduleExpression;
-  /** Retention of the project and function log groups. @default logs.RetentionDays.THREE_MONTHS */
-  readonly logRetention?: logs.RetentionDays;
   /** Removal policy of the build KMS key and the Trivy cache bucket. @default RemovalPolicy.RETAIN */
   readonly removalPolicy?: RemovalPolicy;
 }
@@ -66,7 +61,7 @@ export class BuildAndScan extends Construct {
   constructor(scope: Construct, id: string, props: BuildAndScanProps) {
     super(scope, id);
     const { config } = props;
-    const logRetention = props.logRetention ?? logs.RetentionDays.THREE_MONTHS;
+    const logRetention = props.logRetention ?? DEFAULT_LOG_RETENTION;
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     // Every resource below that holds data or history keeps the logical id it had in the stack
     // (keepLogicalId says why); the roles and policies are recreated freely.

@@ -8,10 +8,10 @@ import type * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import * as ssm from "aws-cdk-lib/aws-ssm";
 import { Construct } from "constructs";
 import { parse as parseYaml } from "yaml";
-import type { AppConfig } from "../../shared/contracts/app-config.js";
 import { TAG_PATTERN } from "../../shared/contracts/release.js";
 import { keepLogicalId } from "./logical-ids.js";
 import type { PouroverFunction, PouroverFunctionProps } from "./pourover-function.js";
+import { DEFAULT_LOG_RETENTION, type PouroverSiteProps } from "./pourover-function.js";
 import { pipelineFunction } from "./release-functions.js";
 import { ACCOUNT_REGISTRY } from "./release-storage.js";
 
@@ -78,19 +78,13 @@ export function deployDocumentContent(
   return doc as unknown as Record<string, unknown>;
 }
 
-export interface DevDeployProps {
-  /** Repository root holding functions/ and infra/ (the SSM document and the deploy script). */
-  readonly projectRoot: string;
-  /** The validated app config (app, dev.envSecret/envFile), compiled into each bundle. */
-  readonly config: AppConfig;
+export interface DevDeployProps extends PouroverSiteProps {
   /** The release ledger, holding the dev lock item `devlock#<app>`. */
   readonly ledger: dynamodb.ITable;
   /** The bucket the dev hosts fetch release compose files from (under `releases/`). */
   readonly artifactsBucket: s3.IBucket;
   /** Read by report-dev-result to update the release PR and its commit status. */
   readonly githubCredentials: secretsmanager.ISecret;
-  /** Retention of the deploy output log group and of the functions' log groups. @default logs.RetentionDays.THREE_MONTHS */
-  readonly logRetention?: logs.RetentionDays;
 }
 
 /**
@@ -110,7 +104,7 @@ export class DevDeploy extends Construct {
   constructor(scope: Construct, id: string, props: DevDeployProps) {
     super(scope, id);
     const { config, ledger, githubCredentials } = props;
-    const logRetention = props.logRetention ?? logs.RetentionDays.THREE_MONTHS;
+    const logRetention = props.logRetention ?? DEFAULT_LOG_RETENTION;
     const fn = (functionDir: string, extra: Partial<PouroverFunctionProps>) =>
       pipelineFunction(this, { functionDir, projectRoot: props.projectRoot, config, logRetention, ...extra });
 

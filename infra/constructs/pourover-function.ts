@@ -15,21 +15,28 @@ import { bundleLambda, LAMBDA_ENTRY_FILE } from "./lambda-bundling.js";
  */
 export const POUROVER_RUNTIME = lambda.Runtime.NODEJS_24_X;
 
-export interface PouroverFunctionProps {
+/** How long Pourover's log groups keep their events unless the stack is told otherwise. */
+export const DEFAULT_LOG_RETENTION = logs.RetentionDays.THREE_MONTHS;
+
+/** What every construct that creates Pourover functions is given. */
+export interface PouroverSiteProps {
+  /** Repository root: where `functions/`, `infra/` and `package-lock.json` live. */
+  readonly projectRoot: string;
+  /** The validated app config, compiled into each function's bundle as `process.env.POUROVER_CONFIG`. */
+  readonly config: AppConfig;
+  /** Retention of the log groups the construct creates. @default logs.RetentionDays.THREE_MONTHS */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+export interface PouroverFunctionProps extends PouroverSiteProps {
   /** Folder under `functions/`, e.g. `claim-release`; the entry is `functions/<name>/handler.ts`. */
   readonly functionDir: string;
-  /** Repository root: where `functions/` and `package-lock.json` live. */
-  readonly projectRoot: string;
-  /** The resolved app config, compiled into the bundle as `process.env.POUROVER_CONFIG`. */
-  readonly config: AppConfig;
   /** Extra environment variables (resource names and ARNs). @default {} */
   readonly environment?: Readonly<Record<string, string>>;
   /** @default Duration.seconds(30) */
   readonly timeout?: Duration;
   /** @default 256 */
   readonly memorySize?: number;
-  /** @default logs.RetentionDays.ONE_MONTH */
-  readonly logRetention?: logs.RetentionDays;
   /** @default undefined (unreserved) */
   readonly reservedConcurrentExecutions?: number;
   /** @default RemovalPolicy.DESTROY for the log group */
@@ -57,7 +64,7 @@ export class PouroverFunction extends Construct {
     }
 
     this.logGroup = new logs.LogGroup(this, "LogGroup", {
-      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      retention: props.logRetention ?? DEFAULT_LOG_RETENTION,
       removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.DESTROY,
     });
 

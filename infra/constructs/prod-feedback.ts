@@ -2,22 +2,16 @@ import { CfnOutput, Duration, RemovalPolicy, Validations } from "aws-cdk-lib";
 import type * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import type * as events from "aws-cdk-lib/aws-events";
 import * as lambda from "aws-cdk-lib/aws-lambda";
-import type * as logs from "aws-cdk-lib/aws-logs";
 import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import { Construct } from "constructs";
-import type { AppConfig } from "../../shared/contracts/app-config.js";
-import { PouroverFunction } from "./pourover-function.js";
+import { PouroverFunction, type PouroverSiteProps } from "./pourover-function.js";
 import {
   SES_IDENTITY_WILDCARD_FINDING,
   SES_IDENTITY_WILDCARD_REASON,
   sesSendStatement,
 } from "./ses-send-permission.js";
 
-export interface ProdFeedbackProps {
-  /** Repository root holding `functions/` and `package-lock.json`. */
-  readonly projectRoot: string;
-  /** The resolved app config, bundled into the function (services, registry, notify). */
-  readonly config: AppConfig;
+export interface ProdFeedbackProps extends PouroverSiteProps {
   /** The release ledger: the function updates the `prod` attribute of `app#v…` items. */
   readonly ledger: dynamodb.ITable;
   /** The pipeline bus: `Release Deployed To Prod` / `Release Degraded In Prod` are published there. */
@@ -36,8 +30,6 @@ export interface ProdFeedbackProps {
   readonly tokenSecretName?: string;
   /** Removal policy of the token secret. @default RemovalPolicy.RETAIN */
   readonly secretRemovalPolicy?: RemovalPolicy;
-  /** Retention of the function's log group. @default logs.RetentionDays.ONE_MONTH */
-  readonly logRetention?: logs.RetentionDays;
   /** The pipeline's GitHub credentials: the release PR gets a short comment. @default no comment */
   readonly githubCredentials?: secretsmanager.ISecret;
 }

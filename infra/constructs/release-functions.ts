@@ -2,13 +2,16 @@ import { Duration, Validations } from "aws-cdk-lib";
 import type * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import type * as ecr from "aws-cdk-lib/aws-ecr";
 import type * as events from "aws-cdk-lib/aws-events";
-import * as logs from "aws-cdk-lib/aws-logs";
 import type * as s3 from "aws-cdk-lib/aws-s3";
 import type * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import { Construct } from "constructs";
-import type { AppConfig } from "../../shared/contracts/app-config.js";
 import { keepLogicalId, logicalIdOf } from "./logical-ids.js";
-import { PouroverFunction, type PouroverFunctionProps } from "./pourover-function.js";
+import {
+  DEFAULT_LOG_RETENTION,
+  PouroverFunction,
+  type PouroverFunctionProps,
+  type PouroverSiteProps,
+} from "./pourover-function.js";
 import { ARTIFACTS_PREFIX, scanReportsPrefix } from "./release-storage.js";
 import {
   SES_IDENTITY_WILDCARD_FINDING,
@@ -30,11 +33,7 @@ export function pipelineFunction(scope: Construct, props: PouroverFunctionProps)
   return fn;
 }
 
-export interface ReleaseFunctionsProps {
-  /** Repository root holding functions/. */
-  readonly projectRoot: string;
-  /** The validated app config, compiled into each bundle. */
-  readonly config: AppConfig;
+export interface ReleaseFunctionsProps extends PouroverSiteProps {
   /** The release ledger: claims, rollback reads and outcomes. */
   readonly ledger: dynamodb.ITable;
   /** The reports/artifacts bucket: scan reports under `<app>/`, compose files under `releases/`. */
@@ -45,8 +44,6 @@ export interface ReleaseFunctionsProps {
   readonly githubCredentials: secretsmanager.ISecret;
   /** Where record-outcome publishes Release Succeeded/Failed. */
   readonly bus: events.IEventBus;
-  /** Retention of the functions' log groups. @default logs.RetentionDays.THREE_MONTHS */
-  readonly logRetention?: logs.RetentionDays;
 }
 
 /**
@@ -117,7 +114,7 @@ export class ReleaseFunctions extends Construct {
     functionDir: string,
     extra: Partial<PouroverFunctionProps>,
   ): PouroverFunction {
-    const logRetention = props.logRetention ?? logs.RetentionDays.THREE_MONTHS;
+    const logRetention = props.logRetention ?? DEFAULT_LOG_RETENTION;
     const { projectRoot, config } = props;
     return pipelineFunction(this, { functionDir, projectRoot, config, logRetention, ...extra });
   }

@@ -2,18 +2,12 @@ import { Duration, Stack } from "aws-cdk-lib";
 import type * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import type * as ecr from "aws-cdk-lib/aws-ecr";
 import * as iam from "aws-cdk-lib/aws-iam";
-import type * as logs from "aws-cdk-lib/aws-logs";
 import * as scheduler from "aws-cdk-lib/aws-scheduler";
 import type * as sfn from "aws-cdk-lib/aws-stepfunctions";
 import { Construct } from "constructs";
-import type { AppConfig } from "../../shared/contracts/app-config.js";
-import { PouroverFunction } from "./pourover-function.js";
+import { PouroverFunction, type PouroverSiteProps } from "./pourover-function.js";
 
-export interface ReleaseReconcilerProps {
-  /** Repository root holding `functions/` and `package-lock.json`. */
-  readonly projectRoot: string;
-  /** The resolved app config, bundled into the function. */
-  readonly config: AppConfig;
+export interface ReleaseReconcilerProps extends PouroverSiteProps {
   /** The release state machine the reconciler starts executions on. */
   readonly stateMachine: sfn.IStateMachine;
   /** The release ledger (`app#tag`), read to skip claimed tags. */
@@ -28,8 +22,6 @@ export interface ReleaseReconcilerProps {
   readonly settleMinutes?: number;
   /** Releases started per run at most; the rest wait for the next run. @default 10 */
   readonly maxStartsPerRun?: number;
-  /** Retention of the function's log group. @default logs.RetentionDays.ONE_MONTH */
-  readonly logRetention?: logs.RetentionDays;
 }
 
 /**

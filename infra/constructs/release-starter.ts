@@ -1,21 +1,16 @@
 import { Duration } from "aws-cdk-lib";
 import type * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as destinations from "aws-cdk-lib/aws-lambda-destinations";
-import type * as logs from "aws-cdk-lib/aws-logs";
 import type * as sqs from "aws-cdk-lib/aws-sqs";
 import type * as sfn from "aws-cdk-lib/aws-stepfunctions";
 import { Construct } from "constructs";
-import type { AppConfig } from "../../shared/contracts/app-config.js";
 import { deadLetterQueue } from "./dead-letter-queue.js";
-import { PouroverFunction } from "./pourover-function.js";
+import { PouroverFunction, type PouroverSiteProps } from "./pourover-function.js";
 
-export interface ReleaseStarterProps {
-  readonly projectRoot: string;
-  readonly config: AppConfig;
+export interface ReleaseStarterProps extends PouroverSiteProps {
   readonly stateMachine: sfn.IStateMachine;
   /** The release ledger: read (GetItem, `app#…` keys only) to pick the attempt number. */
   readonly ledger: dynamodb.ITable;
-  readonly logRetention?: logs.RetentionDays;
 }
 
 /**

@@ -3,15 +3,15 @@ import type * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as events from "aws-cdk-lib/aws-events";
 import * as targets from "aws-cdk-lib/aws-events-targets";
 import * as lambda from "aws-cdk-lib/aws-lambda";
-import * as logs from "aws-cdk-lib/aws-logs";
+import type * as logs from "aws-cdk-lib/aws-logs";
 import type * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import type * as sqs from "aws-cdk-lib/aws-sqs";
 import type * as sfn from "aws-cdk-lib/aws-stepfunctions";
 import { Construct } from "constructs";
-import type { AppConfig } from "../../shared/contracts/app-config.js";
 import { deadLetterQueue } from "./dead-letter-queue.js";
 import { keepLogicalId } from "./logical-ids.js";
 import type { PouroverFunction } from "./pourover-function.js";
+import { DEFAULT_LOG_RETENTION, type PouroverSiteProps } from "./pourover-function.js";
 import { pipelineFunction } from "./release-functions.js";
 import { ReleaseStarter } from "./release-starter.js";
 
@@ -21,11 +21,7 @@ export const RELEASE_TAG_PUSHED = "Release Tag Pushed";
 /** Retries of both rules' starter target before the event goes to the rule's dead-letter queue. */
 const RULE_RETRY = { retryAttempts: 8, maxEventAge: Duration.hours(2) };
 
-export interface ReleaseTriggersProps {
-  /** Repository root holding functions/. */
-  readonly projectRoot: string;
-  /** The validated app config (app, services' repositories), compiled into each bundle. */
-  readonly config: AppConfig;
+export interface ReleaseTriggersProps extends PouroverSiteProps {
   /** The bus the webhook publishes Release Tag Pushed to. */
   readonly bus: events.IEventBus;
   /** The release ledger: webhook dedupe items, and the starter's attempt numbers. */
@@ -34,8 +30,6 @@ export interface ReleaseTriggersProps {
   readonly webhookSecret: secretsmanager.ISecret;
   /** The release workflow both triggers start. */
   readonly stateMachine: sfn.IStateMachine;
-  /** Retention of the functions' log groups. @default logs.RetentionDays.THREE_MONTHS */
-  readonly logRetention?: logs.RetentionDays;
   /**
    * Reserved concurrency of the webhook function (bounds what an unauthenticated caller costs).
    * @default none (the account's unreserved pool)
@@ -63,7 +57,7 @@ export class ReleaseTriggers extends Construct {
   constructor(scope: Construct, id: string, props: ReleaseTriggersProps) {
     super(scope, id);
     const { config, ledger } = props;
-    const logRetention = props.logRetention ?? logs.RetentionDays.THREE_MONTHS;
+    const logRetention = props.logRetention ?? DEFAULT_LOG_RETENTION;
 
     this.webhook = this.newWebhook(props, logRetention);
     // Auth NONE: GitHub cannot sign AWS requests. The handler verifies X-Hub-Signature-256 (HMAC-SHA256,

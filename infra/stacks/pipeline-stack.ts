@@ -6,7 +6,7 @@ import type * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import type * as ecr from "aws-cdk-lib/aws-ecr";
 import type * as events from "aws-cdk-lib/aws-events";
 import type * as lambda from "aws-cdk-lib/aws-lambda";
-import * as logs from "aws-cdk-lib/aws-logs";
+import type * as logs from "aws-cdk-lib/aws-logs";
 import type * as s3 from "aws-cdk-lib/aws-s3";
 import type * as scheduler from "aws-cdk-lib/aws-scheduler";
 import type * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
@@ -15,11 +15,15 @@ import type { Construct } from "constructs";
 import type { AppConfig } from "../../shared/contracts/app-config.js";
 import { InvalidInputError } from "../../shared/domain/errors.js";
 import { AbandonedReleaseFinisher } from "../constructs/abandoned-release-finisher.js";
-import { BuildAndScan, type BuildAndScanProps } from "../constructs/build-and-scan.js";
+import { BuildAndScan } from "../constructs/build-and-scan.js";
 import { DevDeploy } from "../constructs/dev-deploy.js";
 import { PipelineObservability } from "../constructs/pipeline-observability.js";
 import { PipelineSecrets } from "../constructs/pipeline-secrets.js";
-import type { PouroverFunction } from "../constructs/pourover-function.js";
+import {
+  DEFAULT_LOG_RETENTION,
+  type PouroverFunction,
+  type PouroverSiteProps,
+} from "../constructs/pourover-function.js";
 import { ProdFeedback } from "../constructs/prod-feedback.js";
 import { ReleaseFunctions } from "../constructs/release-functions.js";
 import { ReleaseReconciler } from "../constructs/release-reconciler.js";
@@ -133,7 +137,7 @@ export class PipelineStack extends Stack {
     super(scope, id, props);
     const { config } = props;
     const projectRoot = props.projectRoot ?? PROJECT_ROOT;
-    const logRetention = props.logRetention ?? logs.RetentionDays.THREE_MONTHS;
+    const logRetention = props.logRetention ?? DEFAULT_LOG_RETENTION;
     const dataRemoval = props.dataRemovalPolicy ?? RemovalPolicy.RETAIN;
     this.validate(props);
 
@@ -209,7 +213,7 @@ export class PipelineStack extends Stack {
 
   private newBuildAndScan(
     props: PipelineStackProps,
-    shared: Pick<BuildAndScanProps, "projectRoot" | "config" | "logRetention">,
+    shared: PouroverSiteProps,
     storage: ReleaseStorage,
     secrets: PipelineSecrets,
   ): BuildAndScan {
@@ -271,7 +275,7 @@ export class PipelineStack extends Stack {
 
   private newProdFeedback(
     props: PipelineStackProps,
-    shared: Pick<BuildAndScanProps, "projectRoot" | "config" | "logRetention">,
+    shared: PouroverSiteProps,
     secrets: PipelineSecrets,
   ): ProdFeedback {
     return new ProdFeedback(this, "ProdFeedback", {

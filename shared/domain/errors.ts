@@ -8,9 +8,16 @@ export abstract class PouroverError extends Error {
   readonly retryable: boolean = false;
 }
 
+/** The base of one named error: `class X extends named("X") {}` gives X the literal name "X". */
+function named<N extends string>(name: N, options: { retryable?: boolean } = {}) {
+  return class extends PouroverError {
+    override readonly name: N = name;
+    override readonly retryable = options.retryable ?? false;
+  };
+}
+
 /** Bad input at the edge: a config file, a flag, a tag, a report, an event. Exit code 2 locally. */
-export class InvalidInputError extends PouroverError {
-  override readonly name = "InvalidInputError" as const;
+export class InvalidInputError extends named("InvalidInputError") {
   constructor(
     message: string,
     readonly problems: readonly string[] = [message],
@@ -20,132 +27,83 @@ export class InvalidInputError extends PouroverError {
 }
 
 /** The app#tag release was already claimed by another execution. Ends that execution as DUPLICATE. */
-export class ReleaseAlreadyClaimedError extends PouroverError {
-  override readonly name = "ReleaseAlreadyClaimedError" as const;
-}
+export class ReleaseAlreadyClaimedError extends named("ReleaseAlreadyClaimedError") {}
 
 /** At least one image failed the scan policy. Terminal: nothing is pushed or pinned. */
-export class ScanPolicyRejectedError extends PouroverError {
-  override readonly name = "ScanPolicyRejectedError" as const;
-}
+export class ScanPolicyRejectedError extends named("ScanPolicyRejectedError") {}
 
 /**
  * An ECR-triggered release waits for every service image of the tag: until they are all pushed this
  * is "running, retry after". When the retries run out, the message lists the missing images.
  */
-export class ImagesNotReadyError extends PouroverError {
-  override readonly name = "ImagesNotReadyError" as const;
-  override readonly retryable = true;
-}
+export class ImagesNotReadyError extends named("ImagesNotReadyError", { retryable: true }) {}
 
 /** The scanner or the build crashed: not a verdict about vulnerabilities, and worth a retry. */
-export class ScanFailedError extends PouroverError {
-  override readonly name = "ScanFailedError" as const;
-  override readonly retryable = true;
-}
+export class ScanFailedError extends named("ScanFailedError", { retryable: true }) {}
 
 /**
  * A CodeBuild build failed outside the scanner (clone, docker build, push): the message names the
  * service, the failed phase and the logs link. Not a vulnerability verdict.
  */
-export class BuildFailedError extends PouroverError {
-  override readonly name = "BuildFailedError" as const;
-}
+export class BuildFailedError extends named("BuildFailedError") {}
 
 /** A Trivy report that is not a Trivy report (wrong schema version, wrong shape). */
-export class InvalidScanReportError extends PouroverError {
-  override readonly name = "InvalidScanReportError" as const;
-}
+export class InvalidScanReportError extends named("InvalidScanReportError") {}
 
 /** The manifests branch or base moved while we were writing: rebuild from the new head. */
-export class ManifestConflictError extends PouroverError {
-  override readonly name = "ManifestConflictError" as const;
-  override readonly retryable = true;
-}
+export class ManifestConflictError extends named("ManifestConflictError", { retryable: true }) {}
 
 /** A manifest already pins a newer version than this release. Terminal unless forced. */
-export class VersionRegressionError extends PouroverError {
-  override readonly name = "VersionRegressionError" as const;
-}
+export class VersionRegressionError extends named("VersionRegressionError") {}
 
 /** A manifest file could not be parsed or an expected file is missing. Terminal. */
-export class ManifestInvalidError extends PouroverError {
-  override readonly name = "ManifestInvalidError" as const;
-}
+export class ManifestInvalidError extends named("ManifestInvalidError") {}
 
 /** The dev deploy command is still running: "running, retry after" rather than sleeping. */
-export class DevDeployInProgressError extends PouroverError {
-  override readonly name = "DevDeployInProgressError" as const;
-  override readonly retryable = true;
-}
+export class DevDeployInProgressError extends named("DevDeployInProgressError", { retryable: true }) {}
 
 /** The dev deploy failed on at least one host (health check, pull, compose). */
-export class DevDeployFailedError extends PouroverError {
-  override readonly name = "DevDeployFailedError" as const;
-}
+export class DevDeployFailedError extends named("DevDeployFailedError") {}
 
 /** No dev instance matched the configured tags. */
-export class NoDevInstancesError extends PouroverError {
-  override readonly name = "NoDevInstancesError" as const;
-}
+export class NoDevInstancesError extends named("NoDevInstancesError") {}
 
 /** The SSM agent of a dev host never received the command (Undeliverable, Delivery Timed Out): host stopped or agent offline. */
-export class DevAgentOfflineError extends PouroverError {
-  override readonly name = "DevAgentOfflineError" as const;
-}
+export class DevAgentOfflineError extends named("DevAgentOfflineError") {}
 
 /** The deploy ran past its timeout on a host, or was still running when the workflow stopped waiting. */
-export class DevDeployTimedOutError extends PouroverError {
-  override readonly name = "DevDeployTimedOutError" as const;
-}
+export class DevDeployTimedOutError extends named("DevDeployTimedOutError") {}
 
 /** The new release failed on a host (pull, up or health) and the host runs the previous release again. */
-export class DevDeployRolledBackError extends PouroverError {
-  override readonly name = "DevDeployRolledBackError" as const;
-}
+export class DevDeployRolledBackError extends named("DevDeployRolledBackError") {}
 
 /** The new release failed and restoring the previous one failed too: the host needs a person. */
-export class DevDeployRollbackFailedError extends PouroverError {
-  override readonly name = "DevDeployRollbackFailedError" as const;
-}
+export class DevDeployRollbackFailedError extends named("DevDeployRollbackFailedError") {}
 
 /**
  * The app's env secret (dev.envSecret) is missing, unreadable or empty on a dev host: the deploy
  * stopped before `docker compose pull`, nothing changed on the host. Fill the secret, release again.
  */
-export class DevEnvSecretMissingError extends PouroverError {
-  override readonly name = "DevEnvSecretMissingError" as const;
-}
+export class DevEnvSecretMissingError extends named("DevEnvSecretMissingError") {}
 
 /** Another execution's dev deploy holds the dev lock: "running, retry after". */
-export class DevLockBusyError extends PouroverError {
-  override readonly name = "DevLockBusyError" as const;
-  override readonly retryable = true;
-}
+export class DevLockBusyError extends named("DevLockBusyError", { retryable: true }) {}
 
 /**
  * A dev host is stopped (and was just started), still booting, stopping, or its SSM agent is not
  * Online yet: "running, retry after". When the retries run out the message lists the hosts that
  * never came online.
  */
-export class DevHostStartingError extends PouroverError {
-  override readonly name = "DevHostStartingError" as const;
-  override readonly retryable = true;
-}
+export class DevHostStartingError extends named("DevHostStartingError", { retryable: true }) {}
 
 /** Sending the email failed. Recorded, never fails the release. */
-export class NotificationFailedError extends PouroverError {
-  override readonly name = "NotificationFailedError" as const;
-  override readonly retryable = true;
-}
+export class NotificationFailedError extends named("NotificationFailedError", { retryable: true }) {}
 
 /**
  * A rollback that cannot be done: the target was never released successfully, or its images are gone
  * from the registry. Terminal; the message is the one line the requester sees.
  */
-export class RollbackRefusedError extends PouroverError {
-  override readonly name = "RollbackRefusedError" as const;
-}
+export class RollbackRefusedError extends named("RollbackRefusedError") {}
 
 /**
  * Every error name the workflow may match on. The contract test checks that each `ErrorEquals`

@@ -1,10 +1,6 @@
-import {
-  ConditionalCheckFailedException,
-  DeleteItemCommand,
-  type DynamoDBClient,
-  PutItemCommand,
-} from "@aws-sdk/client-dynamodb";
+import { DeleteItemCommand, type DynamoDBClient, PutItemCommand } from "@aws-sdk/client-dynamodb";
 import type { DedupeKey, DeliveryDedupe } from "../../ports/delivery-dedupe.js";
+import { conditionHeld } from "./condition-held.js";
 
 export interface DynamoDeliveryDedupeOptions {
   /** Partition key attribute of the ledger table. @default "pk" */
@@ -59,8 +55,8 @@ export class DynamoDeliveryDedupe implements DeliveryDedupe {
   async firstTime(key: DedupeKey): Promise<boolean> {
     const nowMs = this.now();
     const nowSeconds = Math.floor(nowMs / 1000);
-    try {
-      await this.client.send(
+    return conditionHeld(
+      this.client.send(
         new PutItemCommand({
           TableName: this.tableName,
           Item: {
@@ -73,17 +69,8 @@ export class DynamoDeliveryDedupe implements DeliveryDedupe {
           ExpressionAttributeNames: { "#pk": this.keyAttribute, "#ttl": this.ttlAttribute },
           ExpressionAttributeValues: { ":now": { N: String(nowSeconds) } },
         }),
-      );
-      return true;
-    } catch (error) {
-      if (
-        error instanceof ConditionalCheckFailedException ||
-        (error as { name?: string } | null)?.name === "ConditionalCheckFailedException"
-      ) {
-        return false;
-      }
-      throw error;
-    }
+      ),
+    );
   }
 
   async forget(key: DedupeKey): Promise<void> {

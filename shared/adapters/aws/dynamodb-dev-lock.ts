@@ -1,11 +1,11 @@
 import {
-  ConditionalCheckFailedException,
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
 import type { DevLock, DevLockRecord } from "../../ports/index.js";
+import { conditionHeld } from "./condition-held.js";
 
 /** `devlock#<app>` in the release ledger table; release keys are `app#v…`, so the two never collide. */
 const key = (app: string) => ({ pk: { S: `devlock#${app}` } });
@@ -32,8 +32,8 @@ export class DynamoDbDevLock implements DevLock {
   }
 
   async write(next: Omit<DevLockRecord, "rev">, expectedRev: number | null): Promise<boolean> {
-    try {
-      await this.client.send(
+    return conditionHeld(
+      this.client.send(
         new PutItemCommand({
           TableName: this.tableName,
           Item: {
@@ -51,17 +51,13 @@ export class DynamoDbDevLock implements DevLock {
                 ExpressionAttributeValues: { ":rev": { N: String(expectedRev) } },
               }),
         }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+      ),
+    );
   }
 
   async release(app: string, executionId: string): Promise<boolean> {
-    try {
-      await this.client.send(
+    return conditionHeld(
+      this.client.send(
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: key(app),
@@ -69,11 +65,7 @@ export class DynamoDbDevLock implements DevLock {
           ConditionExpression: "holder = :me",
           ExpressionAttributeValues: { ":me": { S: executionId }, ":one": { N: "1" } },
         }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+      ),
+    );
   }
 }

@@ -17,6 +17,7 @@ import type {
   ReleaseLedger,
   ReleaseRecords,
 } from "../../ports/index.js";
+import { conditionHeld } from "./condition-held.js";
 
 /** Release records are kept for two years; delivery dedupe keys share the table with a short TTL. */
 const RECORD_TTL_SECONDS = 2 * 365 * 24 * 3600;
@@ -36,8 +37,8 @@ export class DynamoDbLedger implements ReleaseLedger, ReleaseRecords, ProdLedger
   ) {}
 
   async claim(entry: ClaimEntry): Promise<void> {
-    try {
-      await this.client.send(
+    const claimed = await conditionHeld(
+      this.client.send(
         new PutItemCommand({
           TableName: this.tableName,
           Item: {
@@ -59,20 +60,17 @@ export class DynamoDbLedger implements ReleaseLedger, ReleaseRecords, ProdLedger
             ":timedOut": { S: "TIMED_OUT" },
           },
         }),
+      ),
+    );
+    if (!claimed)
+      throw new ReleaseAlreadyClaimedError(
+        `${entry.app} ${entry.tag} is already claimed by another execution`,
       );
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) {
-        throw new ReleaseAlreadyClaimedError(
-          `${entry.app} ${entry.tag} is already claimed by another execution`,
-        );
-      }
-      throw error;
-    }
   }
 
   async record(entry: OutcomeEntry): Promise<void> {
-    try {
-      await this.client.send(
+    const applied = await conditionHeld(
+      this.client.send(
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: { pk: { S: `${entry.app}#${entry.tag}` } },
@@ -90,11 +88,9 @@ export class DynamoDbLedger implements ReleaseLedger, ReleaseRecords, ProdLedger
             ":executionId": { S: entry.executionId },
           },
         }),
-      );
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return;
-      throw error;
-    }
+      ),
+    );
+    if (!applied) return;
     // A superseded release was pinned but never deployed: it is not what runs on dev.
     if (
       entry.status === "SUCCEEDED" &&
@@ -104,8 +100,8 @@ export class DynamoDbLedger implements ReleaseLedger, ReleaseRecords, ProdLedger
   }
 
   async finishAbandoned(entry: AbandonedEntry): Promise<boolean> {
-    try {
-      await this.client.send(
+    return conditionHeld(
+      this.client.send(
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: { pk: { S: `${entry.app}#${entry.tag}` } },
@@ -121,17 +117,13 @@ export class DynamoDbLedger implements ReleaseLedger, ReleaseRecords, ProdLedger
             ":running": { S: "RUNNING" },
           },
         }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+      ),
+    );
   }
 
   async markAbandonNotice(app: string, tag: string, executionId: string, at: string): Promise<boolean> {
-    try {
-      await this.client.send(
+    return conditionHeld(
+      this.client.send(
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: { pk: { S: `${app}#${tag}` } },
@@ -139,17 +131,13 @@ export class DynamoDbLedger implements ReleaseLedger, ReleaseRecords, ProdLedger
           ConditionExpression: "executionId = :executionId AND attribute_not_exists(abandonNoticeAt)",
           ExpressionAttributeValues: { ":at": { S: at }, ":executionId": { S: executionId } },
         }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+      ),
+    );
   }
 
   async clearAbandonNotice(app: string, tag: string, executionId: string): Promise<void> {
-    try {
-      await this.client.send(
+    await conditionHeld(
+      this.client.send(
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: { pk: { S: `${app}#${tag}` } },
@@ -157,16 +145,14 @@ export class DynamoDbLedger implements ReleaseLedger, ReleaseRecords, ProdLedger
           ConditionExpression: "executionId = :executionId",
           ExpressionAttributeValues: { ":executionId": { S: executionId } },
         }),
-      );
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return;
-      throw error;
-    }
+      ),
+    );
   }
 
   private async moveLatest(entry: OutcomeEntry): Promise<void> {
-    try {
-      await this.client.send(
+    // A release that finished later is already the latest: nothing to move.
+    await conditionHeld(
+      this.client.send(
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: { pk: { S: latestKey(entry.app) } },
@@ -180,12 +166,8 @@ export class DynamoDbLedger implements ReleaseLedger, ReleaseRecords, ProdLedger
             ":finishedAt": { S: entry.finishedAt },
           },
         }),
-      );
-    } catch (error) {
-      // A release that finished later is already the latest: nothing to move.
-      if (error instanceof ConditionalCheckFailedException) return;
-      throw error;
-    }
+      ),
+    );
   }
 
   async recordProd(

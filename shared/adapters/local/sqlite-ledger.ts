@@ -1,17 +1,7 @@
 import { chmodSync } from "node:fs";
 import Database from "better-sqlite3";
 import { ReleaseAlreadyClaimedError } from "../../domain/errors.js";
-import type {
-  AbandonedEntry,
-  AbandonedReleaseLedger,
-  ClaimEntry,
-  LedgerRecord,
-  OutcomeEntry,
-  ProdEntry,
-  ProdLedger,
-  ReleaseLedger,
-  ReleaseRecords,
-} from "../../ports/index.js";
+import type * as port from "../../ports/index.js";
 import { type ProcessOwner, parseProcessOwner } from "./process-owner.js";
 
 /** Statuses a release may be claimed again from: it ended without succeeding. */
@@ -31,7 +21,9 @@ export interface AbandonedRun {
  * The release ledger on SQLite, same semantics as the DynamoDB one: a claim is an INSERT that fails
  * on the primary key, except over a FAILED release, which may be released again.
  */
-export class SqliteLedger implements ReleaseLedger, ReleaseRecords, ProdLedger, AbandonedReleaseLedger {
+export class SqliteLedger
+  implements port.ReleaseLedger, port.ReleaseRecords, port.ProdLedger, port.AbandonedReleaseLedger
+{
   private readonly db: Database.Database;
   private readonly owner: ProcessOwner | undefined;
 
@@ -75,10 +67,10 @@ export class SqliteLedger implements ReleaseLedger, ReleaseRecords, ProdLedger, 
   async recordProd(
     app: string,
     tag: string,
-    entry: ProdEntry,
+    entry: port.ProdEntry,
   ): Promise<"recorded" | "unchanged" | "missing"> {
     const pk = `${app}#${tag}`;
-    const prod: ProdEntry = {
+    const prod: port.ProdEntry = {
       status: entry.status,
       revision: entry.revision,
       at: entry.at,
@@ -95,7 +87,7 @@ export class SqliteLedger implements ReleaseLedger, ReleaseRecords, ProdLedger, 
     return this.db.prepare("SELECT 1 FROM releases WHERE pk = ?").get(pk) ? "unchanged" : "missing";
   }
 
-  async claim(entry: ClaimEntry): Promise<void> {
+  async claim(entry: port.ClaimEntry): Promise<void> {
     const result = this.db
       .prepare(
         `INSERT INTO releases (pk, app, tag, execution_id, status, claimed_at, trig, owner)
@@ -164,7 +156,7 @@ export class SqliteLedger implements ReleaseLedger, ReleaseRecords, ProdLedger, 
     return runs;
   }
 
-  async finishAbandoned(entry: AbandonedEntry): Promise<boolean> {
+  async finishAbandoned(entry: port.AbandonedEntry): Promise<boolean> {
     const result = this.db
       .prepare(
         `UPDATE releases SET status = @status, finished_at = @finishedAt, summary = @summary
@@ -195,7 +187,7 @@ export class SqliteLedger implements ReleaseLedger, ReleaseRecords, ProdLedger, 
       .run(`${app}#${tag}`, executionId);
   }
 
-  async record(entry: OutcomeEntry): Promise<void> {
+  async record(entry: port.OutcomeEntry): Promise<void> {
     // Only the execution that owns the claim may set the outcome; an unclaimed (invalid) request is inserted.
     this.db
       .prepare(
@@ -207,14 +199,14 @@ export class SqliteLedger implements ReleaseLedger, ReleaseRecords, ProdLedger, 
       .run({ ...entry, pk: `${entry.app}#${entry.tag}`, summary: JSON.stringify(entry.summary) });
   }
 
-  async get(app: string, tag: string): Promise<LedgerRecord | null> {
+  async get(app: string, tag: string): Promise<port.LedgerRecord | null> {
     const row = this.db.prepare("SELECT * FROM releases WHERE pk = ?").get(`${app}#${tag}`) as
       | Record<string, string | null>
       | undefined;
     return row ? toRecord(row) : null;
   }
 
-  async latestSucceeded(app: string): Promise<LedgerRecord | null> {
+  async latestSucceeded(app: string): Promise<port.LedgerRecord | null> {
     const row = this.db
       .prepare(
         // A superseded release was pinned but never deployed: it is not what runs on dev.
@@ -227,7 +219,7 @@ export class SqliteLedger implements ReleaseLedger, ReleaseRecords, ProdLedger, 
   }
 
   /** Every release of the app (or of all apps), newest claim first: the local release listing. */
-  list(app?: string, limit = 100): LedgerRecord[] {
+  list(app?: string, limit = 100): port.LedgerRecord[] {
     const rows = (
       app
         ? this.db
@@ -254,7 +246,7 @@ export class SqliteLedger implements ReleaseLedger, ReleaseRecords, ProdLedger, 
  * What a claim that was refused duplicates, in one line: the release that holds the tag, its status
  * and since when; for one still running, who runs it and how to wait or recover.
  */
-export function describeClaim(record: LedgerRecord, owner: ProcessOwner | null): string {
+export function describeClaim(record: port.LedgerRecord, owner: ProcessOwner | null): string {
   const execution = record.executionId.split(":").pop() ?? record.executionId;
   if (record.status === "RUNNING") {
     const by = owner ? `pid ${owner.pid}${owner.host ? ` on ${owner.host}` : ""}` : "another execution";
@@ -263,16 +255,16 @@ export function describeClaim(record: LedgerRecord, owner: ProcessOwner | null):
   return `${record.app} ${record.tag} was already released: ${record.status} (execution ${execution}, claimed ${record.claimedAt}${record.finishedAt ? `, finished ${record.finishedAt}` : ""})`;
 }
 
-function toRecord(row: Record<string, string | null>): LedgerRecord {
+function toRecord(row: Record<string, string | null>): port.LedgerRecord {
   return {
     app: row.app as string,
     tag: row.tag as string,
     executionId: row.execution_id as string,
     claimedAt: row.claimed_at as string,
-    status: row.status as LedgerRecord["status"],
+    status: row.status as port.LedgerRecord["status"],
     trigger: JSON.parse(row.trig as string),
     ...(row.finished_at ? { finishedAt: row.finished_at } : {}),
     ...(row.summary ? { summary: JSON.parse(row.summary) } : {}),
-    ...(row.prod ? { prod: JSON.parse(row.prod) as ProdEntry } : {}),
+    ...(row.prod ? { prod: JSON.parse(row.prod) as port.ProdEntry } : {}),
   };
 }
