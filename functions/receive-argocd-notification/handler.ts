@@ -9,7 +9,7 @@ import type { SecretsCacheOptions } from "../../shared/adapters/aws/secret-versi
 import { firstUse } from "../../shared/adapters/first-use.js";
 import { bundledAppConfig, optionalEnv, requireEnv } from "../../shared/config/lambda-env.js";
 import { inLambda } from "../../shared/config/runtime-env.js";
-import { githubCredentialsFromSecret, parseSecretJson } from "../../shared/contracts/secret-value.js";
+import { parseSecretJson } from "../../shared/contracts/secret-value.js";
 import { executionConsoleUrl } from "../../shared/domain/console-url.js";
 import { powertools } from "../../shared/observability/powertools.js";
 import { type NotificationDeps, receiveArgocdNotification } from "./receive-argocd-notification.js";
@@ -94,15 +94,14 @@ function pullRequestComments(
 ): NotificationDeps["pullRequests"] {
   if (!secretArn) return undefined;
   const reporter = firstUse(async () => {
-    const [{ GetSecretValueCommand }, { createGithubClient }, { GithubPullRequestReporter }] =
-      await Promise.all([
-        import("../../shared/adapters/aws/clients/secrets-manager.js"),
-        import("../../shared/adapters/github/github-client.js"),
-        import("../../shared/adapters/github/github-review.js"),
-      ]);
-    const out = await (await secrets()).send(new GetSecretValueCommand({ SecretId: secretArn }));
-    const creds = githubCredentialsFromSecret(out.SecretString, secretArn);
-    return new GithubPullRequestReporter(createGithubClient(creds), manifestsRepo);
+    const [{ githubClientFromSecret }, { GithubPullRequestReporter }] = await Promise.all([
+      import("../../shared/adapters/aws/github-client-from-secret.js"),
+      import("../../shared/adapters/github/github-review.js"),
+    ]);
+    return new GithubPullRequestReporter(
+      await githubClientFromSecret(await secrets(), secretArn),
+      manifestsRepo,
+    );
   });
   return { comment: async (input) => (await reporter()).comment(input) };
 }

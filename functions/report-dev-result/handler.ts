@@ -1,7 +1,6 @@
 import middy from "@middy/core";
 import { firstUse } from "../../shared/adapters/first-use.js";
 import { bundledAppConfig, requireEnv } from "../../shared/config/lambda-env.js";
-import { githubCredentialsFromSecret } from "../../shared/contracts/secret-value.js";
 import { executionConsoleUrl } from "../../shared/domain/console-url.js";
 import { powertools } from "../../shared/observability/powertools.js";
 import { reportDevResult } from "./report-dev-result.js";
@@ -11,19 +10,17 @@ const config = bundledAppConfig();
 
 /** Loaded and built on first use and kept warm: the App installation token is cached inside the client. */
 const pullRequestReporter = firstUse(async () => {
-  const [
-    { GetSecretValueCommand, SecretsManagerClient },
-    { createGithubClient },
-    { GithubPullRequestReporter },
-  ] = await Promise.all([
-    import("../../shared/adapters/aws/clients/secrets-manager.js"),
-    import("../../shared/adapters/github/github-client.js"),
-    import("../../shared/adapters/github/github-review.js"),
-  ]);
-  const secrets = new SecretsManagerClient({});
-  const out = await secrets.send(new GetSecretValueCommand({ SecretId: env.GITHUB_CREDENTIALS_SECRET_ARN }));
-  const creds = githubCredentialsFromSecret(out.SecretString, env.GITHUB_CREDENTIALS_SECRET_ARN);
-  return new GithubPullRequestReporter(createGithubClient(creds), config.manifests.repo);
+  const [{ SecretsManagerClient }, { githubClientFromSecret }, { GithubPullRequestReporter }] =
+    await Promise.all([
+      import("../../shared/adapters/aws/clients/secrets-manager.js"),
+      import("../../shared/adapters/aws/github-client-from-secret.js"),
+      import("../../shared/adapters/github/github-review.js"),
+    ]);
+  const octokit = await githubClientFromSecret(
+    new SecretsManagerClient({}),
+    env.GITHUB_CREDENTIALS_SECRET_ARN,
+  );
+  return new GithubPullRequestReporter(octokit, config.manifests.repo);
 });
 
 export const handler = middy()

@@ -1,7 +1,6 @@
 import middy from "@middy/core";
 import { firstUse } from "../../shared/adapters/first-use.js";
 import { bundledAppConfig, requireEnv } from "../../shared/config/lambda-env.js";
-import { githubCredentialsFromSecret } from "../../shared/contracts/secret-value.js";
 import { executionConsoleUrl } from "../../shared/domain/console-url.js";
 import { powertools } from "../../shared/observability/powertools.js";
 import { updateManifests } from "./update-manifests.js";
@@ -16,25 +15,23 @@ const config = bundledAppConfig();
 const adapters = firstUse(async () => {
   const [
     { S3Client },
-    { GetSecretValueCommand, SecretsManagerClient },
+    { SecretsManagerClient },
     { S3ArtifactStore },
-    { createGithubClient },
+    { githubClientFromSecret },
     { GithubManifestRepository },
     { GithubSourceHistory },
   ] = await Promise.all([
     import("../../shared/adapters/aws/clients/s3.js"),
     import("../../shared/adapters/aws/clients/secrets-manager.js"),
     import("../../shared/adapters/aws/s3-stores.js"),
-    import("../../shared/adapters/github/github-client.js"),
+    import("../../shared/adapters/aws/github-client-from-secret.js"),
     import("../../shared/adapters/github/github-manifest-repository.js"),
     import("../../shared/adapters/github/github-review.js"),
   ]);
-  const secrets = new SecretsManagerClient({});
-  const out = await secrets.send(new GetSecretValueCommand({ SecretId: env.GITHUB_CREDENTIALS_SECRET_ARN }));
-  // Parsed without ever echoing the value: a malformed secret is an InvalidInputError naming the
-  // secret and the expected shape only (it reaches the failure email).
-  const creds = githubCredentialsFromSecret(out.SecretString, env.GITHUB_CREDENTIALS_SECRET_ARN);
-  const octokit = createGithubClient(creds);
+  const octokit = await githubClientFromSecret(
+    new SecretsManagerClient({}),
+    env.GITHUB_CREDENTIALS_SECRET_ARN,
+  );
   const [owner = "", name = ""] = config.manifests.repo.split("/");
   return {
     repo: new GithubManifestRepository(octokit, { owner, repo: name }),

@@ -474,8 +474,6 @@ class Editor {
     if (!effective || effective.tag !== null || effective.digest !== null) return;
     const prepared = this.byName.get(imageName(effective));
     if (!prepared) return;
-    if (this.seen.has(entry)) return;
-    this.seen.add(entry);
     this.pinMap(doc, entry, {
       form: "kustomize",
       names: [nameField, newNameField],
@@ -503,6 +501,8 @@ class Editor {
       what: string;
     },
   ): void {
+    if (this.seen.has(map)) return; // two paths reaching one map through an alias
+    this.seen.add(map);
     const helm = m.form === "helm";
     const tagField = this.field(doc, map, helm ? "tag" : "newTag");
     const digestField = this.field(doc, map, "digest");
@@ -684,8 +684,6 @@ class Editor {
     const effective = parseImageReference(registry ? `${registry}/${repository}` : repository);
     if (!effective || effective.tag !== null || effective.digest !== null) return;
     if (imageName(effective) !== imageName(prepared.name)) return;
-    if (this.seen.has(map)) return; // two paths reaching one map through an alias
-    this.seen.add(map);
     this.pinMap(doc, map, {
       form: "helm",
       names: [repoField, registryField],

@@ -6,13 +6,7 @@ import * as sfn from "aws-cdk-lib/aws-stepfunctions";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ALARM_EMAIL_CONTEXT_KEY } from "../../infra/app.js";
 import { PipelineObservability } from "../../infra/constructs/pipeline-observability.js";
-import {
-  APP_DIMENSION,
-  FAILURE_STAGES,
-  METRIC_NAMES,
-  METRICS_NAMESPACE,
-  STAGE_DIMENSION,
-} from "../../shared/observability/metric-names.js";
+import * as metric from "../../shared/observability/metric-names.js";
 import { type Json, resourcesOf, SYNTH_TIMEOUT_MS, synthPipeline } from "./synth-helper.js";
 
 const EMAIL = "oncall@example.com";
@@ -220,10 +214,10 @@ describe("alarms", () => {
   });
 
   it("custom metrics: lost events recovered by the reconciler (per hour) and scan rejections", () => {
-    const appDims = [{ Name: APP_DIMENSION, Value: app }];
+    const appDims = [{ Name: metric.APP_DIMENSION, Value: app }];
     expectAlarm("LostEventsRecoveredAlarm", {
-      namespace: METRICS_NAMESPACE,
-      metric: METRIC_NAMES.lostEventsRecovered,
+      namespace: metric.METRICS_NAMESPACE,
+      metric: metric.METRIC_NAMES.lostEventsRecovered,
       dimensions: appDims,
       statistic: "Sum",
       period: 3600,
@@ -231,16 +225,16 @@ describe("alarms", () => {
       comparison: GE,
     });
     expectAlarm("ScanRejectionsAlarm", {
-      namespace: METRICS_NAMESPACE,
-      metric: METRIC_NAMES.scanRejections,
+      namespace: metric.METRICS_NAMESPACE,
+      metric: metric.METRIC_NAMES.scanRejections,
       dimensions: appDims,
       statistic: "Sum",
       period: 300,
       threshold: 1,
       comparison: GE,
     });
-    expect(METRICS_NAMESPACE).toBe("Pourover");
-    expect(METRIC_NAMES.lostEventsRecovered).toBe("LostEventsRecovered");
+    expect(metric.METRICS_NAMESPACE).toBe("Pourover");
+    expect(metric.METRIC_NAMES.lostEventsRecovered).toBe("LostEventsRecovered");
   });
 });
 
@@ -286,9 +280,9 @@ describe("dashboard", () => {
   it("lead time: the custom LeadTimeSeconds metric of this app, p50 / p90 / max", () => {
     const w = widget("Lead time tag → dev");
     expect((w.metrics as Json[]).map((m) => [m[0], m[1], m[2], m[3], m.at(-1).stat])).toEqual([
-      [METRICS_NAMESPACE, METRIC_NAMES.leadTimeSeconds, APP_DIMENSION, app, "p50"],
-      [METRICS_NAMESPACE, METRIC_NAMES.leadTimeSeconds, APP_DIMENSION, app, "p90"],
-      [METRICS_NAMESPACE, METRIC_NAMES.leadTimeSeconds, APP_DIMENSION, app, "Maximum"],
+      [metric.METRICS_NAMESPACE, metric.METRIC_NAMES.leadTimeSeconds, metric.APP_DIMENSION, app, "p50"],
+      [metric.METRICS_NAMESPACE, metric.METRIC_NAMES.leadTimeSeconds, metric.APP_DIMENSION, app, "p90"],
+      [metric.METRICS_NAMESPACE, metric.METRIC_NAMES.leadTimeSeconds, metric.APP_DIMENSION, app, "Maximum"],
     ]);
   });
 
@@ -296,12 +290,12 @@ describe("dashboard", () => {
     const metrics = widget("Failure rate by stage").metrics as Json[];
     const expressions = metrics.filter((m) => m.length === 1 && m[0].expression);
     expect(expressions.map((m) => m[0].label)).toEqual([...FAILURE_STAGES]);
-    for (const [i] of FAILURE_STAGES.entries()) {
+    for (const [i] of metric.FAILURE_STAGES.entries()) {
       expect(expressions[i][0].expression).toBe(`IF(started > 0, 100 * f${i} / started, 0)`);
     }
-    const failed = metrics.filter((m) => m[1] === METRIC_NAMES.releaseFailed);
+    const failed = metrics.filter((m) => m[1] === metric.METRIC_NAMES.releaseFailed);
     expect(failed.map((m) => m.slice(2, 6))).toEqual(
-      FAILURE_STAGES.map((stage) => [APP_DIMENSION, app, STAGE_DIMENSION, stage]),
+      metric.FAILURE_STAGES.map((stage) => [metric.APP_DIMENSION, app, metric.STAGE_DIMENSION, stage]),
     );
   });
 
@@ -338,7 +332,9 @@ describe("functions", () => {
     template.allResourcesProperties(
       "AWS::Lambda::Function",
       Match.objectLike({
-        Environment: { Variables: Match.objectLike({ POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE }) },
+        Environment: {
+          Variables: Match.objectLike({ POWERTOOLS_METRICS_NAMESPACE: metric.METRICS_NAMESPACE }),
+        },
       }),
     );
   });

@@ -1,6 +1,7 @@
-import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { parseFindingsDocument, type ScanFindingsDocument } from "../../contracts/release-state.js";
 import type { FindingsStore } from "../../ports/findings-store.js";
+import { S3ReportStore } from "./s3-stores.js";
 
 /**
  * Scan findings as JSON objects in the reports bucket. S3's PutObject stores a whole object or none
@@ -8,10 +9,14 @@ import type { FindingsStore } from "../../ports/findings-store.js";
  * replaces the first: a retried EvaluateScan rewrites the same object.
  */
 export class S3FindingsStore implements FindingsStore {
+  private readonly objects: S3ReportStore;
+
   constructor(
     private readonly client: S3Client,
     private readonly bucket: string,
-  ) {}
+  ) {
+    this.objects = new S3ReportStore(client, bucket);
+  }
 
   async put(key: string, document: ScanFindingsDocument): Promise<string> {
     await this.client.send(
@@ -27,12 +32,6 @@ export class S3FindingsStore implements FindingsStore {
 
   /** Reads only from the pipeline's own bucket. */
   async read(location: string): Promise<ScanFindingsDocument> {
-    const prefix = `s3://${this.bucket}/`;
-    if (!location.startsWith(prefix) || location.length === prefix.length)
-      throw new Error(`findings ${location} are not in the reports bucket ${this.bucket}`);
-    const out = await this.client.send(
-      new GetObjectCommand({ Bucket: this.bucket, Key: location.slice(prefix.length) }),
-    );
-    return parseFindingsDocument((await out.Body?.transformToString("utf-8")) ?? "", location);
+    return parseFindingsDocument(await this.objects.read(location), location);
   }
 }

@@ -10,7 +10,8 @@ export class S3ReportStore implements ReportStore {
 
   async read(location: string): Promise<string> {
     const prefix = `s3://${this.bucket}/`;
-    if (!location.startsWith(prefix)) throw new Error(`report ${location} is not in the reports bucket`);
+    if (!location.startsWith(prefix) || location.length === prefix.length)
+      throw new Error(`${location} is not in the reports bucket ${this.bucket}`);
     const out = await this.client.send(
       new GetObjectCommand({ Bucket: this.bucket, Key: location.slice(prefix.length) }),
     );

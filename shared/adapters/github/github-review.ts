@@ -14,22 +14,25 @@ function split(repo: { owner: string; repo: string } | string): { owner: string;
   return { owner, repo: name };
 }
 
+/** A GitHub client bound to one repository, given as `owner/repo` or as its two parts. */
+abstract class OneRepository {
+  protected readonly target: { owner: string; repo: string };
+
+  constructor(
+    protected readonly octokit: GithubClient,
+    repo: { owner: string; repo: string } | string,
+  ) {
+    this.target = split(repo);
+  }
+}
+
 /**
  * The app's source repository on GitHub: the changelog is ONE call to "Compare two commits"
  * (`GET /repos/{owner}/{repo}/compare/{base}...{head}`), whose `commits` are listed oldest first and
  * paginated; `per_page` caps what the body lists, `total_commits` counts them all, and `html_url`
  * is the full comparison the body links to.
  */
-export class GithubSourceHistory implements SourceHistory {
-  private readonly target: { owner: string; repo: string };
-
-  constructor(
-    private readonly octokit: GithubClient,
-    repo: { owner: string; repo: string } | string,
-  ) {
-    this.target = split(repo);
-  }
-
+export class GithubSourceHistory extends OneRepository implements SourceHistory {
   async changelog(base: string, head: string, limit: number): Promise<Changelog> {
     try {
       const out = await this.octokit.request("GET /repos/{owner}/{repo}/compare/{basehead}", {
@@ -77,16 +80,7 @@ export class GithubSourceHistory implements SourceHistory {
  * (states error, failure, pending, success; a later status of the same context replaces the earlier
  * one in the UI): two calls. comment = `POST /repos/{owner}/{repo}/issues/{n}/comments`: one call.
  */
-export class GithubPullRequestReporter implements PullRequestReporter {
-  private readonly target: { owner: string; repo: string };
-
-  constructor(
-    private readonly octokit: GithubClient,
-    repo: { owner: string; repo: string } | string,
-  ) {
-    this.target = split(repo);
-  }
-
+export class GithubPullRequestReporter extends OneRepository implements PullRequestReporter {
   async reportDev(input: DevReport): Promise<void> {
     if (input.number !== null) {
       await this.octokit.request("PATCH /repos/{owner}/{repo}/pulls/{pull_number}", {
