@@ -289,7 +289,7 @@ describe("dashboard", () => {
   it("failure rate by stage: one expression per ASL stage over ExecutionsStarted", () => {
     const metrics = widget("Failure rate by stage").metrics as Json[];
     const expressions = metrics.filter((m) => m.length === 1 && m[0].expression);
-    expect(expressions.map((m) => m[0].label)).toEqual([...FAILURE_STAGES]);
+    expect(expressions.map((m) => m[0].label)).toEqual([...metric.FAILURE_STAGES]);
     for (const [i] of metric.FAILURE_STAGES.entries()) {
       expect(expressions[i][0].expression).toBe(`IF(started > 0, 100 * f${i} / started, 0)`);
     }
