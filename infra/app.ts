@@ -37,7 +37,7 @@ export interface BuildAppOptions {
   readonly context?: Record<string, unknown>;
   /** Register cdk-nag AwsSolutionsChecks. @default true */
   readonly nag?: boolean;
-  /** @default undefined (cdk.out from the CLI, a temp dir otherwise) */
+  /** Where the cloud assembly is written. @default the CLI's `cdk.out` under the CDK CLI, a temporary directory otherwise */
   readonly outdir?: string;
   /**
    * Where the CLI will deploy the (environment-agnostic) stacks: the CDK CLI passes the account and

@@ -37,7 +37,7 @@ export interface PouroverFunctionProps extends PouroverSiteProps {
   readonly timeout?: Duration;
   /** @default 256 */
   readonly memorySize?: number;
-  /** @default undefined (unreserved) */
+  /** Reserved concurrency. @default none: the function draws on the account's unreserved pool */
   readonly reservedConcurrentExecutions?: number;
   /** @default RemovalPolicy.DESTROY for the log group */
   readonly logRemovalPolicy?: RemovalPolicy;

@@ -47,6 +47,10 @@ export function aslPlaceholders(aslText: string): string[] {
 export interface ReleaseStateMachineProps {
   /** Absolute path of the ASL file. */
   readonly definitionFile: string;
+  /**
+   * The functions the workflow's Lambda tasks invoke. One group rather than flat props: the role may
+   * invoke exactly these, and each fills the ASL placeholder of its name.
+   */
   readonly functions: {
     readonly claimRelease: lambda.IFunction;
     readonly planRelease: lambda.IFunction;
