@@ -1,6 +1,6 @@
-import { GetSecretValueCommand, type SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { githubCredentialsFromSecret } from "../../contracts/secret-value.js";
 import { createGithubClient, type GithubClient } from "../github/github-client.js";
+import { GetSecretValueCommand, type SecretsManagerClient } from "./clients/secrets-manager.js";
 
 /**
  * The GitHub client of the pipeline's credentials secret (a token or a GitHub App). The value is
