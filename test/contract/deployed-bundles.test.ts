@@ -829,6 +829,20 @@ ${config.services.map((s) => `  ${s.name}:\n    image: ${pinned(s.name)}\n`).joi
         expect(fakes.callsOf("DynamoDB.PutItem")).toHaveLength(0);
       },
     );
+
+    failure(
+      "receive-github-webhook",
+      "a redelivery (the dedupe's conditional put fails as DynamoDB sends it) is a 202 duplicate that reaches no bus",
+      async () => {
+        fakes.on("SecretsManager.GetSecretValue", secrets).on("DynamoDB.PutItem", conditionalCheckFailed());
+        const signature = `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
+        const run = await invoke("receive-github-webhook", urlEvent(signature));
+        expect(run.result?.statusCode).toBe(202);
+        expect(String(run.result?.body)).toContain("duplicate delivery");
+        expect(fakes.callsOf("DynamoDB.PutItem").length).toBeGreaterThan(0);
+        expect(fakes.callsOf("EventBridge.PutEvents")).toHaveLength(0);
+      },
+    );
   });
 
   describe("plan-release (ECR, JSON 1.1)", () => {
