@@ -158,7 +158,7 @@ export class DynamoDbLedger implements ReleaseLedger, ReleaseRecords, ProdLedger
   }
 
   private async moveLatest(entry: OutcomeEntry): Promise<void> {
-    // A release that finished later is already the latest: nothing to move.
+    // A condition that fails means a release that finished later is already the latest: nothing to move.
     await conditionHeld(
       this.client.send(
         new UpdateItemCommand({

@@ -1,7 +1,7 @@
 /** Seeds the local manifests repository from an example's files, once, safely against concurrent runs. */
 import { createHash, randomBytes } from "node:crypto";
 import { chmodSync, cpSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
-import { chmod, cp, lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { cp, lstat, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { ManifestInvalidError } from "../../domain/errors.js";
 import { runGit } from "./git-cli.js";
@@ -48,7 +48,7 @@ export async function initManifestRepo(
         cpSync(template, tmp, { recursive: true });
         // cpSync keeps the template's modes, which the umask of whoever made it decided: the
         // checkout in the state dir is owner-only whatever they were.
-        privateTree(tmp);
+        ownerOnly(tmp);
       } else {
         await seedWithGit(tmp, resolve(seedDir), baseBranch);
         if (template) await keepTemplate(tmp, template);
@@ -76,7 +76,7 @@ async function seedWithGit(tmp: string, seedDir: string, baseBranch: string): Pr
     cp(seedDir, tmp, { recursive: true, filter: (src) => !src.split(/[\\/]/).includes(".git") }),
   ]);
   // cp keeps the seed's modes (0644/0755); the state dir is owner-only, so is its checkout.
-  await ownerOnly(tmp);
+  ownerOnly(tmp);
   await runGit(tmp, ["add", "--all"]);
   await runGit(tmp, [
     "-c",
@@ -123,7 +123,7 @@ async function keepTemplate(seeded: string, template: string): Promise<void> {
   try {
     await mkdir(dirname(template), { recursive: true, mode: 0o700 });
     await cp(seeded, aside, { recursive: true });
-    privateTree(aside);
+    ownerOnly(aside);
     // Another run may have kept the same template meanwhile: theirs stays, this copy goes.
     await rename(aside, template);
   } catch {
@@ -193,24 +193,17 @@ async function acquireSeedLock(lockDir: string): Promise<() => Promise<void>> {
 
 // ---------------------------------------------------------------------------------------------
 
-/** Removes the group and other bits of everything under `dir` (git's read-only objects stay read-only). */
-function privateTree(dir: string): void {
+/**
+ * Owner-only modes under `dir`, whatever the umask or the source's modes were: 0700 for folders and
+ * executables, 0600 for the rest; links are left alone. Synchronous, like the template copy.
+ */
+function ownerOnly(dir: string): void {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
     if (entry.isSymbolicLink()) continue;
-    chmodSync(path, statSync(path).mode & 0o700);
-    if (entry.isDirectory()) privateTree(path);
-  }
-}
-
-/** chmod every file and folder under `dir` to owner-only (0700 for folders and executables, else 0600). */
-async function ownerOnly(dir: string): Promise<void> {
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isSymbolicLink()) continue;
     if (entry.isDirectory()) {
-      await chmod(path, 0o700);
-      await ownerOnly(path);
-    } else await chmod(path, (await stat(path)).mode & 0o100 ? 0o700 : 0o600);
+      chmodSync(path, 0o700);
+      ownerOnly(path);
+    } else chmodSync(path, statSync(path).mode & 0o100 ? 0o700 : 0o600);
   }
 }
